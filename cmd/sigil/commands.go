@@ -1,0 +1,8 @@
+package main
+
+import "github.com/urfave/cli/v2"
+
+// commands lists the top-level commands. Each lives in its own file.
+func commands() []*cli.Command {
+	return []*cli.Command{}
+}
