@@ -1,0 +1,46 @@
+package policy
+
+import "strings"
+
+// Action is what the proxy does with a version or an archive.
+type Action uint8
+
+const (
+	// Allow serves it as verified (or as permitted unsigned, per policy).
+	Allow Action = iota
+	// Warn serves it but reports why it would have been blocked: in the
+	// structured log, a response header and the client-visible warnings.
+	Warn
+	// Block keeps it from the client: removed from metadata, archive
+	// refused with 410 and the reasons.
+	Block
+)
+
+func (a Action) String() string {
+	switch a {
+	case Allow:
+		return "allow"
+	case Warn:
+		return "warn"
+	case Block:
+		return "block"
+	}
+	return "invalid"
+}
+
+// Verdict is the decision about one version of one package, with the
+// reasons a person needs to act on it. Reasons are complete sentences that
+// name the package, the version and the problem; they are shown to clients.
+type Verdict struct {
+	Action  Action
+	Reasons []string
+	// Signed is true when a valid logged statement covers the version and
+	// everything checked so far matched it.
+	Signed bool
+}
+
+// Blocked reports whether the version must be kept from the client.
+func (v Verdict) Blocked() bool { return v.Action == Block }
+
+// Reason joins the reasons into one line for headers and log attributes.
+func (v Verdict) Reason() string { return strings.Join(v.Reasons, "; ") }

@@ -1,0 +1,99 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+
+	"github.com/sigilproxy/sigil/policy"
+)
+
+// ErrNotFound means the upstream does not have the document or archive.
+// Ecosystem fronts answer it with a fast 404.
+var ErrNotFound = errors.New("not found upstream")
+
+// VersionFacts is what registry metadata says about one version, as an
+// ecosystem front extracted it. The checker compares it with the logged
+// statement of that version.
+type VersionFacts struct {
+	Ecosystem string // release.Composer or release.NPM
+	Package   string // as in statements: Composer lowercased, npm as published
+	Version   string // exactly the registry's version string
+	// Manifest is the manifest digest computed from the metadata
+	// (release.MetadataManifestDigest); when it could not be computed it is
+	// empty and ManifestErr says why.
+	Manifest    string
+	ManifestErr error
+	// Source is the VCS reference the metadata names (Composer
+	// source.reference), empty when there is none.
+	Source string
+	// Integrity is npm's dist.integrity, empty when absent.
+	Integrity string
+	// ArchiveURL is the upstream URL of the archive, learned from metadata.
+	// It is the only URL the checker ever fetches for this version.
+	ArchiveURL string
+}
+
+// VersionVerdict is a policy verdict plus what the front needs to rewrite
+// the version's metadata.
+type VersionVerdict struct {
+	policy.Verdict
+	// KeepSource is true only when a verified statement's source equals
+	// Facts.Source; otherwise the front drops the source entry, because
+	// Composer falls back to the source when a dist download fails.
+	KeepSource bool
+}
+
+// Archive is a verified archive ready to serve from the cache.
+type Archive struct {
+	Body    io.ReadSeeker // streams from the cache; Close when done
+	Closer  io.Closer
+	Size    int64
+	SHA256  [32]byte
+	ModTime time.Time // when sigil first verified these bytes
+	Verdict policy.Verdict
+}
+
+// Checker decides versions and archives. Ecosystem fronts depend on this
+// interface; *Verifier implements it.
+type Checker interface {
+	// Versions returns one verdict per element of facts, in the same order.
+	// It never fails as a whole: a log that cannot be reached or does not
+	// verify turns into Block (enforce) or Warn (warn) verdicts whose
+	// reasons say so.
+	Versions(ctx context.Context, ecosystem, pkg string, facts []VersionFacts) []VersionVerdict
+	// Archive returns the verified archive for one version, downloading,
+	// hashing and verifying it first unless the cache has it. Concurrent
+	// calls for the same archive share one download. A blocked archive is
+	// returned as an error of type *BlockedError; ErrNotFound when the
+	// upstream has no such archive.
+	Archive(ctx context.Context, facts VersionFacts) (*Archive, error)
+}
+
+// BlockedError is the refusal of an archive in enforce mode.
+type BlockedError struct {
+	Facts   VersionFacts
+	Verdict policy.Verdict
+}
+
+func (e *BlockedError) Error() string {
+	return e.Facts.Package + " " + e.Facts.Version + ": " + e.Verdict.Reason()
+}
+
+// Document is an upstream metadata document.
+type Document struct {
+	Body         []byte
+	ETag         string
+	LastModified string
+	// Stale is true when the upstream could not be reached and the body is
+	// the last copy sigil fetched.
+	Stale bool
+}
+
+// Upstream fetches metadata documents through the cache: it revalidates the
+// cached copy with the upstream's validators and falls back to it when the
+// upstream is down. A 404 upstream is ErrNotFound.
+type Upstream interface {
+	Document(ctx context.Context, url string) (*Document, error)
+}
