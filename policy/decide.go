@@ -1,0 +1,280 @@
+package policy
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Evidence is what the release log proves about one package: the caller
+// has already checked the checkpoint, its witnesses, every inclusion proof,
+// every signature and the keyring state of the package's namespaces. The
+// decision only compares.
+type Evidence struct {
+	// Err is set when the log could not be consulted or did not verify (a
+	// SECURITY ERROR among them). Every version then fails closed: Block in
+	// enforce mode, Warn in warn mode, with Err's text as the reason.
+	Err error
+	// Namespaces are the namespaces that govern the package, broadest first
+	// (release.Namespaces); reasons name them.
+	Namespaces []string
+	// Keyed lists those of Namespaces that have, or ever had, a key (in the
+	// log or pinned in Config.VendorKeys). A namespace whose keys were all
+	// retired or revoked stays keyed: losing its keys must not turn a
+	// signed package into an unsigned one. Empty means the package is
+	// unsigned and the Unsigned policy applies.
+	Keyed []string
+	// Statements holds the valid statement of each version that has one.
+	Statements map[string]Statement
+	// Rejected explains, per version, why logged statements of that
+	// version are not valid (signed only by a revoked key, by a key not
+	// authorized for the namespace, ...). Sentences without the package
+	// name; they only enrich the reasons.
+	Rejected map[string][]string
+	// Equivocations holds the versions for which the log has two different
+	// statements.
+	Equivocations map[string]Equivocation
+}
+
+// Statement is the part of a valid logged release statement that the
+// decision compares with the registry.
+type Statement struct {
+	Index    uint64 // position in the log
+	Signer   string // name of the key that signed it
+	Tree     string // h1:...
+	Source   string // optional
+	Manifest string // sha256:...
+	Archive  string // optional; npm: sha512-<base64>
+}
+
+// Equivocation is the evidence of two different statements for one
+// version: their log indices.
+type Equivocation struct {
+	First, Second uint64
+}
+
+// Metadata is what the registry's metadata says about one version.
+type Metadata struct {
+	Package string
+	Version string
+	// Manifest is the manifest digest computed from the metadata; when it
+	// could not be computed it is empty and ManifestErr says why.
+	Manifest    string
+	ManifestErr error
+	Source      string // VCS reference, empty when none
+	Integrity   string // npm dist.integrity (SRI), empty when none
+}
+
+// ArchiveFacts is what sigil measured on the archive bytes.
+type ArchiveFacts struct {
+	// Tree is the archive's tree hash; when it could not be computed (the
+	// archive is malformed or exceeds a limit) it is empty and TreeErr
+	// says why.
+	Tree    string
+	TreeErr error
+	// SHA512 is the digest of the bytes as "sha512-<base64>", computed for
+	// npm tarballs only; empty otherwise.
+	SHA512 string
+	// Pinned is the first tree hash sigil saw for this version of an
+	// unsigned package (trust on first use), or empty when none is pinned.
+	// The caller pins Tree first, so it is Tree itself on first sight.
+	Pinned string
+}
+
+// SourceVerified reports whether the metadata's source reference may be
+// kept: only when the version verified and its statement names that same
+// source. Composer falls back to the source when a dist download fails, so
+// an unverified source is a way around every archive check.
+func (e *Evidence) SourceVerified(v Verdict, m Metadata) bool {
+	if !v.Signed || e == nil || m.Source == "" {
+		return false
+	}
+	st, ok := e.Statements[m.Version]
+	return ok && st.Source == m.Source
+}
+
+// Version decides a version from its metadata alone, as the metadata is
+// served. The archive is decided again with ArchiveVerdict when fetched.
+func (c *Config) Version(e *Evidence, m Metadata) Verdict {
+	s := c.For(m.Package)
+	d := decision{id: m.Package + "@" + m.Version}
+	d.metadata(s, e, m)
+	return d.verdict(s)
+}
+
+// Archive decides a version at archive time: everything Version checks,
+// plus the archive against the statement (tree, npm bytes digest) or, for
+// an unsigned package, against its first-seen tree.
+func (c *Config) Archive(e *Evidence, m Metadata, a ArchiveFacts) Verdict {
+	s := c.For(m.Package)
+	d := decision{id: m.Package + "@" + m.Version}
+	if st, ok := d.metadata(s, e, m); ok {
+		d.archive(st, m, a)
+	} else if d.unsigned {
+		d.pin(a)
+	}
+	d.integrity(m, a)
+	return d.verdict(s)
+}
+
+// decision accumulates the reasons of one verdict.
+type decision struct {
+	id       string // package@version, the subject of every reason
+	reasons  []string
+	block    bool // a reason that blocks in enforce mode
+	unsigned bool // the package has no keys
+	signed   bool // a valid statement covers the version
+}
+
+func (d *decision) fail(format string, args ...any) {
+	d.block = true
+	d.reasons = append(d.reasons, d.id+": "+fmt.Sprintf(format, args...))
+}
+
+// metadata runs the checks that need only the metadata and returns the
+// version's statement when there is one to compare the archive with.
+func (d *decision) metadata(s Settings, e *Evidence, m Metadata) (Statement, bool) {
+	if e == nil {
+		d.fail("no release log evidence was available")
+		return Statement{}, false
+	}
+	if e.Err != nil {
+		d.fail("the release log could not be checked, so the version cannot be verified: %v", e.Err)
+		return Statement{}, false
+	}
+	if eq, ok := e.Equivocations[m.Version]; ok {
+		d.fail("the release log holds two different statements for this version, at indices %d and %d; the version is blocked until the vendor resolves it", eq.First, eq.Second)
+		return Statement{}, false
+	}
+	if len(e.Keyed) == 0 {
+		d.unsigned = true
+		d.unsignedPolicy(s, e)
+		return Statement{}, false
+	}
+	st, ok := e.Statements[m.Version]
+	if !ok {
+		has := "has"
+		if len(e.Keyed) > 1 {
+			has = "have"
+		}
+		msg := fmt.Sprintf("no valid release statement for this version is in the release log, and %s %s signing keys", joinNames(e.Keyed, "and"), has)
+		if why := e.Rejected[m.Version]; len(why) > 0 {
+			msg += " (" + strings.Join(why, "; ") + ")"
+		}
+		d.fail("%s", msg)
+		return Statement{}, false
+	}
+	at := fmt.Sprintf("statement at log index %d signed by %s", st.Index, st.Signer)
+	switch {
+	case m.ManifestErr != nil:
+		d.fail("the dependencies in the metadata cannot be checked against the %s: %v", at, m.ManifestErr)
+	case m.Manifest != st.Manifest:
+		d.fail("the dependencies in the metadata (manifest %s) differ from the signed ones (manifest %s, %s)", m.Manifest, st.Manifest, at)
+	}
+	if st.Source != "" && m.Source != "" && st.Source != m.Source {
+		d.fail("the metadata names source %s, the %s names %s", m.Source, at, st.Source)
+	}
+	if st.Archive != "" && m.Integrity != "" {
+		if got, ok := sriMismatch(m.Integrity, st.Archive); ok {
+			d.fail("the metadata's dist.integrity %s differs from the signed archive digest %s (%s)", got, st.Archive, at)
+		}
+	}
+	d.signed = !d.block
+	return st, true
+}
+
+func (d *decision) unsignedPolicy(s Settings, e *Evidence) {
+	msg := "is unsigned"
+	if len(e.Namespaces) > 0 {
+		msg = fmt.Sprintf("is unsigned: no key was ever registered for %s", joinNames(e.Namespaces, "or"))
+	}
+	switch s.Unsigned {
+	case UnsignedAllow:
+	case UnsignedDeny:
+		d.fail("%s, and the policy denies unsigned packages (unsigned = deny)", msg)
+	default:
+		d.reasons = append(d.reasons, fmt.Sprintf("%s %s; served under the unsigned = warn policy", d.id, msg))
+	}
+}
+
+func (d *decision) archive(st Statement, m Metadata, a ArchiveFacts) {
+	at := fmt.Sprintf("statement at log index %d signed by %s", st.Index, st.Signer)
+	switch {
+	case a.TreeErr != nil:
+		d.fail("the archive cannot be checked against the %s: %v", at, a.TreeErr)
+	case a.Tree != st.Tree:
+		d.fail("the archive's tree hash %s differs from the signed tree %s (%s)", a.Tree, st.Tree, at)
+	}
+	if st.Archive != "" && a.SHA512 != st.Archive {
+		got := a.SHA512
+		if got == "" {
+			got = "not computed"
+		}
+		d.fail("the archive's digest %s differs from the signed archive digest %s (%s)", got, st.Archive, at)
+	}
+	d.signed = !d.block
+}
+
+func (d *decision) pin(a ArchiveFacts) {
+	switch {
+	case a.TreeErr != nil:
+		d.fail("the archive cannot be hashed: %v", a.TreeErr)
+	case a.Pinned != "" && a.Pinned != a.Tree:
+		d.fail("the archive's tree hash %s differs from %s, first seen for this unsigned version and pinned", a.Tree, a.Pinned)
+	}
+}
+
+// integrity checks the bytes against the metadata's own dist.integrity:
+// the npm client would refuse a mismatch too, but only after sigil had
+// cached and served the bytes.
+func (d *decision) integrity(m Metadata, a ArchiveFacts) {
+	if m.Integrity == "" || a.SHA512 == "" {
+		return
+	}
+	if got, ok := sriMismatch(m.Integrity, a.SHA512); ok {
+		d.fail("the archive's digest %s differs from the metadata's dist.integrity %s", a.SHA512, got)
+	}
+}
+
+func (d *decision) verdict(s Settings) Verdict {
+	v := Verdict{Action: Allow, Reasons: d.reasons, Signed: d.signed && !d.block}
+	switch {
+	case d.block && s.Mode == ModeWarn:
+		v.Action = Warn
+	case d.block:
+		v.Action = Block
+	case len(d.reasons) > 0:
+		v.Action = Warn
+	}
+	return v
+}
+
+// sriMismatch compares the sha512 entries of an SRI string (npm's
+// dist.integrity: space-separated "alg-base64[?opts]") with want. It
+// reports a mismatch only when the SRI has sha512 entries and none equals
+// want; older packages carry only sha1, which says nothing about a sha512.
+// The returned string is the SRI's sha512 part, for the reason.
+func sriMismatch(sri, want string) (string, bool) {
+	var got []string
+	for f := range strings.FieldsSeq(sri) {
+		f, _, _ = strings.Cut(f, "?")
+		if !strings.HasPrefix(f, "sha512-") {
+			continue
+		}
+		if f == want {
+			return "", false
+		}
+		got = append(got, f)
+	}
+	return strings.Join(got, " "), len(got) > 0
+}
+
+// joinNames lists names for a sentence: "a", "a or b", "a, b or c".
+func joinNames(names []string, conj string) string {
+	switch len(names) {
+	case 0:
+		return ""
+	case 1:
+		return names[0]
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " " + conj + " " + names[len(names)-1]
+}

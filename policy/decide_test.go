@@ -1,0 +1,218 @@
+package policy
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+const (
+	treeA  = "h1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+	treeB  = "h1:BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB="
+	manA   = "sha256:aaaa"
+	manB   = "sha256:bbbb"
+	sha512 = "sha512-AAAA"
+	other  = "sha512-BBBB"
+)
+
+func signedEvidence() *Evidence {
+	return &Evidence{
+		Namespaces: []string{"acme", "acme/foo"},
+		Keyed:      []string{"acme"},
+		Statements: map[string]Statement{
+			"1.0.0": {Index: 7, Signer: "acme-release", Tree: treeA, Source: "abc123", Manifest: manA},
+			"2.0.0": {Index: 9, Signer: "acme-release", Tree: treeA, Manifest: manA, Archive: sha512},
+		},
+		Rejected: map[string][]string{
+			"1.1.0": {"the statement at log index 8 was signed only by key acme-old, revoked at log index 12"},
+		},
+		Equivocations: map[string]Equivocation{"1.2.0": {First: 10, Second: 14}},
+	}
+}
+
+func unsignedEvidence() *Evidence {
+	return &Evidence{Namespaces: []string{"acme", "acme/foo"}}
+}
+
+func meta(version string) Metadata {
+	return Metadata{Package: "acme/foo", Version: version, Manifest: manA}
+}
+
+type want struct {
+	action  Action
+	signed  bool
+	reasons []string // substrings, each must appear in the joined reasons
+}
+
+func check(t *testing.T, got Verdict, w want) {
+	t.Helper()
+	if got.Action != w.action || got.Signed != w.signed {
+		t.Errorf("verdict = %v signed=%v (%q), want %v signed=%v", got.Action, got.Signed, got.Reason(), w.action, w.signed)
+	}
+	for _, r := range got.Reasons {
+		if !strings.HasPrefix(r, "acme/foo@") {
+			t.Errorf("reason %q does not start with package@version", r)
+		}
+	}
+	for _, sub := range w.reasons {
+		if !strings.Contains(got.Reason(), sub) {
+			t.Errorf("reasons %q lack %q", got.Reason(), sub)
+		}
+	}
+	if w.action == Allow && w.reasons == nil && len(got.Reasons) != 0 {
+		t.Errorf("allow with reasons %q", got.Reason())
+	}
+}
+
+func TestVersion(t *testing.T) {
+	logDown := &Evidence{Err: errors.New("checkpoint: dial tcp: connection refused")}
+	withSource := meta("1.0.0")
+	withSource.Source = "abc123"
+	otherSource := meta("1.0.0")
+	otherSource.Source = "def456"
+	badManifest := meta("1.0.0")
+	badManifest.Manifest = manB
+	noManifest := meta("1.0.0")
+	noManifest.Manifest, noManifest.ManifestErr = "", errors.New("require is a number")
+	intOK := meta("2.0.0")
+	intOK.Integrity = "sha1-xyz " + sha512
+	intBad := meta("2.0.0")
+	intBad.Integrity = other
+	intSHA1 := meta("2.0.0")
+	intSHA1.Integrity = "sha1-xyz"
+
+	tests := []struct {
+		name string
+		cfg  Config
+		ev   *Evidence
+		m    Metadata
+		want want
+	}{
+		{"signed ok", Config{}, signedEvidence(), meta("1.0.0"), want{Allow, true, nil}},
+		{"signed ok with same source", Config{}, signedEvidence(), withSource, want{Allow, true, nil}},
+		{"source differs", Config{}, signedEvidence(), otherSource, want{Block, false, []string{"acme/foo@1.0.0", "source def456", "names abc123", "index 7", "acme-release"}}},
+		{"source differs, warn mode", Config{Mode: ModeWarn}, signedEvidence(), otherSource, want{Warn, false, []string{"source def456"}}},
+		{"manifest differs", Config{}, signedEvidence(), badManifest, want{Block, false, []string{"manifest sha256:bbbb", "manifest sha256:aaaa", "index 7"}}},
+		{"manifest not computable", Config{}, signedEvidence(), noManifest, want{Block, false, []string{"require is a number"}}},
+		{"no statement", Config{}, signedEvidence(), meta("3.0.0"), want{Block, false, []string{"acme/foo@3.0.0", "no valid release statement", "acme has signing keys"}}},
+		{"no statement, warn mode", Config{Mode: ModeWarn}, signedEvidence(), meta("3.0.0"), want{Warn, false, []string{"no valid release statement"}}},
+		{"revoked key", Config{}, signedEvidence(), meta("1.1.0"), want{Block, false, []string{"revoked at log index 12", "index 8"}}},
+		{"unsigned newer version of signed package, unsigned=allow", Config{Unsigned: UnsignedAllow}, signedEvidence(), meta("3.0.0"), want{Block, false, []string{"no valid release statement"}}},
+		{"equivocation", Config{}, signedEvidence(), meta("1.2.0"), want{Block, false, []string{"indices 10 and 14"}}},
+		{"equivocation, warn mode", Config{Mode: ModeWarn}, signedEvidence(), meta("1.2.0"), want{Warn, false, []string{"indices 10 and 14"}}},
+		{"log down", Config{}, logDown, meta("1.0.0"), want{Block, false, []string{"release log could not be checked", "connection refused"}}},
+		{"log down, warn mode", Config{Mode: ModeWarn}, logDown, meta("1.0.0"), want{Warn, false, []string{"connection refused"}}},
+		{"log down, unsigned allow still fails closed", Config{Unsigned: UnsignedAllow}, logDown, meta("1.0.0"), want{Block, false, []string{"connection refused"}}},
+		{"no evidence", Config{}, nil, meta("1.0.0"), want{Block, false, []string{"no release log evidence"}}},
+		{"unsigned default warn", Config{}, unsignedEvidence(), meta("1.0.0"), want{Warn, false, []string{"is unsigned", "acme or acme/foo", "unsigned = warn"}}},
+		{"unsigned allow", Config{Unsigned: UnsignedAllow}, unsignedEvidence(), meta("1.0.0"), want{Allow, false, nil}},
+		{"unsigned deny", Config{Unsigned: UnsignedDeny}, unsignedEvidence(), meta("1.0.0"), want{Block, false, []string{"unsigned = deny"}}},
+		{"unsigned deny, warn mode", Config{Mode: ModeWarn, Unsigned: UnsignedDeny}, unsignedEvidence(), meta("1.0.0"), want{Warn, false, []string{"unsigned = deny"}}},
+		{"unsigned deny by rule", Config{Rules: []Rule{{Package: "acme/*", Unsigned: UnsignedDeny}}}, unsignedEvidence(), meta("1.0.0"), want{Block, false, []string{"unsigned = deny"}}},
+		{"warn mode by rule", Config{Rules: []Rule{{Package: "acme/foo", Mode: ModeWarn}}}, signedEvidence(), meta("3.0.0"), want{Warn, false, nil}},
+		{"rule for another package", Config{Rules: []Rule{{Package: "other/*", Mode: ModeWarn}}}, signedEvidence(), meta("3.0.0"), want{Block, false, nil}},
+		{"npm integrity matches", Config{}, signedEvidence(), intOK, want{Allow, true, nil}},
+		{"npm integrity differs", Config{}, signedEvidence(), intBad, want{Block, false, []string{"dist.integrity sha512-BBBB", "sha512-AAAA", "index 9"}}},
+		{"npm integrity sha1 only", Config{}, signedEvidence(), intSHA1, want{Allow, true, nil}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			check(t, tt.cfg.Version(tt.ev, tt.m), tt.want)
+		})
+	}
+}
+
+func TestArchive(t *testing.T) {
+	npm := meta("2.0.0")
+	npm.Integrity = sha512
+	npmOther := meta("2.0.0")
+	npmOther.Integrity = other
+
+	tests := []struct {
+		name string
+		cfg  Config
+		ev   *Evidence
+		m    Metadata
+		a    ArchiveFacts
+		want want
+	}{
+		{"tree matches", Config{}, signedEvidence(), meta("1.0.0"), ArchiveFacts{Tree: treeA}, want{Allow, true, nil}},
+		{"tree differs", Config{}, signedEvidence(), meta("1.0.0"), ArchiveFacts{Tree: treeB}, want{Block, false, []string{"tree hash " + treeB, "signed tree " + treeA, "index 7", "acme-release"}}},
+		{"tree differs, warn mode", Config{Mode: ModeWarn}, signedEvidence(), meta("1.0.0"), ArchiveFacts{Tree: treeB}, want{Warn, false, []string{treeB}}},
+		{"archive malformed", Config{}, signedEvidence(), meta("1.0.0"), ArchiveFacts{TreeErr: errors.New("path traversal: ../x")}, want{Block, false, []string{"path traversal"}}},
+		{"metadata fails at archive time too", Config{}, signedEvidence(), meta("3.0.0"), ArchiveFacts{Tree: treeA}, want{Block, false, []string{"no valid release statement"}}},
+		{"npm bytes match", Config{}, signedEvidence(), npm, ArchiveFacts{Tree: treeA, SHA512: sha512}, want{Allow, true, nil}},
+		{"npm bytes differ from statement", Config{}, signedEvidence(), meta("2.0.0"), ArchiveFacts{Tree: treeA, SHA512: other}, want{Block, false, []string{"digest sha512-BBBB", "signed archive digest sha512-AAAA"}}},
+		{"npm bytes not hashed", Config{}, signedEvidence(), meta("2.0.0"), ArchiveFacts{Tree: treeA}, want{Block, false, []string{"not computed"}}},
+		{"npm bytes differ from dist.integrity", Config{}, unsignedEvidence(), npmOther, ArchiveFacts{Tree: treeA, SHA512: sha512, Pinned: treeA}, want{Block, false, []string{"dist.integrity sha512-BBBB"}}},
+		{"unsigned first seen", Config{Unsigned: UnsignedAllow}, unsignedEvidence(), meta("1.0.0"), ArchiveFacts{Tree: treeA, Pinned: treeA}, want{Allow, false, nil}},
+		{"unsigned pin mismatch", Config{Unsigned: UnsignedAllow}, unsignedEvidence(), meta("1.0.0"), ArchiveFacts{Tree: treeB, Pinned: treeA}, want{Block, false, []string{"tree hash " + treeB, "differs from " + treeA, "first seen"}}},
+		{"unsigned pin mismatch, warn mode", Config{Mode: ModeWarn}, unsignedEvidence(), meta("1.0.0"), ArchiveFacts{Tree: treeB, Pinned: treeA}, want{Warn, false, []string{"first seen", "unsigned = warn"}}},
+		{"unsigned malformed", Config{Unsigned: UnsignedAllow}, unsignedEvidence(), meta("1.0.0"), ArchiveFacts{TreeErr: errors.New("zip bomb")}, want{Block, false, []string{"zip bomb"}}},
+		{"unsigned deny", Config{Unsigned: UnsignedDeny}, unsignedEvidence(), meta("1.0.0"), ArchiveFacts{Tree: treeA, Pinned: treeA}, want{Block, false, []string{"unsigned = deny"}}},
+		{"log down", Config{}, &Evidence{Err: errors.New("SECURITY ERROR: fork")}, meta("1.0.0"), ArchiveFacts{Tree: treeA}, want{Block, false, []string{"SECURITY ERROR"}}},
+		{"equivocation", Config{}, signedEvidence(), meta("1.2.0"), ArchiveFacts{Tree: treeA}, want{Block, false, []string{"indices 10 and 14"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			check(t, tt.cfg.Archive(tt.ev, tt.m, tt.a), tt.want)
+		})
+	}
+}
+
+func TestSourceVerified(t *testing.T) {
+	ev := signedEvidence()
+	m := meta("1.0.0")
+	m.Source = "abc123"
+	var c Config
+	if v := c.Version(ev, m); !ev.SourceVerified(v, m) {
+		t.Error("matching source of a verified version is not kept")
+	}
+	m2 := meta("2.0.0") // statement without source
+	m2.Source = "abc123"
+	if v := c.Version(ev, m2); ev.SourceVerified(v, m2) {
+		t.Error("source kept although the statement names none")
+	}
+	m3 := meta("3.0.0") // not verified
+	m3.Source = "abc123"
+	if v := c.Version(ev, m3); ev.SourceVerified(v, m3) {
+		t.Error("source kept for an unverified version")
+	}
+	if v := c.Version(unsignedEvidence(), m); unsignedEvidence().SourceVerified(v, m) {
+		t.Error("source kept for an unsigned version")
+	}
+}
+
+func TestSRIMismatch(t *testing.T) {
+	for _, tt := range []struct {
+		sri, want string
+		mismatch  bool
+	}{
+		{sha512, sha512, false},
+		{"sha1-x " + sha512 + "?opt", sha512, false},
+		{other + " " + sha512, sha512, false},
+		{other, sha512, true},
+		{"sha1-x", sha512, false},
+		{"", sha512, false},
+	} {
+		if _, got := sriMismatch(tt.sri, tt.want); got != tt.mismatch {
+			t.Errorf("sriMismatch(%q, %q) = %v, want %v", tt.sri, tt.want, got, tt.mismatch)
+		}
+	}
+}
+
+func TestJoinNames(t *testing.T) {
+	for _, tt := range []struct {
+		in   []string
+		want string
+	}{
+		{nil, ""},
+		{[]string{"a"}, "a"},
+		{[]string{"a", "b"}, "a or b"},
+		{[]string{"a", "b", "c"}, "a, b or c"},
+	} {
+		if got := joinNames(tt.in, "or"); got != tt.want {
+			t.Errorf("joinNames(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}

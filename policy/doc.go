@@ -1,0 +1,35 @@
+// Package policy holds sigil's trust configuration and its decision about
+// each version of a package: Allow, Warn or Block, with reasons a person can
+// act on.
+//
+// The decision is a pure function of its inputs. It takes the evidence the
+// release log proved about a package (Evidence: valid statements, which
+// namespaces have keys, equivocations, or why the log could not be
+// checked), what the registry's metadata says about a version (Metadata)
+// and, at archive time, what sigil measured on the bytes (ArchiveFacts).
+// It does no I/O, so every branch is a table test.
+//
+// What it guarantees:
+//
+//   - A package none of whose namespaces ever had a key follows the
+//     Unsigned policy (allow, warn, deny); its archives must keep the tree
+//     hash first seen for each version.
+//   - Otherwise a version is allowed only with a valid logged statement that
+//     the metadata matches (manifest; source when both name one; npm
+//     dist.integrity against the signed archive digest) and, at archive
+//     time, that the archive matches (tree hash; npm bytes digest).
+//   - Two statements for one version (equivocation) block it, naming both
+//     log indices.
+//   - A log that cannot be reached or does not verify fails closed: Block
+//     in enforce mode.
+//   - In warn mode every Block becomes Warn with the same reasons; nothing
+//     else changes.
+//
+// Reasons are sentences that start with package@version and name the
+// evidence: what was expected, what came, the statement's log index and
+// signing key.
+//
+// The configuration (Config) comes from flags and a TOML policy file
+// (LoadFile) whose per-package rules override the top-level settings; the
+// first rule whose pattern matches wins. Flags beat the file (Overlay).
+package policy
