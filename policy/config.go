@@ -4,9 +4,8 @@ import (
 	"fmt"
 	"maps"
 	"path"
-	"strings"
 
-	"golang.org/x/mod/sumdb/note"
+	"github.com/sigilproxy/sigil/release"
 )
 
 // Mode says what happens to a version that fails verification.
@@ -172,8 +171,8 @@ func (c *Config) Validate() error {
 		return err
 	}
 	for ns, keys := range c.VendorKeys {
-		if !validNamespace(ns) {
-			return fmt.Errorf("vendor key namespace %q: want a vendor, a package or an npm scope", ns)
+		if release.ValidateNamespace(release.Composer, ns) != nil && release.ValidateNamespace(release.NPM, ns) != nil {
+			return fmt.Errorf("vendor key namespace %q: want a Composer vendor or package, an npm scope or package", ns)
 		}
 		for _, k := range keys {
 			if err := checkVerifierKey(k); err != nil {
@@ -182,7 +181,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	for eco, keys := range c.CoreKeys {
-		if eco != "composer" && eco != "npm" {
+		if eco != release.Composer && eco != release.NPM {
 			return fmt.Errorf("core key ecosystem %q: want composer or npm", eco)
 		}
 		for _, k := range keys {
@@ -249,18 +248,10 @@ func (u Unsigned) check() error {
 	return fmt.Errorf("unsigned %q: want allow, warn or deny", string(u))
 }
 
-// validNamespace is a loose syntactic check, shared by both ecosystems: the
-// ecosystem-specific rules live with the log, which ignores pins that can
-// never match a package.
-func validNamespace(ns string) bool {
-	if ns == "" || strings.ContainsAny(ns, " \t\r\n=") || strings.Count(ns, "/") > 1 {
-		return false
-	}
-	return !strings.HasPrefix(ns, "/") && !strings.HasSuffix(ns, "/")
-}
-
+// checkVerifierKey uses the release package's parser, which the log
+// evaluation uses too, so that a key accepted here is one it accepts.
 func checkVerifierKey(k string) error {
-	if _, err := note.NewVerifier(k); err != nil {
+	if _, err := release.NewVerifier(k); err != nil {
 		return fmt.Errorf("verifier key %q: %w", k, err)
 	}
 	return nil

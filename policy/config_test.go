@@ -8,12 +8,12 @@ import (
 	"strings"
 	"testing"
 
-	"golang.org/x/mod/sumdb/note"
+	"github.com/sigilproxy/sigil/release"
 )
 
 func verifierKey(t testing.TB, name string) string {
 	t.Helper()
-	_, vkey, err := note.GenerateKey(rand.Reader, name)
+	_, vkey, err := release.GenerateKey(rand.Reader, name)
 	if err != nil {
 		t.Fatal(err)
 	}
