@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -289,6 +290,68 @@ func explainOpen(err error, sigs []noteSig) error {
 			sigID(invalid.Name, invalid.Hash), err)
 	}
 	return fmt.Errorf("malformed note: %w", err)
+}
+
+// verifySigs opens msg with cands as the known keys and returns the keys
+// whose signatures verify, sorted. Signatures by other keys are ignored
+// (they may be cosignatures); a signature that names a candidate but
+// verifies under none fails the whole note, as in note.Open. Keys sharing
+// a name and hash are all tried, so neither can stand in for the other.
+func verifySigs(msg []byte, cands map[string]note.Verifier) ([]string, error) {
+	set := &keySet{byID: map[noteSig][]note.Verifier{}, key: map[note.Verifier]string{}, signed: map[string]bool{}}
+	for _, key := range sortedKeys(cands) {
+		v := cands[key]
+		id := noteSig{v.Name(), v.KeyHash()}
+		set.byID[id] = append(set.byID[id], v)
+		set.key[v] = key
+	}
+	_, err := note.Open(msg, set)
+	var unverified *note.UnverifiedNoteError
+	if err != nil && !errors.As(err, &unverified) {
+		return nil, explainOpen(err, nil)
+	}
+	var out []string
+	for key := range set.signed {
+		out = append(out, key)
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// keySet is a note.Verifiers that may hold several keys with one name and
+// hash, and records which keys verified a signature.
+type keySet struct {
+	byID   map[noteSig][]note.Verifier
+	key    map[note.Verifier]string
+	signed map[string]bool
+}
+
+func (s *keySet) Verifier(name string, hash uint32) (note.Verifier, error) {
+	vs := s.byID[noteSig{name, hash}]
+	if len(vs) == 0 {
+		return nil, &note.UnknownVerifierError{Name: name, KeyHash: hash}
+	}
+	return &anyOf{name: name, hash: hash, vs: vs, set: s}, nil
+}
+
+type anyOf struct {
+	name string
+	hash uint32
+	vs   []note.Verifier
+	set  *keySet
+}
+
+func (a *anyOf) Name() string    { return a.name }
+func (a *anyOf) KeyHash() uint32 { return a.hash }
+func (a *anyOf) Verify(msg, sig []byte) bool {
+	ok := false
+	for _, v := range a.vs {
+		if v.Verify(msg, sig) {
+			a.set.signed[a.set.key[v]] = true
+			ok = true
+		}
+	}
+	return ok
 }
 
 // quote returns s quoted for an error message, cut to a readable length:
