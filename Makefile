@@ -1,0 +1,46 @@
+# sigil — build, run, test. `make test` is the one test command: it installs
+# what the end-to-end tests need (Composer from Debian's packages) and runs
+# every check CI runs.
+
+GO        ?= go
+BIN       ?= bin/sigil
+FUZZTIME  ?= 5s
+# Packages with concurrency run under the race detector; that is all of them
+# that matter, and the rest are cheap, so race-test everything.
+RACE_PKGS ?= ./...
+
+.PHONY: build run test check unit fuzz e2e e2e-deps bench clean
+
+build:
+	$(GO) build -o $(BIN) ./cmd/sigil
+
+# Starts the proxy with its embedded defaults: Badger cache in the user cache
+# directory, listening on 127.0.0.1:8780. Upstreams come from SIGIL_* env vars.
+run: build
+	./$(BIN) serve
+
+test: check unit fuzz e2e
+
+check:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+unit:
+	$(GO) test -race -count=1 $(RACE_PKGS)
+
+# Every fuzz target for FUZZTIME each (longer on demand: make fuzz FUZZTIME=10m).
+fuzz:
+	FUZZTIME=$(FUZZTIME) GO=$(GO) bash scripts/fuzz.sh
+
+e2e-deps:
+	bash scripts/e2e-deps.sh
+
+# End-to-end tests with the real Composer and npm clients.
+e2e: e2e-deps build
+	SIGIL_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 20m ./integration/...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+clean:
+	rm -rf bin
