@@ -236,7 +236,7 @@ func (d *decision) integrity(m Metadata, a ArchiveFacts) {
 }
 
 func (d *decision) verdict(s Settings) Verdict {
-	v := Verdict{Action: Allow, Reasons: d.reasons, Signed: d.signed && !d.block}
+	v := Verdict{Action: Allow, Reasons: d.reasons, Signed: d.signed && !d.block, Failed: d.block}
 	switch {
 	case d.block && s.Mode == ModeWarn:
 		v.Action = Warn

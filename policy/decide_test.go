@@ -44,8 +44,19 @@ type want struct {
 	reasons []string // substrings, each must appear in the joined reasons
 }
 
+// failed reports whether a Warn is a failure: anything but the unsigned =
+// warn policy's own warning.
+func (w want) failed() bool {
+	return len(w.reasons) != 1 || w.reasons[0] != unsignedWarnOnly
+}
+
+const unsignedWarnOnly = "unsigned = warn"
+
 func check(t *testing.T, got Verdict, w want) {
 	t.Helper()
+	if failed := w.action == Block || w.action == Warn && w.failed(); got.Failed != failed {
+		t.Errorf("verdict %v failed=%v (%q), want failed=%v", got.Action, got.Failed, got.Reason(), failed)
+	}
 	if got.Action != w.action || got.Signed != w.signed {
 		t.Errorf("verdict = %v signed=%v (%q), want %v signed=%v", got.Action, got.Signed, got.Reason(), w.action, w.signed)
 	}
@@ -104,7 +115,8 @@ func TestVersion(t *testing.T) {
 		{"log down, warn mode", Config{Mode: ModeWarn}, logDown, meta("1.0.0"), want{Warn, false, []string{"connection refused"}}},
 		{"log down, unsigned allow still fails closed", Config{Unsigned: UnsignedAllow}, logDown, meta("1.0.0"), want{Block, false, []string{"connection refused"}}},
 		{"no evidence", Config{}, nil, meta("1.0.0"), want{Block, false, []string{"no release log evidence"}}},
-		{"unsigned default warn", Config{}, unsignedEvidence(), meta("1.0.0"), want{Warn, false, []string{"is unsigned", "acme or acme/foo", "unsigned = warn"}}},
+		{"unsigned default warn", Config{}, unsignedEvidence(), meta("1.0.0"), want{Warn, false, []string{unsignedWarnOnly}}},
+		{"unsigned reason names namespaces", Config{Unsigned: UnsignedDeny}, unsignedEvidence(), meta("1.0.0"), want{Block, false, []string{"is unsigned", "acme or acme/foo"}}},
 		{"unsigned allow", Config{Unsigned: UnsignedAllow}, unsignedEvidence(), meta("1.0.0"), want{Allow, false, nil}},
 		{"unsigned deny", Config{Unsigned: UnsignedDeny}, unsignedEvidence(), meta("1.0.0"), want{Block, false, []string{"unsigned = deny"}}},
 		{"unsigned deny, warn mode", Config{Mode: ModeWarn, Unsigned: UnsignedDeny}, unsignedEvidence(), meta("1.0.0"), want{Warn, false, []string{"unsigned = deny"}}},

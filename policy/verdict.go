@@ -37,6 +37,12 @@ type Verdict struct {
 	// Signed is true when a valid logged statement covers the version and
 	// everything checked so far matched it.
 	Signed bool
+	// Failed is true when verification failed: the reasons block the
+	// version in enforce mode. In warn mode such a verdict is a Warn; a
+	// Warn that did not fail is an unsigned version served under the
+	// unsigned = warn policy. The proxy never caches the bytes of a failed
+	// verdict as verified.
+	Failed bool
 }
 
 // Blocked reports whether the version must be kept from the client.
