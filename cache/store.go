@@ -1,0 +1,392 @@
+// Package cache is sigil's durable store: what sigil verified, and nothing
+// else. One Badger database holds
+//
+//   - verified archives ("blobs"), content-addressed by sha256 and stored in
+//     chunks so that neither writing nor reading one holds it in memory;
+//   - archive references: which blob is served for an (ecosystem, package,
+//     version, archive) — the first verified bytes are served for ever
+//     after, so a re-zipped upstream archive does not change what clients get;
+//   - upstream metadata documents with their HTTP validators;
+//   - first-seen tree hashes of unsigned versions (trust on first use);
+//   - the served state behind sigil's own Last-Modified and ETag;
+//   - the release-log client's latest checkpoint, verified tiles and the
+//     evidence of security errors (tlog.CheckpointStore, tlog.TileCache).
+//
+// Callers store only what they verified; the store re-checks what it can: a
+// blob whose bytes do not hash to the claimed sha256 is refused, and an
+// archive reference can only name a blob that is stored.
+//
+// # Atomicity and crashes
+//
+// Every record is written in one Badger transaction, so it is either there
+// whole or not at all. A blob is larger than a transaction: its chunks are
+// written first, flushed to disk, and only then the header that makes the
+// blob visible. A crash before the header leaves chunks that nothing points
+// at; Open deletes them. Records whose loss would weaken a guarantee are
+// flushed to disk before the call returns: blob headers, archive
+// references, pins, the checkpoint and security-error evidence. Metadata and
+// served state are a cache of the upstream and of sigil's own answers; a
+// crash may lose their last updates, which costs a refetch or a new
+// Last-Modified, never a wrong answer.
+//
+// # Concurrency
+//
+// A Store is safe for concurrent use. Writers of one key inside the process
+// take a striped lock, so the LRUs in front of Badger never hold a stale
+// value; Badger's transaction conflicts (from anywhere) are retried.
+//
+// # Layout
+//
+// Every key starts with a layout version ("v1/") and a namespace; every
+// untrusted string in a key is length-prefixed, so no key of one kind can
+// equal a key of another. Open refuses a database written with a newer
+// layout.
+package cache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"log/slog"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+	lru "github.com/hashicorp/golang-lru/v2"
+
+	"github.com/sigilproxy/sigil/tlog"
+)
+
+// ErrNotFound is returned, wrapped with the key, for anything the store
+// does not hold. It is the same value as tlog.ErrNotFound, so the tile cache
+// meets its contract and callers need to know only one sentinel.
+var ErrNotFound = tlog.ErrNotFound
+
+// Options configures a Store. The zero value is a sensible on-disk store.
+type Options struct {
+	// Logger receives the store's own messages and Badger's. Nil discards
+	// them. Badger's informational chatter (compactions, table counts) is
+	// logged at Debug; its warnings and errors at Warn and Error.
+	Logger *slog.Logger
+
+	// InMemory keeps everything in memory (for tests); dir must be "".
+	// Nothing survives Close.
+	InMemory bool
+
+	// RecordCacheEntries bounds each LRU of small records (archive
+	// references, pins, served state): at most this many entries each.
+	// An entry costs its key (at most a few KiB, typically ~100 bytes) plus
+	// ~100 bytes. Zero means 8192; negative disables these LRUs.
+	RecordCacheEntries int
+
+	// MetaCacheBytes bounds the LRU of metadata documents by the sum of
+	// their sizes. Documents larger than 1/16 of it are never cached in
+	// memory, so that one huge document cannot flush the rest. Zero means
+	// 32 MiB; negative disables it.
+	MetaCacheBytes int64
+
+	// MaxMetaSize is the largest metadata body PutMeta accepts. Zero means
+	// 64 MiB. In memory mode it is at most 1 MiB less a few KiB, Badger's
+	// limit on one value there.
+	MaxMetaSize int
+
+	// GCInterval is how often the value log is garbage collected (space of
+	// overwritten metadata and of deleted chunks is reclaimed). Zero means
+	// 10 minutes; negative disables it. It never runs in memory mode.
+	GCInterval time.Duration
+}
+
+const (
+	defaultRecordCacheEntries = 8192
+	defaultMetaCacheBytes     = 32 << 20
+	defaultMaxMetaSize        = 64 << 20
+	defaultGCInterval         = 10 * time.Minute
+
+	// inMemoryMaxValue is the largest value Badger takes in memory mode:
+	// values must stay below the value threshold, which is at most 1 MiB.
+	inMemoryMaxValue = 1<<20 - 1
+
+	// gcDiscardRatio is Badger's recommendation: a value-log file is
+	// rewritten when half of it is garbage, for a lifetime write
+	// amplification of about 2.
+	gcDiscardRatio = 0.5
+
+	// maxConflictRetries bounds the retries of a transaction that
+	// conflicted with another. Writers of one key inside the process are
+	// serialized, so a conflict is rare and a long streak means a bug.
+	maxConflictRetries = 32
+
+	// lockStripes is the number of striped locks serializing in-process
+	// writers of one key. Collisions only serialize short transactions.
+	lockStripes = 256
+)
+
+// Store is sigil's cache over one Badger database. Create it with Open and
+// release it with Close.
+type Store struct {
+	db  *badger.DB
+	log *slog.Logger
+	opt Options
+
+	// chunkSize is the chunk size of new blobs: maxChunkSize on disk,
+	// smaller in memory mode, where Badger takes no value of 1 MiB.
+	chunkSize int64
+
+	seed    maphash.Seed
+	stripes [lockStripes]sync.Mutex
+
+	// inflight serializes PutBlob per sha256: a later writer waits for the
+	// earlier one and then finds the blob stored.
+	inflightMu sync.Mutex
+	inflight   map[[32]byte]chan struct{}
+
+	refs   *lru.Cache[string, [32]byte]
+	pins   *lru.Cache[string, pin]
+	served *lru.Cache[string, servedState]
+	metas  *metaLRU
+
+	defaultLog *LogState
+
+	// now is time.Now, replaced in tests.
+	now func() time.Time
+
+	stopGC context.CancelFunc
+	gcDone chan struct{}
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var (
+	_ tlog.CheckpointStore = (*Store)(nil)
+	_ tlog.TileCache       = (*Store)(nil)
+)
+
+// Open opens (creating if needed) the store in dir. With opts.InMemory, dir
+// must be "". Only one process may open a directory at a time.
+func Open(dir string, opts Options) (*Store, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.RecordCacheEntries == 0 {
+		opts.RecordCacheEntries = defaultRecordCacheEntries
+	}
+	if opts.MetaCacheBytes == 0 {
+		opts.MetaCacheBytes = defaultMetaCacheBytes
+	}
+	if opts.MaxMetaSize <= 0 {
+		opts.MaxMetaSize = defaultMaxMetaSize
+	}
+	if opts.GCInterval == 0 {
+		opts.GCInterval = defaultGCInterval
+	}
+	if opts.InMemory && dir != "" {
+		return nil, fmt.Errorf("open cache: in-memory mode takes no directory (got %q)", dir)
+	}
+	if !opts.InMemory && dir == "" {
+		return nil, errors.New("open cache: no directory given")
+	}
+
+	bo := badger.DefaultOptions(dir).
+		WithInMemory(opts.InMemory).
+		WithLogger(badgerLogger{opts.Logger.With("component", "badger")}).
+		// Values of 64 KiB and more (blob chunks, large documents) go to the
+		// value log, keeping the LSM tree small and compactions cheap.
+		WithValueThreshold(64 << 10).
+		// A local proxy should not reserve Badger's server-sized defaults
+		// (5 × 64 MiB memtables, 256 MiB block cache). Memtables hold only
+		// small records here, since large values live in the value log.
+		WithMemTableSize(32 << 20).
+		WithNumMemtables(3).
+		WithBlockCacheSize(32 << 20).
+		// Catch disk corruption of a value (a blob chunk) before it is
+		// served; CRC32-C costs far less than the network it feeds.
+		WithVerifyValueChecksum(true)
+	if opts.InMemory {
+		// Without a value log, Badger takes no value larger than the value
+		// threshold (at most 1 MiB), and a whole value counts against a
+		// transaction (15% of a memtable).
+		bo = bo.WithValueThreshold(inMemoryMaxValue + 1).WithMemTableSize(64 << 20)
+		opts.MaxMetaSize = min(opts.MaxMetaSize, inMemoryMaxValue-metaOverhead)
+	}
+	db, err := badger.Open(bo)
+	if err != nil {
+		return nil, fmt.Errorf("open cache in %q: %w", dir, err)
+	}
+	s := &Store{
+		db:        db,
+		log:       opts.Logger,
+		opt:       opts,
+		seed:      maphash.MakeSeed(),
+		inflight:  make(map[[32]byte]chan struct{}),
+		now:       time.Now,
+		chunkSize: maxChunkSize,
+	}
+	if opts.InMemory {
+		s.chunkSize = inMemoryChunkSize
+	}
+	s.defaultLog = &LogState{s: s, prefix: logPrefix("")}
+	if n := opts.RecordCacheEntries; n > 0 {
+		s.refs, _ = lru.New[string, [32]byte](n) // errors only for n <= 0
+		s.pins, _ = lru.New[string, pin](n)
+		s.served, _ = lru.New[string, servedState](n)
+	}
+	if opts.MetaCacheBytes > 0 {
+		s.metas = newMetaLRU(opts.MetaCacheBytes)
+	}
+
+	if err := s.checkLayout(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := s.sweepOrphanChunks(); err != nil {
+		db.Close()
+		return nil, err
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stopGC = cancel
+	s.gcDone = make(chan struct{})
+	go s.gcLoop(ctx)
+	return s, nil
+}
+
+// Close stops the value-log GC, flushes everything to disk and closes the
+// database. It is safe to call more than once; calls after the first return
+// the first result. Operations after Close fail.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.stopGC()
+		<-s.gcDone
+		// Badger's Close flushes the memtables to tables and syncs them.
+		if err := s.db.Close(); err != nil {
+			s.closeErr = fmt.Errorf("close cache: %w", err)
+		}
+	})
+	return s.closeErr
+}
+
+// gcLoop runs the value-log GC every GCInterval until ctx ends. One GC call
+// rewrites at most one file, so it repeats while there is something to
+// reclaim.
+func (s *Store) gcLoop(ctx context.Context) {
+	defer close(s.gcDone)
+	if s.opt.InMemory || s.opt.GCInterval < 0 {
+		return
+	}
+	t := time.NewTicker(s.opt.GCInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for ctx.Err() == nil {
+			err := s.db.RunValueLogGC(gcDiscardRatio)
+			if err == nil {
+				s.log.Debug("cache: value log GC rewrote a file")
+				continue
+			}
+			if !errors.Is(err, badger.ErrNoRewrite) && !errors.Is(err, badger.ErrRejected) {
+				s.log.Warn("cache: value log GC failed", "err", err)
+			}
+			break
+		}
+	}
+}
+
+// layoutKey is outside every versioned namespace: it says which layout the
+// rest of the keys follow.
+var layoutKey = []byte("sigil-cache-layout")
+
+const layoutVersion = "v1"
+
+func (s *Store) checkLayout() error {
+	return s.update(context.Background(), func(txn *badger.Txn) error {
+		item, err := txn.Get(layoutKey)
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return txn.Set(layoutKey, []byte(layoutVersion))
+		}
+		if err != nil {
+			return fmt.Errorf("read cache layout: %w", err)
+		}
+		v, err := item.ValueCopy(nil)
+		if err != nil {
+			return fmt.Errorf("read cache layout: %w", err)
+		}
+		if string(v) != layoutVersion {
+			return fmt.Errorf("cache layout is %q, this sigil reads %q (written by another version of sigil?)\nhint: use another cache directory, or remove this one to start afresh", v, layoutVersion)
+		}
+		return nil
+	})
+}
+
+// update runs fn in a read-write transaction, retrying it when it
+// conflicted with a concurrent one. fn must be safe to run more than once.
+func (s *Store) update(ctx context.Context, fn func(txn *badger.Txn) error) error {
+	for attempt := 1; ; attempt++ {
+		err := s.db.Update(fn)
+		if !errors.Is(err, badger.ErrConflict) {
+			return err
+		}
+		if attempt == maxConflictRetries {
+			return fmt.Errorf("gave up after %d conflicting transactions: %w", attempt, err)
+		}
+		// Jittered backoff, so that two writers do not collide again.
+		d := time.Duration(rand.Int64N(int64(attempt) * int64(time.Millisecond)))
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(d):
+		}
+	}
+}
+
+// sync makes every committed write durable. It is a no-op in memory mode.
+func (s *Store) sync() error {
+	if err := s.db.Sync(); err != nil {
+		return fmt.Errorf("sync cache to disk: %w", err)
+	}
+	return nil
+}
+
+// stripe returns the lock that serializes in-process writers of key.
+func (s *Store) stripe(key []byte) *sync.Mutex {
+	return &s.stripes[maphash.Bytes(s.seed, key)%lockStripes]
+}
+
+// get copies the value of key, or returns badger.ErrKeyNotFound.
+func (s *Store) get(key []byte) ([]byte, error) {
+	var v []byte
+	err := s.db.View(func(txn *badger.Txn) error {
+		item, err := txn.Get(key)
+		if err != nil {
+			return err
+		}
+		v, err = item.ValueCopy(nil)
+		return err
+	})
+	return v, err
+}
+
+// badgerLogger routes Badger's printf-style logging to slog. Badger's Info
+// messages (tables opened, compactions) are for Badger's developers, not for
+// someone running a proxy: they go to Debug.
+type badgerLogger struct{ l *slog.Logger }
+
+func (b badgerLogger) Errorf(f string, a ...any)   { b.logf(slog.LevelError, f, a) }
+func (b badgerLogger) Warningf(f string, a ...any) { b.logf(slog.LevelWarn, f, a) }
+func (b badgerLogger) Infof(f string, a ...any)    { b.logf(slog.LevelDebug, f, a) }
+func (b badgerLogger) Debugf(f string, a ...any)   { b.logf(slog.LevelDebug, f, a) }
+
+func (b badgerLogger) logf(level slog.Level, f string, a []any) {
+	ctx := context.Background()
+	if !b.l.Enabled(ctx, level) {
+		return // skip formatting what nobody reads
+	}
+	b.l.Log(ctx, level, strings.TrimSpace(fmt.Sprintf(f, a...)))
+}
