@@ -1,0 +1,209 @@
+package composer
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+)
+
+// The routes here proxy two upstream APIs that packages.json names. Their
+// inputs are package names, validated like any other, and the upstream
+// URLs come from the upstream's packages.json, so they cannot be turned
+// into fetches of arbitrary URLs. Their answers are information (lists of
+// names, security advisories), not installable content, and pass through
+// after a check of the shape Composer reads.
+
+// serveProviders answers providers-api: which packages provide name
+// (ComposerRepository::getProviders; a 404 means none).
+func (h *Handler) serveProviders(w http.ResponseWriter, r *http.Request, name string) {
+	base, ok := h.base(r)
+	if !ok {
+		http.Error(w, "bad Host header", http.StatusBadRequest)
+		return
+	}
+	root, err := h.rootInfo(r.Context())
+	if err != nil {
+		h.fetchFailed(w, r, "providers of "+name, err)
+		return
+	}
+	if root.providersAPI == "" {
+		notFound(w)
+		return
+	}
+	doc, err := h.upstream.Document(r.Context(), strings.ReplaceAll(root.providersAPI, "%package%", name))
+	if err != nil {
+		h.fetchFailed(w, r, "providers of "+name, err)
+		return
+	}
+	body, err := filterProviders(doc.Body)
+	if err != nil {
+		h.fetchFailed(w, r, "providers of "+name, err)
+		return
+	}
+	h.serveDocument(w, r, stateKey(base, h.prefix, "/providers/"+name+".json"), body)
+}
+
+// filterProviders keeps the entries Composer can read: objects with a
+// string "name" (it indexes the result by it).
+func filterProviders(body []byte) ([]byte, error) {
+	top, err := parseObject(body)
+	if err != nil {
+		return nil, fmt.Errorf("malformed JSON: %w", err)
+	}
+	b := []byte(`{"providers":[`)
+	n := 0
+	if raw, ok := top["providers"]; ok {
+		items, err := parseValues(raw)
+		if err != nil {
+			return nil, fmt.Errorf("providers: %w", err)
+		}
+		for _, item := range items {
+			o, err := parseObject(item)
+			if err != nil {
+				continue
+			}
+			if _, ok := o.stringMember("name"); !ok {
+				continue
+			}
+			if n > 0 {
+				b = append(b, ',')
+			}
+			b = appendObject(b, o)
+			n++
+		}
+	}
+	return append(b, "]}"...), nil
+}
+
+const (
+	// advisoryBatch is how many names go into one upstream request. The
+	// upstream is asked with GET (the Upstream interface fetches
+	// documents), so the names travel in the URL; 50 names stay well
+	// under common URL limits.
+	advisoryBatch = 50
+	// maxAdvisoryNames bounds one request; a project with more packages
+	// than this is not a project.
+	maxAdvisoryNames = 5000
+	maxAdvisoryBody  = 1 << 20
+)
+
+// serveAdvisories answers security-advisories.api-url. Composer's audit
+// POSTs a form with packages[]=name... (ComposerRepository::
+// getSecurityAdvisories); GET with the same query also works. sigil asks
+// the upstream's API in batches of sorted names and merges the answers
+// {"advisories": {name: [advisory...]}}.
+func (h *Handler) serveAdvisories(w http.ResponseWriter, r *http.Request) {
+	root, err := h.rootInfo(r.Context())
+	if err != nil {
+		h.fetchFailed(w, r, "security advisories", err)
+		return
+	}
+	if root.advisoriesAPI == "" {
+		notFound(w)
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxAdvisoryBody)
+	if err := r.ParseForm(); err != nil {
+		writeWarning(w, http.StatusBadRequest, "sigil: malformed security advisories request: "+err.Error())
+		return
+	}
+	names, err := advisoryNames(r.Form)
+	if err != nil {
+		writeWarning(w, http.StatusBadRequest, "sigil: "+err.Error())
+		return
+	}
+	merged := object{}
+	for batch := range slices.Chunk(names, advisoryBatch) {
+		doc, err := h.upstream.Document(r.Context(), advisoryURL(root.advisoriesAPI, batch))
+		if err != nil {
+			h.fetchFailed(w, r, "security advisories", err)
+			return
+		}
+		if err := mergeAdvisories(merged, doc.Body, batch); err != nil {
+			h.fetchFailed(w, r, "security advisories", err)
+			return
+		}
+	}
+	body := append([]byte(`{"advisories":`), appendObject(nil, merged)...)
+	body = append(body, '}')
+	hdr := w.Header()
+	hdr.Set("Content-Type", contentTypeJSON)
+	hdr.Set("Cache-Control", "no-store")
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(body)
+	}
+}
+
+// advisoryNames takes the package names of an audit request: every value
+// of "packages" and "packages[...]" (PHP's http_build_query writes
+// packages[0]=…), lowercased, valid, unique and sorted.
+func advisoryNames(form url.Values) ([]string, error) {
+	seen := map[string]bool{}
+	var names []string
+	for k, vs := range form {
+		if k != "packages" && !(strings.HasPrefix(k, "packages[") && strings.HasSuffix(k, "]")) {
+			continue
+		}
+		for _, v := range vs {
+			n := strings.ToLower(v)
+			if !validName(n) || seen[n] {
+				continue
+			}
+			if len(names) == maxAdvisoryNames {
+				return nil, fmt.Errorf("more than %d packages in one security advisories request", maxAdvisoryNames)
+			}
+			seen[n] = true
+			names = append(names, n)
+		}
+	}
+	slices.Sort(names)
+	return names, nil
+}
+
+func advisoryURL(api string, names []string) string {
+	var b strings.Builder
+	b.WriteString(api)
+	sep := "?"
+	if strings.Contains(api, "?") {
+		sep = "&"
+	}
+	for _, n := range names {
+		b.WriteString(sep)
+		b.WriteString("packages%5B%5D=")
+		b.WriteString(url.QueryEscape(n))
+		sep = "&"
+	}
+	return b.String()
+}
+
+// mergeAdvisories adds the lists of an upstream answer to merged, for the
+// names that were asked only.
+func mergeAdvisories(merged object, body []byte, asked []string) error {
+	top, err := parseObject(body)
+	if err != nil {
+		return fmt.Errorf("malformed JSON: %w", err)
+	}
+	raw, ok := top["advisories"]
+	if !ok {
+		return errors.New(`upstream answer has no "advisories"`)
+	}
+	adv, err := parseObject(raw)
+	if err != nil {
+		return fmt.Errorf("advisories: %w", err)
+	}
+	for name, list := range adv {
+		if _, ok := slices.BinarySearch(asked, name); !ok || jsonKind(list) != '[' {
+			continue
+		}
+		var items []json.RawMessage
+		if json.Unmarshal(list, &items) != nil {
+			continue
+		}
+		merged[name] = list
+	}
+	return nil
+}

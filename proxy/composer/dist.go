@@ -1,0 +1,200 @@
+package composer
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/sigilproxy/sigil/policy"
+	"github.com/sigilproxy/sigil/proxy"
+)
+
+// Archive URLs are sigil's own:
+//
+//	{prefix}/dists/{vendor}/{name}/{version}/{segment}.{zip|tar}
+//
+// with the version path-escaped (branch versions hold "/") and the segment
+// the dist reference when it is a plain token (a commit hash, normally),
+// else "u" and a SHA-256 prefix of the upstream URL. The segment ties the
+// URL to one archive of the version: a composer.lock that names dev-main at
+// an older commit gets a 404 rather than another commit's archive.
+//
+// The path only names what to look up. The archive's upstream URL comes
+// from the upstream metadata of that package and version, never from the
+// request, so no client can make sigil fetch a URL of its choosing.
+
+var (
+	segmentRE = regexp.MustCompile(`^[0-9A-Za-z][0-9A-Za-z._-]{0,127}$`)
+)
+
+func distPath(pkg, version string, d dist) string {
+	return "/dists/" + pkg + "/" + url.PathEscape(version) + "/" + distSegment(d) + "." + distExt[d.typ]
+}
+
+func distSegment(d dist) string {
+	if segmentRE.MatchString(d.reference) {
+		return d.reference
+	}
+	sum := sha256.Sum256([]byte(d.url))
+	return "u" + hex.EncodeToString(sum[:12])
+}
+
+// distReq is a parsed archive path.
+type distReq struct {
+	pkg, version, segment, ext string
+}
+
+// parseDistPath parses "vendor/name/version/segment.ext" from the escaped
+// request path. Each part is checked on its own, so no "..", empty part
+// or escaped "/" outside the version can mean anything.
+func parseDistPath(p string) (distReq, bool) {
+	parts := strings.Split(p, "/")
+	if len(parts) != 4 {
+		return distReq{}, false
+	}
+	d := distReq{pkg: parts[0] + "/" + parts[1]}
+	if !validName(d.pkg) {
+		return distReq{}, false
+	}
+	v, err := url.PathUnescape(parts[2])
+	if err != nil || !validVersion(v) {
+		return distReq{}, false
+	}
+	d.version = v
+	i := strings.LastIndexByte(parts[3], '.')
+	if i < 0 {
+		return distReq{}, false
+	}
+	d.segment, d.ext = parts[3][:i], parts[3][i+1:]
+	if !segmentRE.MatchString(d.segment) || (d.ext != "zip" && d.ext != "tar") {
+		return distReq{}, false
+	}
+	return d, true
+}
+
+// validVersion bounds a version string from a request path. Composer's
+// versions are short and printable; anything else cannot be in metadata.
+func validVersion(v string) bool {
+	if v == "" || len(v) > 255 || v == "." || v == ".." || !utf8.ValidString(v) {
+		return false
+	}
+	for _, r := range v {
+		if r < 0x20 || r == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// devVersion is whether Packagist lists v in the ~dev file: Composer's
+// "dev" stability, a "dev-" prefix or a "-dev" suffix.
+func devVersion(v string) bool {
+	return strings.HasPrefix(v, "dev-") || strings.HasSuffix(v, "-dev")
+}
+
+var archiveTypes = map[string]string{"zip": "application/zip", "tar": "application/x-tar"}
+
+// serveDist answers an archive: found in the metadata, verified (or
+// refused) by the Checker, served from the cache.
+func (h *Handler) serveDist(w http.ResponseWriter, r *http.Request, req distReq) {
+	e, seen, err := h.findVersion(r, req)
+	if err != nil {
+		h.fetchFailed(w, r, "metadata of "+req.pkg, err)
+		return
+	}
+	if e == nil {
+		msg := "sigil: " + req.pkg + " " + req.version + " has no archive in the upstream's metadata"
+		if seen {
+			msg = "sigil: the upstream's metadata no longer names this archive of " + req.pkg + " " + req.version + "; update the package to get the current one"
+		}
+		writeWarning(w, http.StatusNotFound, msg)
+		return
+	}
+	a, err := h.checker.Archive(r.Context(), e.facts)
+	var blocked *proxy.BlockedError
+	switch {
+	case errors.As(err, &blocked):
+		h.log.Warn("composer: archive blocked", "package", req.pkg, "version", req.version, "reason", blocked.Verdict.Reason())
+		writeWarning(w, http.StatusGone, "sigil blocked: "+blockedReason(blocked))
+		return
+	case errors.Is(err, proxy.ErrNotFound):
+		writeWarning(w, http.StatusNotFound, "sigil: the upstream has no archive for "+req.pkg+" "+req.version)
+		return
+	case err != nil:
+		if r.Context().Err() != nil {
+			return
+		}
+		h.log.Warn("composer: archive failed", "package", req.pkg, "version", req.version, "err", err)
+		writeWarning(w, http.StatusBadGateway, "sigil could not serve the archive of "+req.pkg+" "+req.version+": "+err.Error())
+		return
+	}
+	if a.Closer != nil {
+		defer a.Closer.Close()
+	}
+	hdr := w.Header()
+	if a.Verdict.Action == policy.Warn {
+		h.log.Warn("composer: archive served with a warning", "package", req.pkg, "version", req.version, "reason", a.Verdict.Reason())
+		hdr.Set("X-Sigil-Verdict", headerValue(string(h.mode)+"; warned=1; "+a.Verdict.Reason(), 2048))
+	}
+	hdr.Set("Content-Type", archiveTypes[e.dist.typ])
+	hdr.Set("ETag", `"`+hex.EncodeToString(a.SHA256[:])+`"`)
+	// A later revocation must reach clients behind shared caches.
+	hdr.Set("Cache-Control", "no-cache")
+	http.ServeContent(w, r, "", a.ModTime, a.Body)
+}
+
+func blockedReason(b *proxy.BlockedError) string {
+	if r := b.Verdict.Reason(); r != "" {
+		return r
+	}
+	return b.Facts.Package + "@" + b.Facts.Version
+}
+
+// findVersion returns the entry of the upstream's metadata of req.pkg
+// whose version and archive are the ones req names, or nil, and whether
+// the version was there at all. It looks first in the file Packagist lists
+// the version in, then in the other.
+func (h *Handler) findVersion(r *http.Request, req distReq) (e *entry, seen bool, err error) {
+	ctx := r.Context()
+	root, err := h.rootInfo(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	files := []string{req.pkg, req.pkg + devSuffix}
+	if devVersion(req.version) {
+		files[0], files[1] = files[1], files[0]
+	}
+	for _, file := range files {
+		doc, err := h.upstream.Document(ctx, strings.ReplaceAll(root.metadataURL, "%package%", file))
+		if errors.Is(err, proxy.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, false, err
+		}
+		d, err := parseP2(doc.Body, req.pkg)
+		if err != nil {
+			return nil, false, fmt.Errorf("upstream document %s.json: %w", file, err)
+		}
+		for i := range d.entries {
+			e := &d.entries[i]
+			if e.problem != "" || e.facts.Version != req.version {
+				continue
+			}
+			seen = true
+			if e.dist.ok && distSegment(e.dist) == req.segment && distExt[e.dist.typ] == req.ext {
+				return e, true, nil
+			}
+		}
+		if seen {
+			break
+		}
+	}
+	return nil, seen, nil
+}

@@ -1,0 +1,59 @@
+// Package composer is sigil's front for Composer: a Composer repository
+// (protocol v2) that mirrors an upstream repository and serves only what
+// the Checker lets through. A project points its composer.json at it
+// ({"type": "composer", "url": "http://127.0.0.1:8780/composer"}) with the
+// default repository disabled.
+//
+// Routes, under the mount prefix (default /composer):
+//
+//	/packages.json                        the upstream's root, rewritten
+//	/p2/{vendor}/{name}.json, ~dev.json   metadata, decided and filtered
+//	/dists/{vendor}/{name}/{version}/…    verified archives
+//	/providers/{vendor}/{name}.json       the upstream's providers-api
+//	/api/security-advisories/             the upstream's advisories API
+//
+// Anything else is a fast 404, as is a malformed package name, before the
+// upstream is asked anything.
+//
+// What it guarantees:
+//
+//   - Every version in served metadata was decided by the Checker, all
+//     versions of a document in one call, from facts taken from the
+//     metadata exactly as Composer will read it (minified lists expanded
+//     as MetadataMinifier::expand does; PHP's [] read as an empty object).
+//     Blocked versions are not served; entries Composer could not load
+//     or that name another package are not served either.
+//   - Every served archive URL points at sigil (except in Forward mode,
+//     where the client's request for the upstream URL reaches sigil
+//     anyway), and every archive sigil serves comes from Checker.Archive,
+//     which verifies it. The upstream URL of an archive is only ever
+//     learned from the upstream's metadata for that package and version;
+//     a request names what to look up, never what to fetch.
+//   - A version keeps its "source" only when its verdict says the verified
+//     statement names that reference, because Composer falls back to the
+//     source when a dist download fails. "version_normalized",
+//     "transport-options", dist "shasum" and all "mirrors" are removed
+//     (see servedVersion and distJSON for why).
+//   - packages.json keeps no key that would let Composer load versions or
+//     archives around sigil (the v1 provider keys, inline "packages",
+//     "mirrors").
+//   - Composer is told why: blocked and warned versions are listed in a
+//     "warnings" entry of the document ({"message", "versions": "*"},
+//     printed by Composer 2.2 and later on every fresh download), in the
+//     X-Sigil-Verdict response header and in the log. A refused archive
+//     is 410 with {"warning": reason}, which Composer prints. No answer is
+//     ever 401 or 403, on which Composer would ask for credentials.
+//   - Served documents carry sigil's own validators: an ETag of the served
+//     bytes, and a Last-Modified from the ServedStore that moves when the
+//     bytes do, including when only a verdict changed. If-None-Match and
+//     If-Modified-Since get a 304.
+//   - An upstream document that is not JSON (or not UTF-8, which PHP
+//     refuses) or whose structure Composer could not load is answered
+//     with 502 and a message naming the problem; nothing of it is served.
+//
+// Served metadata is re-minified in the composer/2.0 format (with
+// "minified" set) when that represents it exactly, which is whenever no
+// field after the first version holds the literal string "__unset";
+// otherwise it is served expanded. Object keys are sorted, so the served
+// bytes, and the ETag, are a function of the content.
+package composer

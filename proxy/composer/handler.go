@@ -1,0 +1,248 @@
+package composer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sigilproxy/sigil/policy"
+	"github.com/sigilproxy/sigil/proxy"
+)
+
+// ServedStore remembers, per served document, a digest of what sigil served
+// and since when, so that Last-Modified is sigil's own and moves when the
+// served bytes change (a new upstream version, a changed verdict).
+// *cache.Store implements it.
+type ServedStore interface {
+	// ServedState records that the document under key now has the given
+	// digest and returns its Last-Modified: the time recorded with that
+	// digest if it is unchanged, otherwise a new time, in whole seconds,
+	// at least one second after the previous one (so that a client that
+	// cached the old bytes at second t cannot get a 304 for new bytes
+	// that came within the same second). Keys are at most 4096 bytes.
+	// Safe for concurrent use.
+	ServedState(ctx context.Context, key string, digest []byte) (time.Time, error)
+}
+
+// Config configures a Handler. Upstream, UpstreamURL and Checker are
+// required; every other field has a working zero value.
+type Config struct {
+	// UpstreamURL is the base URL of the Composer repository sigil
+	// mirrors, as a project would write it in composer.json: its root
+	// document is UpstreamURL + "/packages.json". Other URLs (metadata,
+	// archives, advisories) are learned from the documents it serves.
+	UpstreamURL *url.URL
+	// Upstream fetches the upstream's documents (through the cache).
+	Upstream proxy.Upstream
+	// Checker decides versions and serves verified archives.
+	Checker proxy.Checker
+	// Prefix is the path the Handler is mounted at; every request it
+	// gets is under it. Default "/composer"; "/" mounts at the root.
+	Prefix string
+	// PublicURL is sigil's base URL as clients reach it, such as
+	// "http://127.0.0.1:8780", without the prefix. It goes into the
+	// absolute URLs sigil writes (archive URLs, the advisories API).
+	// Default: scheme and Host of each request, which is right unless a
+	// reverse proxy sits in front.
+	PublicURL string
+	// Served keeps the Last-Modified state of served documents. Default:
+	// an in-memory store, which forgets across restarts (clients then
+	// refetch once).
+	Served ServedStore
+	// Mode is the default mode, only used to word the X-Sigil-Verdict
+	// header; verdicts come from the Checker. Default: enforce.
+	Mode policy.Mode
+	// Logger receives one line per non-allowed verdict and per failure.
+	// Default: discard.
+	Logger *slog.Logger
+	// Forward is forward-proxy mode: metadata is filtered as in mirror
+	// mode, but archive URLs stay the upstream's, since the client's
+	// requests for them reach sigil through the proxy anyway.
+	Forward bool
+}
+
+// Handler serves the Composer repository protocol v2 under Config.Prefix.
+type Handler struct {
+	upstreamURL *url.URL
+	upstream    proxy.Upstream
+	checker     proxy.Checker
+	prefix      string
+	public      *url.URL // nil: from the request
+	served      ServedStore
+	mode        policy.Mode
+	log         *slog.Logger
+	forward     bool
+
+	rootMu sync.Mutex
+	root   *rootInfo // last parsed upstream packages.json
+}
+
+var _ http.Handler = (*Handler)(nil)
+
+// New checks cfg and returns its Handler.
+func New(cfg Config) (*Handler, error) {
+	if cfg.UpstreamURL == nil || !isHTTP(cfg.UpstreamURL) {
+		return nil, errors.New("composer: UpstreamURL must be an absolute http or https URL")
+	}
+	if cfg.Upstream == nil || cfg.Checker == nil {
+		return nil, errors.New("composer: Upstream and Checker are required")
+	}
+	h := &Handler{
+		upstreamURL: cfg.UpstreamURL,
+		upstream:    cfg.Upstream,
+		checker:     cfg.Checker,
+		served:      cfg.Served,
+		mode:        cfg.Mode,
+		log:         cfg.Logger,
+		forward:     cfg.Forward,
+	}
+	switch p := cfg.Prefix; {
+	case p == "":
+		h.prefix = "/composer"
+	case p == "/":
+		h.prefix = ""
+	case !strings.HasPrefix(p, "/") || strings.HasSuffix(p, "/") || strings.ContainsAny(p, "?#%"):
+		return nil, fmt.Errorf("composer: Prefix %q must start and not end with \"/\"", p)
+	default:
+		h.prefix = p
+	}
+	if cfg.PublicURL != "" {
+		u, err := url.Parse(cfg.PublicURL)
+		if err != nil || !isHTTP(u) || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+			return nil, fmt.Errorf("composer: PublicURL %q must be a scheme and host, like http://127.0.0.1:8780", cfg.PublicURL)
+		}
+		h.public = &url.URL{Scheme: u.Scheme, Host: u.Host}
+	}
+	if h.served == nil {
+		h.served = newMemServed()
+	}
+	if h.mode == "" {
+		h.mode = policy.ModeEnforce
+	}
+	if h.log == nil {
+		h.log = slog.New(slog.DiscardHandler)
+	}
+	return h, nil
+}
+
+func isHTTP(u *url.URL) bool {
+	return (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && u.User == nil
+}
+
+// ServeHTTP routes a request under the prefix. Anything it does not know
+// is a 404 that touches neither the upstream nor the checker.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	p, ok := strings.CutPrefix(r.URL.EscapedPath(), h.prefix)
+	if !ok || !strings.HasPrefix(p, "/") {
+		notFound(w)
+		return
+	}
+	switch {
+	case p == "/packages.json":
+		if allow(w, r, http.MethodGet, http.MethodHead) {
+			h.servePackagesJSON(w, r)
+		}
+	case strings.HasPrefix(p, "/p2/"):
+		name, ok := metadataName(p[len("/p2/"):])
+		if !ok {
+			notFound(w)
+			return
+		}
+		if allow(w, r, http.MethodGet, http.MethodHead) {
+			h.serveP2(w, r, name)
+		}
+	case strings.HasPrefix(p, "/dists/"):
+		d, ok := parseDistPath(p[len("/dists/"):])
+		if !ok {
+			notFound(w)
+			return
+		}
+		if allow(w, r, http.MethodGet, http.MethodHead) {
+			h.serveDist(w, r, d)
+		}
+	case strings.HasPrefix(p, "/providers/"):
+		name, ok := metadataName(p[len("/providers/"):])
+		if !ok || strings.HasSuffix(name, devSuffix) {
+			notFound(w)
+			return
+		}
+		if allow(w, r, http.MethodGet, http.MethodHead) {
+			h.serveProviders(w, r, name)
+		}
+	case p == advisoriesPath:
+		if allow(w, r, http.MethodGet, http.MethodHead, http.MethodPost) {
+			h.serveAdvisories(w, r)
+		}
+	default:
+		notFound(w)
+	}
+}
+
+const (
+	devSuffix      = "~dev"
+	advisoriesPath = "/api/security-advisories/"
+)
+
+// metadataName takes "vendor/name.json" or "vendor/name~dev.json" from a
+// request path and returns "vendor/name" or "vendor/name~dev" if the name
+// follows Composer's rule. Composer lowercases names before it asks, so an
+// upper-case name is as unknown as a malformed one.
+func metadataName(p string) (string, bool) {
+	file, ok := strings.CutSuffix(p, ".json")
+	if !ok {
+		return "", false
+	}
+	name := strings.TrimSuffix(file, devSuffix)
+	if !validName(name) {
+		return "", false
+	}
+	return file, true
+}
+
+// Composer's package-name rule (the one release.ValidatePackage applies),
+// kept here as one compiled expression because it runs on every request
+// before anything else happens.
+var nameRE = regexp.MustCompile(`^[a-z0-9]([_.-]?[a-z0-9]+)*/[a-z0-9](([_.]|-{1,2})?[a-z0-9]+)*$`)
+
+func validName(name string) bool {
+	return len(name) <= 200 && nameRE.MatchString(name)
+}
+
+// allow answers 405 unless r's method is one of methods.
+func allow(w http.ResponseWriter, r *http.Request, methods ...string) bool {
+	for _, m := range methods {
+		if r.Method == m {
+			return true
+		}
+	}
+	w.Header().Set("Allow", strings.Join(methods, ", "))
+	http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+	return false
+}
+
+// base returns the scheme and host that absolute URLs in served documents
+// start with.
+func (h *Handler) base(r *http.Request) (string, bool) {
+	if h.public != nil {
+		return h.public.String(), true
+	}
+	// The Host header becomes part of served URLs and of served-state
+	// keys, so only a plain host[:port] is accepted.
+	if !hostRE.MatchString(r.Host) {
+		return "", false
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host, true
+}
+
+var hostRE = regexp.MustCompile(`^([A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\])(:[0-9]{1,5})?$`)

@@ -1,0 +1,184 @@
+package composer
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/sigilproxy/sigil/proxy"
+	"github.com/sigilproxy/sigil/release"
+)
+
+// p2Doc is an upstream p2 document (vendor/name.json or ~dev.json),
+// parsed and expanded, for one package.
+type p2Doc struct {
+	pkg     string  // lowercase vendor/name
+	entries []entry // in upstream order; nil if the document has none
+	// present is whether packages[pkg] exists: Composer tells "no such
+	// package" from "no versions" by it.
+	present bool
+	// rest holds the top-level members passed through: the upstream's
+	// notices and "security-advisories" (which Composer reads from p2
+	// documents when packages.json says "metadata": true).
+	rest object
+}
+
+// entry is one version of the upstream metadata and what sigil made of it.
+type entry struct {
+	v     object // expanded, as Composer would see it
+	facts proxy.VersionFacts
+	dist  dist // ok=false: no archive sigil can serve
+	// source is the raw source object and its reference, if it has one.
+	source    json.RawMessage
+	sourceRef string
+	// problem, if set, is why the entry cannot be served at all.
+	problem string
+}
+
+// dist is the archive of a version as the upstream's metadata names it.
+type dist struct {
+	ok        bool
+	typ       string // "zip" or "tar"
+	url       string // absolute http(s), learned from the metadata
+	reference string
+}
+
+// Archive types sigil serves: those whose tree hash it can compute. Other
+// Composer dist types (gzip, xz, rar, phar…) are never published by
+// Packagist; a version with one keeps only its (verified) source.
+var distExt = map[string]string{"zip": "zip", "tar": "tar"}
+
+// parseP2 parses an upstream p2 document for pkg. A document that is not
+// JSON, or whose structure Composer could not load either, is an error: it
+// is answered with 502 and nothing from it is served or cached.
+func parseP2(body []byte, pkg string) (*p2Doc, error) {
+	// PHP's json_decode refuses invalid UTF-8 where encoding/json would
+	// quietly replace it, so such a document is broken for Composer.
+	if !utf8.Valid(body) {
+		return nil, errors.New("malformed JSON: not valid UTF-8")
+	}
+	top, err := parseObject(body)
+	if err != nil {
+		return nil, fmt.Errorf("malformed JSON: %w", err)
+	}
+	d := &p2Doc{pkg: pkg, rest: object{}}
+	if raw, ok := top["security-advisories"]; ok {
+		if k := jsonKind(raw); k == '[' || k == '{' {
+			d.rest["security-advisories"] = raw
+		}
+	}
+	passNotices(top, d.rest)
+
+	raw, ok := top["packages"]
+	if !ok {
+		return d, nil
+	}
+	packages, err := parseObject(raw)
+	if err != nil {
+		return nil, fmt.Errorf("packages: %w", err)
+	}
+	list, ok := packages[pkg]
+	if !ok {
+		return d, nil
+	}
+	d.present = true
+	items, err := parseValues(list)
+	if err != nil {
+		return nil, fmt.Errorf("packages[%q]: %w", pkg, err)
+	}
+	versions := make([]object, len(items))
+	for i, item := range items {
+		if versions[i], err = parseObject(item); err != nil {
+			return nil, fmt.Errorf("packages[%q][%d]: %w", pkg, i, err)
+		}
+	}
+	// Composer expands only on this exact value (ComposerRepository::
+	// loadAsyncPackages); any other value leaves the list as it is.
+	if m, ok := top.stringMember("minified"); ok && m == "composer/2.0" {
+		versions = expand(versions)
+	}
+	d.entries = make([]entry, len(versions))
+	for i, v := range versions {
+		d.entries[i] = newEntry(pkg, v)
+	}
+	return d, nil
+}
+
+// newEntry extracts the facts of one expanded version.
+func newEntry(pkg string, v object) entry {
+	e := entry{v: v}
+	version, ok := v.stringMember("version")
+	if !ok || version == "" {
+		// Composer would cast a number to a string; a statement names a
+		// string exactly, so a version without one cannot be checked.
+		e.problem = "an entry of " + pkg + " has no version string"
+		return e
+	}
+	if name, ok := v.stringMember("name"); !ok || strings.ToLower(name) != pkg {
+		// Composer creates the package under this name, whatever file it
+		// came from; it must be the package the verdict is about.
+		e.problem = fmt.Sprintf("%s %s: entry names package %s", pkg, quoteForLog(version), quoteForLog(name))
+		return e
+	}
+	e.facts = proxy.VersionFacts{
+		Ecosystem: release.Composer,
+		Package:   pkg,
+		Version:   version,
+	}
+	e.facts.Manifest, e.facts.ManifestErr = manifestDigest(v)
+
+	if raw, ok := v["source"]; ok {
+		if s, err := parseObject(raw); err == nil {
+			if ref, ok := s.stringMember("reference"); ok && ref != "" {
+				e.source, e.sourceRef = raw, ref
+				e.facts.Source = ref
+			}
+		}
+	}
+	if raw, ok := v["dist"]; ok {
+		e.dist = parseDist(raw)
+		if e.dist.ok {
+			e.facts.ArchiveURL = e.dist.url
+		}
+	}
+	return e
+}
+
+func parseDist(raw []byte) dist {
+	o, err := parseObject(raw)
+	if err != nil {
+		return dist{}
+	}
+	typ, _ := o.stringMember("type")
+	if _, ok := distExt[typ]; !ok {
+		return dist{}
+	}
+	s, _ := o.stringMember("url")
+	u, err := url.Parse(s)
+	if err != nil || !isHTTP(u) {
+		return dist{}
+	}
+	ref, _ := o.stringMember("reference")
+	return dist{ok: true, typ: typ, url: s, reference: ref}
+}
+
+// manifestKeys are the members of a version object the manifest digest
+// covers (release.MetadataManifestDigest reads nothing else), so the digest
+// of the object made of just these equals the digest of the whole version,
+// and costs no re-encoding of the rest.
+var manifestKeys = []string{"require", "conflict", "replace", "provide"}
+
+// manifestDigest computes the version's manifest digest from exactly the
+// metadata Composer resolves with.
+func manifestDigest(v object) (string, error) {
+	part := make(object, len(manifestKeys))
+	for _, k := range manifestKeys {
+		if raw, ok := v[k]; ok {
+			part[k] = raw
+		}
+	}
+	return release.MetadataManifestDigest(release.Composer, appendObject(nil, part))
+}

@@ -1,0 +1,305 @@
+package composer
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/sigilproxy/sigil/policy"
+	"github.com/sigilproxy/sigil/proxy"
+	"github.com/sigilproxy/sigil/release"
+)
+
+// maxNotices bounds the warnings sigil adds to one document: a package
+// whose every version is unsigned under a "deny" policy would otherwise
+// print hundreds of lines. The rest are counted in one more line, and all
+// are in sigil's log.
+const maxNotices = 20
+
+// serveP2 answers vendor/name.json or vendor/name~dev.json: the upstream's
+// document, each version decided by the Checker, blocked ones removed,
+// archives pointed at sigil.
+func (h *Handler) serveP2(w http.ResponseWriter, r *http.Request, file string) {
+	base, ok := h.base(r)
+	if !ok {
+		http.Error(w, "bad Host header", http.StatusBadRequest)
+		return
+	}
+	ctx := r.Context()
+	pkg := strings.TrimSuffix(file, devSuffix)
+	root, err := h.rootInfo(ctx)
+	if err != nil {
+		h.fetchFailed(w, r, "metadata of "+pkg, err)
+		return
+	}
+	doc, err := h.upstream.Document(ctx, strings.ReplaceAll(root.metadataURL, "%package%", file))
+	if err != nil {
+		h.fetchFailed(w, r, "metadata of "+pkg, err)
+		return
+	}
+	d, err := parseP2(doc.Body, pkg)
+	if err != nil {
+		h.fetchFailed(w, r, "metadata of "+pkg, fmt.Errorf("upstream document %s.json: %w", file, err))
+		return
+	}
+	body, sum := h.filter(ctx, d, base)
+	if sum.blocked+sum.warned > 0 {
+		w.Header().Set("X-Sigil-Verdict", sum.header(h.mode))
+	}
+	if doc.Stale {
+		w.Header().Set("X-Sigil-Stale", "upstream unreachable; serving its last metadata")
+	}
+	h.serveDocument(w, r, stateKey(base, h.prefix, "/p2/"+file+".json"), body)
+}
+
+// summary counts what filter did, for the X-Sigil-Verdict header.
+type summary struct {
+	blocked, warned int
+	reasons         []string
+}
+
+func (s summary) header(mode policy.Mode) string {
+	v := fmt.Sprintf("%s; blocked=%d; warned=%d", mode, s.blocked, s.warned)
+	if len(s.reasons) > 0 {
+		v += "; " + strings.Join(s.reasons, "; ")
+	}
+	return headerValue(v, 2048)
+}
+
+// filter decides every version of d with one call to the Checker and
+// returns the document to serve.
+func (h *Handler) filter(ctx context.Context, d *p2Doc, base string) ([]byte, summary) {
+	var sum summary
+	var notices []notice
+	note := func(msg string) {
+		sum.reasons = append(sum.reasons, msg)
+		if len(notices) < maxNotices {
+			notices = append(notices, notice{Message: msg, Versions: "*"})
+		}
+	}
+
+	facts := make([]proxy.VersionFacts, 0, len(d.entries))
+	for i := range d.entries {
+		if e := &d.entries[i]; e.problem == "" {
+			facts = append(facts, e.facts)
+		}
+	}
+	var verdicts []proxy.VersionVerdict
+	if len(facts) > 0 {
+		verdicts = h.checker.Versions(ctx, release.Composer, d.pkg, facts)
+	}
+	if len(verdicts) != len(facts) {
+		// The Checker broke its contract; fail closed for this document.
+		h.log.Error("composer: checker returned the wrong number of verdicts", "package", d.pkg, "want", len(facts), "got", len(verdicts))
+		verdicts = make([]proxy.VersionVerdict, len(facts))
+		for i := range verdicts {
+			verdicts[i].Action = policy.Block
+			verdicts[i].Reasons = []string{d.pkg + "@" + facts[i].Version + ": sigil could not decide this version (internal error)"}
+		}
+	}
+
+	served := make([]object, 0, len(d.entries))
+	j := 0
+	for i := range d.entries {
+		e := &d.entries[i]
+		if e.problem != "" {
+			sum.blocked++
+			h.log.Warn("composer: dropped malformed entry", "package", d.pkg, "problem", e.problem)
+			note("sigil dropped an entry: " + e.problem)
+			continue
+		}
+		v := verdicts[j]
+		j++
+		reason := v.Reason()
+		if reason == "" {
+			reason = d.pkg + "@" + e.facts.Version
+		}
+		switch v.Action {
+		case policy.Allow:
+			h.log.Debug("composer: version allowed", "package", d.pkg, "version", e.facts.Version, "signed", v.Signed)
+		case policy.Warn:
+			sum.warned++
+			h.log.Warn("composer: version served with a warning", "package", d.pkg, "version", e.facts.Version, "reason", reason)
+			note("sigil allowed with a warning: " + reason)
+		default: // Block, and any action sigil does not know, fails closed
+			sum.blocked++
+			h.log.Warn("composer: version blocked", "package", d.pkg, "version", e.facts.Version, "reason", reason)
+			note("sigil blocked: " + reason)
+			continue
+		}
+		served = append(served, h.servedVersion(e, v, base))
+	}
+	if n := len(sum.reasons) - len(notices); n > 0 {
+		notices = append(notices, notice{
+			Message:  fmt.Sprintf("sigil: %d more notices about %s; see sigil's log or the X-Sigil-Verdict header", n, d.pkg),
+			Versions: "*",
+		})
+	}
+	return appendP2(nil, d, served, notices), sum
+}
+
+// servedVersion is the version object sigil serves for e.
+func (h *Handler) servedVersion(e *entry, v proxy.VersionVerdict, base string) object {
+	out := make(object, len(e.v)+1)
+	for k, val := range e.v {
+		switch k {
+		case "source", "dist":
+		// version_normalized is not covered by the statement, and
+		// Composer uses it, when present, instead of normalizing
+		// "version" (ArrayLoader::createObject): a changed one would
+		// make a signed old version pose as a newer one. Without it
+		// Composer normalizes the signed version string itself.
+		case "version_normalized":
+		// transport-options would let metadata change how Composer
+		// downloads the archive (proxy, TLS options).
+		case "transport-options":
+		default:
+			out[k] = val
+		}
+	}
+	// Composer falls back to the source when the dist fails, so a source
+	// stays only where a verified statement names this very reference.
+	if v.KeepSource && e.sourceRef != "" && e.sourceRef == e.facts.Source {
+		out["source"] = withoutMirrors(e.source)
+	}
+	if e.dist.ok {
+		out["dist"] = h.distJSON(base, e)
+	}
+	return out
+}
+
+// withoutMirrors drops a source's "mirrors": other places to fetch it
+// from, which sigil has not looked at.
+func withoutMirrors(raw json.RawMessage) json.RawMessage {
+	o, err := parseObject(raw)
+	if err != nil {
+		return raw
+	}
+	if _, ok := o["mirrors"]; !ok {
+		return raw
+	}
+	delete(o, "mirrors")
+	return appendObject(nil, o)
+}
+
+// distJSON is the served dist: sigil's URL for the archive (the upstream's
+// in forward mode), the type and reference. "shasum" is dropped: it is the
+// SHA-1 of the upstream's bytes when the version was published, sigil
+// serves the first bytes it verified, and those differ whenever the
+// upstream regenerates an archive (GitHub zipballs are not byte-stable);
+// Composer refuses a download whose SHA-1 differs (FileDownloader), while
+// the tree hash sigil checks covers the content the SHA-1 stood for.
+// "mirrors" are dropped as for sources.
+func (h *Handler) distJSON(base string, e *entry) json.RawMessage {
+	u := e.dist.url
+	if !h.forward {
+		u = base + h.prefix + distPath(e.facts.Package, e.facts.Version, e.dist)
+	}
+	o := object{"type": quoteRaw(e.dist.typ), "url": quoteRaw(u)}
+	if e.dist.reference != "" {
+		o["reference"] = quoteRaw(e.dist.reference)
+	}
+	return appendObject(nil, o)
+}
+
+// appendP2 encodes the served document. The version list is minified in
+// the composer/2.0 format when that represents it exactly (it cannot carry
+// a literal "__unset" value after the first version), and plain
+// otherwise; Composer reads both (ComposerRepository::loadAsyncPackages).
+func appendP2(b []byte, d *p2Doc, versions []object, notices []notice) []byte {
+	top := make(object, len(d.rest)+3)
+	for k, v := range d.rest {
+		top[k] = v
+	}
+	if len(notices) > 0 {
+		var all []notice
+		if raw, ok := top["warnings"]; ok {
+			_ = json.Unmarshal(raw, &all) // passNotices wrote it; it parses
+		}
+		top["warnings"] = appendNotices(nil, append(all, notices...))
+	}
+	if !d.present {
+		top["packages"] = json.RawMessage(`{}`)
+		return appendObject(b, top)
+	}
+	list, minified := appendVersions(nil, versions)
+	if minified {
+		top["minified"] = json.RawMessage(`"composer/2.0"`)
+	}
+	pk := append([]byte{'{'}, appendString(nil, d.pkg)...)
+	pk = append(pk, ':')
+	pk = append(pk, list...)
+	top["packages"] = append(pk, '}')
+	return appendObject(b, top)
+}
+
+// appendVersions encodes vs minified if it can, reporting whether it did.
+func appendVersions(b []byte, vs []object) ([]byte, bool) {
+	start := len(b)
+	b = append(b, '[')
+	for i, v := range vs {
+		if i == 0 {
+			b = appendObject(b, v)
+			continue
+		}
+		b = append(b, ',')
+		var ok bool
+		if b, ok = appendDiff(b, vs[i-1], v); !ok {
+			return appendPlain(b[:start], vs), false
+		}
+	}
+	return append(b, ']'), true
+}
+
+func appendPlain(b []byte, vs []object) []byte {
+	b = append(b, '[')
+	for i, v := range vs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendObject(b, v)
+	}
+	return append(b, ']')
+}
+
+// appendDiff appends the minified form of cur after prev: the members
+// that changed or are new, and "__unset" for those that went away. It
+// fails if a changed value is itself the string "__unset", which expand
+// would delete.
+func appendDiff(b []byte, prev, cur object) ([]byte, bool) {
+	keys := make([]string, 0, len(cur))
+	for k, v := range cur {
+		if pv, ok := prev[k]; ok && bytes.Equal(bytes.TrimSpace(pv), bytes.TrimSpace(v)) {
+			continue
+		}
+		if isUnset(v) {
+			return b, false
+		}
+		keys = append(keys, k)
+	}
+	for k := range prev {
+		if _, ok := cur[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	b = append(b, '{')
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, k)
+		b = append(b, ':')
+		if v, ok := cur[k]; ok {
+			b = append(b, bytes.TrimSpace(v)...)
+		} else {
+			b = strconv.AppendQuote(b, unsetMarker)
+		}
+	}
+	return append(b, '}'), true
+}

@@ -1,0 +1,140 @@
+package composer
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sigilproxy/sigil/proxy"
+)
+
+// Every status sigil answers is chosen here. Two rules come from Composer's
+// downloader (src/Composer/Util/Http/CurlDownloader.php):
+//
+//   - 401 and 403 make Composer prompt for credentials, so no verdict and no
+//     failure is ever answered with them.
+//   - A response of 400 or more whose Content-Type is exactly
+//     "application/json" has its "warning"/"warnings" printed
+//     (HttpDownloader::outputWarnings), and its first 200 bytes go into the
+//     exception message. Refusals and failures use that to say why; plain
+//     404s do not, because Composer probes names that do not exist (every
+//     "~dev" file, for one) and would print a line for each.
+
+const contentTypeJSON = "application/json" // exactly: Composer compares the header byte for byte
+
+// notFound is the fast answer for anything unknown.
+func notFound(w http.ResponseWriter) {
+	h := w.Header()
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusNotFound)
+	_, _ = w.Write([]byte("not found\n"))
+}
+
+// writeWarning answers status with {"warning": msg}, which Composer prints
+// as "Warning from <url>: msg".
+func writeWarning(w http.ResponseWriter, status int, msg string) {
+	b := append([]byte(`{"warning":`), appendString(nil, msg)...)
+	b = append(b, "}\n"...)
+	h := w.Header()
+	h.Set("Content-Type", contentTypeJSON)
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+// fetchFailed answers a failed upstream fetch of a document: 404 if the
+// upstream has no such document, nothing if the client went away, else a
+// 502 that names the problem.
+func (h *Handler) fetchFailed(w http.ResponseWriter, r *http.Request, what string, err error) {
+	switch {
+	case errors.Is(err, proxy.ErrNotFound):
+		notFound(w)
+	case r.Context().Err() != nil:
+		// The client is gone; nobody reads an answer.
+	default:
+		h.log.Warn("composer: upstream failed", "what", what, "err", err)
+		writeWarning(w, http.StatusBadGateway, "sigil could not serve "+what+": "+err.Error())
+	}
+}
+
+// serveDocument answers a JSON document sigil built, with its own
+// validators: an ETag of the bytes and a Last-Modified that moves only when
+// they change. http.ServeContent answers If-None-Match and
+// If-Modified-Since (Composer sends the latter with the Last-Modified it
+// stored, ComposerRepository::asyncFetchFile) with 304.
+func (h *Handler) serveDocument(w http.ResponseWriter, r *http.Request, key string, body []byte) {
+	sum := sha256.Sum256(body)
+	lastModified, err := h.served.ServedState(r.Context(), key, sum[:])
+	if err != nil {
+		// Without a Last-Modified the client cannot revalidate, which
+		// costs a transfer and nothing else.
+		h.log.Warn("composer: served state", "key", key, "err", err)
+		lastModified = time.Time{}
+	}
+	hdr := w.Header()
+	hdr.Set("Content-Type", contentTypeJSON)
+	hdr.Set("ETag", `"`+hex.EncodeToString(sum[:16])+`"`)
+	// Verdicts can change while the bytes sit in a shared cache; make
+	// every cache ask again (it is cheap: a 304).
+	hdr.Set("Cache-Control", "no-cache")
+	http.ServeContent(w, r, "", lastModified, bytes.NewReader(body))
+}
+
+// stateKey is the served-state key of a document: its public URL, so that
+// documents served under different hosts (when PublicURL is unset) keep
+// apart.
+func stateKey(base, prefix, path string) string {
+	return "composer " + base + prefix + path
+}
+
+// memServed is the default ServedStore: ServedState's contract in memory.
+type memServed struct {
+	mu sync.Mutex
+	m  map[string]memState
+}
+
+type memState struct {
+	digest string
+	t      time.Time
+}
+
+func newMemServed() *memServed { return &memServed{m: map[string]memState{}} }
+
+func (s *memServed) ServedState(ctx context.Context, key string, digest []byte) (time.Time, error) {
+	if err := ctx.Err(); err != nil {
+		return time.Time{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old, ok := s.m[key]
+	if ok && old.digest == string(digest) {
+		return old.t, nil
+	}
+	t := time.Now().UTC().Truncate(time.Second)
+	if ok && !t.After(old.t) {
+		t = old.t.Add(time.Second)
+	}
+	s.m[key] = memState{digest: string(digest), t: t}
+	return t, nil
+}
+
+// headerValue makes s safe for a header: one line, bounded.
+func headerValue(s string, max int) string {
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
+	if len(s) > max {
+		s = s[:max] + "…"
+	}
+	return s
+}

@@ -1,0 +1,290 @@
+package composer
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// rootInfo is what sigil learned from the upstream's packages.json: the
+// only places it fetches metadata, provider lists and advisories from.
+type rootInfo struct {
+	metadataURL   string // absolute, with %package%
+	providersAPI  string // absolute, with %package%; "" if none
+	advisoriesAPI string // absolute; "" if none
+	fetched       time.Time
+}
+
+// rootTTL bounds how long learned URLs are reused before packages.json is
+// read again. Those URLs practically never change; the bound only makes a
+// change take effect without a restart.
+const rootTTL = 5 * time.Minute
+
+// Root keys passed through unchanged, when they have the type Composer
+// expects. Everything else is dropped: the v1 protocol
+// ("providers-url", "provider-includes", "providers", "packages",
+// "includes", "providers-lazy-url") and "mirrors" would let Composer load
+// versions or archives around sigil; "notify-batch"/"notify" would send
+// install statistics straight to the upstream and sigil does not proxy
+// them; "metadata-changes-url" is for mirrors, not for Composer.
+var rootStringLists = []string{"available-packages", "available-package-patterns"}
+
+// servePackagesJSON answers the root document: the upstream's, with every
+// URL Composer uses pointing where sigil wants the client to go.
+//
+//   - metadata-url: sigil's p2 route, as a path (Composer resolves a URL
+//     starting with "/" against the origin of the repository URL the
+//     project configured, ComposerRepository::canonicalizeUrl).
+//   - providers-api: sigil's providers route, proxied (the input is a
+//     package name, validated like any other).
+//   - security-advisories.api-url: sigil's advisories route, absolute
+//     (Composer does not canonicalize it). Proxied so that "composer audit"
+//     works where only sigil is reachable; metadata and query-all pass.
+//   - search and list: passed through, made absolute against the upstream.
+//     They return names and descriptions, nothing installable, and take
+//     free-form queries that sigil would otherwise have to fetch and cache
+//     on any client's behalf.
+func (h *Handler) servePackagesJSON(w http.ResponseWriter, r *http.Request) {
+	base, ok := h.base(r)
+	if !ok {
+		http.Error(w, "bad Host header", http.StatusBadRequest)
+		return
+	}
+	doc, err := h.upstream.Document(r.Context(), h.packagesJSONURL())
+	if err != nil {
+		h.fetchFailed(w, r, "the upstream's packages.json", err)
+		return
+	}
+	src, info, err := h.parseRoot(doc.Body)
+	if err != nil {
+		h.fetchFailed(w, r, "the upstream's packages.json", err)
+		return
+	}
+	h.setRoot(info)
+
+	out := object{
+		"packages":     json.RawMessage(`{}`),
+		"metadata-url": quoteRaw(h.prefix + "/p2/%package%.json"),
+	}
+	for _, k := range rootStringLists {
+		if raw, ok := src[k]; ok && isStringList(raw) {
+			out[k] = raw
+		}
+	}
+	for _, k := range []string{"search", "list"} {
+		if s, ok := src.stringMember(k); ok && s != "" {
+			if u, ok := h.resolveUpstream(s); ok {
+				out[k] = quoteRaw(u)
+			}
+		}
+	}
+	if info.providersAPI != "" {
+		out["providers-api"] = quoteRaw(h.prefix + "/providers/%package%.json")
+	}
+	if sa := h.advisoriesConfig(src, info, base); sa != nil {
+		out["security-advisories"] = sa
+	}
+	passNotices(src, out)
+	if doc.Stale {
+		w.Header().Set("X-Sigil-Stale", "upstream unreachable; serving its last packages.json")
+	}
+	h.serveDocument(w, r, stateKey(base, h.prefix, "/packages.json"), appendObject(nil, out))
+}
+
+func (h *Handler) packagesJSONURL() string {
+	u := *h.upstreamURL
+	if strings.Contains(u.Path, ".json") { // as Composer's getPackagesJsonUrl
+		return u.String()
+	}
+	u.Path = strings.TrimSuffix(u.Path, "/") + "/packages.json"
+	u.RawPath = ""
+	return u.String()
+}
+
+// parseRoot parses the upstream's packages.json and learns its URLs.
+func (h *Handler) parseRoot(body []byte) (object, *rootInfo, error) {
+	if !utf8.Valid(body) {
+		return nil, nil, fmt.Errorf("malformed JSON: not valid UTF-8")
+	}
+	src, err := parseObject(body)
+	if err != nil {
+		return nil, nil, fmt.Errorf("malformed JSON: %w", err)
+	}
+	info := &rootInfo{fetched: time.Now()}
+	mu, ok := src.stringMember("metadata-url")
+	if !ok || !strings.Contains(mu, "%package%") {
+		return nil, nil, fmt.Errorf("no metadata-url with %%package%%: the upstream is not a Composer v2 repository")
+	}
+	if info.metadataURL, ok = h.resolveUpstream(mu); !ok {
+		return nil, nil, fmt.Errorf("metadata-url %s is not an http(s) URL", quoteForLog(mu))
+	}
+	if pa, ok := src.stringMember("providers-api"); ok && strings.Contains(pa, "%package%") {
+		info.providersAPI, _ = h.resolveUpstream(pa)
+	}
+	if raw, ok := src["security-advisories"]; ok {
+		if sa, err := parseObject(raw); err == nil {
+			if api, ok := sa.stringMember("api-url"); ok && api != "" {
+				info.advisoriesAPI, _ = h.resolveUpstream(api)
+			}
+		}
+	}
+	return src, info, nil
+}
+
+// advisoriesConfig is the served "security-advisories" object, or nil.
+func (h *Handler) advisoriesConfig(src object, info *rootInfo, base string) json.RawMessage {
+	raw, ok := src["security-advisories"]
+	if !ok {
+		return nil
+	}
+	sa, err := parseObject(raw)
+	if err != nil {
+		return nil
+	}
+	out := object{}
+	for _, k := range []string{"metadata", "query-all"} {
+		if v, ok := sa[k]; ok && (jsonKind(v) == 't' || jsonKind(v) == 'f') {
+			out[k] = v
+		}
+	}
+	if info.advisoriesAPI != "" {
+		out["api-url"] = quoteRaw(base + h.prefix + advisoriesPath)
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return appendObject(nil, out)
+}
+
+// resolveUpstream makes a URL from the upstream's packages.json absolute
+// the way Composer does: one starting with "/" is relative to the origin
+// of the repository URL; anything else must already be absolute.
+func (h *Handler) resolveUpstream(s string) (string, bool) {
+	if strings.HasPrefix(s, "/") && !strings.HasPrefix(s, "//") {
+		return h.upstreamURL.Scheme + "://" + h.upstreamURL.Host + s, true
+	}
+	// The templates' placeholders are not valid URL escapes ("%pa").
+	u, err := url.Parse(placeholders.Replace(s))
+	if err != nil || !isHTTP(u) {
+		return "", false
+	}
+	return s, true
+}
+
+var placeholders = strings.NewReplacer("%package%", "p", "%query%", "q", "%type%", "t", "%hash%", "h")
+
+func (h *Handler) setRoot(info *rootInfo) {
+	h.rootMu.Lock()
+	h.root = info
+	h.rootMu.Unlock()
+}
+
+// rootInfo returns what sigil learned from the upstream's packages.json,
+// reading it again when it is older than rootTTL. Concurrent callers wait
+// for one fetch.
+func (h *Handler) rootInfo(ctx context.Context) (*rootInfo, error) {
+	h.rootMu.Lock()
+	defer h.rootMu.Unlock()
+	if h.root != nil && time.Since(h.root.fetched) < rootTTL {
+		return h.root, nil
+	}
+	doc, err := h.upstream.Document(ctx, h.packagesJSONURL())
+	if err != nil {
+		if h.root != nil {
+			return h.root, nil // learned URLs outlive an upstream outage
+		}
+		return nil, fmt.Errorf("the upstream's packages.json: %w", err)
+	}
+	_, info, err := h.parseRoot(doc.Body)
+	if err != nil {
+		if h.root != nil {
+			return h.root, nil
+		}
+		return nil, fmt.Errorf("the upstream's packages.json: %w", err)
+	}
+	h.root = info
+	return info, nil
+}
+
+func isStringList(raw []byte) bool {
+	if jsonKind(raw) != '[' {
+		return false
+	}
+	var list []json.RawMessage
+	if json.Unmarshal(raw, &list) != nil {
+		return false
+	}
+	for _, v := range list {
+		if jsonKind(v) != '"' {
+			return false
+		}
+	}
+	return true
+}
+
+func quoteRaw(s string) json.RawMessage { return appendString(nil, s) }
+
+// passNotices copies the upstream's own messages for the client, where
+// they have the shape Composer 2.5's HttpDownloader::outputWarnings reads
+// (a malformed entry would make Composer fail, not print): "warning" and
+// "info" strings with optional "-versions" constraints, and "warnings" and
+// "infos" lists of {"message", "versions"}.
+func passNotices(src, out object) {
+	for _, k := range []string{"warning", "warning-versions", "info", "info-versions"} {
+		if raw, ok := src[k]; ok && jsonKind(raw) == '"' {
+			out[k] = raw
+		}
+	}
+	for _, k := range []string{"warnings", "infos"} {
+		raw, ok := src[k]
+		if !ok {
+			continue
+		}
+		var list []json.RawMessage
+		if jsonKind(raw) != '[' || json.Unmarshal(raw, &list) != nil {
+			continue
+		}
+		var kept []notice
+		for _, item := range list {
+			o, err := parseObject(item)
+			if err != nil {
+				continue
+			}
+			m, ok1 := o.stringMember("message")
+			v, ok2 := o.stringMember("versions")
+			if ok1 && ok2 && v != "" {
+				kept = append(kept, notice{Message: m, Versions: v})
+			}
+		}
+		if len(kept) > 0 {
+			out[k] = appendNotices(nil, kept)
+		}
+	}
+}
+
+// notice is one entry of "warnings" or "infos". Composer 2.2+ prints
+// Message when its own version matches the Versions constraint.
+type notice struct {
+	Message  string `json:"message"`
+	Versions string `json:"versions"`
+}
+
+func appendNotices(b []byte, ns []notice) []byte {
+	b = append(b, '[')
+	for i, n := range ns {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"message":`...)
+		b = appendString(b, n.Message)
+		b = append(b, `,"versions":`...)
+		b = appendString(b, n.Versions)
+		b = append(b, '}')
+	}
+	return append(b, ']')
+}
