@@ -1,0 +1,113 @@
+package composer
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+const advisoryAPI = "https://www.upstream.test/api/security-advisories/"
+
+func TestAdvisories(t *testing.T) {
+	r := newRig(t)
+	// Packagist answers [] for "none", as PHP encodes an empty map.
+	r.up.set(advisoryAPI+"?packages%5B%5D=acme%2Fbar&packages%5B%5D=acme%2Ffoo",
+		`{"advisories":{"acme/foo":[{"advisoryId":"PKSA-1","packageName":"acme/foo","affectedVersions":"<1.1"}],"other/x":[{"advisoryId":"PKSA-2"}]}}`)
+	// Composer's audit: POST, http_build_query(['packages' => [...]]).
+	form := url.Values{"packages[0]": {"acme/foo"}, "packages[1]": {"Acme/Bar"}, "packages[2]": {"../etc"}, "packages[3]": {"acme/foo"}}
+	resp, body := r.do(http.MethodPost, "/composer/api/security-advisories/", "application/x-www-form-urlencoded", strings.NewReader(form.Encode()))
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/json" {
+		t.Fatalf("%d %q: %s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
+	}
+	got := decodeJSON(t, body)
+	want := map[string]any{"advisories": map[string]any{
+		"acme/foo": []any{map[string]any{"advisoryId": "PKSA-1", "packageName": "acme/foo", "affectedVersions": "<1.1"}},
+	}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %v", got)
+	}
+
+	// GET works too, and an empty answer is an empty map.
+	r.up.set(advisoryAPI+"?packages%5B%5D=acme%2Fbaz", `{"advisories":[]}`)
+	resp, body = r.get("/composer/api/security-advisories/?packages[]=acme/baz")
+	if resp.StatusCode != 200 || string(body) != `{"advisories":{}}` {
+		t.Errorf("GET: %d %s", resp.StatusCode, body)
+	}
+}
+
+func TestAdvisoriesBatches(t *testing.T) {
+	r := newRig(t)
+	form := url.Values{}
+	var names []string
+	for i := range 120 {
+		n := fmt.Sprintf("acme/p%03d", i)
+		names = append(names, n)
+		form.Add("packages[]", n)
+	}
+	for i := 0; i < len(names); i += advisoryBatch {
+		batch := names[i:min(i+advisoryBatch, len(names))]
+		r.up.set(advisoryURL(advisoryAPI, batch), fmt.Sprintf(`{"advisories":{%q:[{"advisoryId":"A%d"}]}}`, batch[0], i))
+	}
+	resp, body := r.do(http.MethodPost, "/composer/api/security-advisories/", "application/x-www-form-urlencoded", strings.NewReader(form.Encode()))
+	if resp.StatusCode != 200 {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	adv := decodeJSON(t, body)["advisories"].(map[string]any)
+	if len(adv) != 3 || adv["acme/p100"] == nil {
+		t.Errorf("merged %v", adv)
+	}
+}
+
+func TestAdvisoriesUpstreamProblems(t *testing.T) {
+	r := newRig(t)
+	r.up.set(advisoryAPI+"?packages%5B%5D=acme%2Ffoo", `{"nothing":1}`)
+	resp, body := r.get("/composer/api/security-advisories/?packages[]=acme/foo")
+	if resp.StatusCode != 502 || !strings.Contains(string(body), "advisories") {
+		t.Errorf("%d %s", resp.StatusCode, body)
+	}
+	// No api-url upstream: no route.
+	r = newRig(t)
+	r.up.set(upstreamBase+"/packages.json", `{"metadata-url":"/p2/%package%.json"}`)
+	resp, _ = r.get("/composer/api/security-advisories/?packages[]=acme/foo")
+	if resp.StatusCode != 404 {
+		t.Errorf("without api-url: %d", resp.StatusCode)
+	}
+	_, body = r.get("/composer/packages.json")
+	if strings.Contains(string(body), "security-advisories") || strings.Contains(string(body), "providers-api") {
+		t.Errorf("advertises routes the upstream lacks: %s", body)
+	}
+}
+
+func TestProviders(t *testing.T) {
+	r := newRig(t)
+	r.up.set("https://www.upstream.test/providers/psr/log-implementation.json",
+		`{"providers":[{"name":"monolog/monolog","description":"Logs","type":"library"},{"description":"no name"},"junk"]}`)
+	resp, body := r.get("/composer/providers/psr/log-implementation.json")
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/json" {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	want := map[string]any{"providers": []any{map[string]any{"name": "monolog/monolog", "description": "Logs", "type": "library"}}}
+	if got := decodeJSON(t, body); !reflect.DeepEqual(got, want) {
+		t.Errorf("got %v", got)
+	}
+	resp, _ = r.get("/composer/providers/acme/none.json")
+	if resp.StatusCode != 404 {
+		t.Errorf("unknown: %d", resp.StatusCode)
+	}
+}
+
+func TestMethods(t *testing.T) {
+	r := newRig(t)
+	for _, p := range []string{"/composer/packages.json", "/composer/p2/acme/foo.json", "/composer/dists/acme/foo/1.0.0/abc.zip"} {
+		resp, _ := r.do(http.MethodPost, p, "", nil)
+		if resp.StatusCode != http.StatusMethodNotAllowed {
+			t.Errorf("POST %s: %d", p, resp.StatusCode)
+		}
+	}
+	if n := len(r.up.urls()); n != 0 {
+		t.Errorf("upstream asked %d times", n)
+	}
+}
