@@ -107,7 +107,8 @@ func ParseKeyEvent(text []byte) (*KeyEvent, error) {
 // a *Statement or a *KeyEvent.
 func ParseText(text []byte) (any, error) {
 	first, _, _ := bytes.Cut(text, []byte("\n"))
-	switch string(first) {
+	// Dispatch a CRLF text too, so that its parser names the real problem.
+	switch string(bytes.TrimSuffix(first, []byte("\r"))) {
 	case statementHeader:
 		return ParseStatement(text)
 	case keyEventHeader:

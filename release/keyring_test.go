@@ -14,14 +14,14 @@ type party struct {
 	s          note.Signer
 }
 
-func newParty(t *testing.T, name, seed string) party {
+func newParty(t testing.TB, name, seed string) party {
 	skey, vkey := testKey(t, name, seed)
 	return party{skey, vkey, testSigner(t, skey)}
 }
 
 func (p party) id() string { return keyID(p.vkey) }
 
-func signedEvent(t *testing.T, eco, ns string, action Action, key string, by ...party) []byte {
+func signedEvent(t testing.TB, eco, ns string, action Action, key string, by ...party) []byte {
 	t.Helper()
 	text, err := (&KeyEvent{Ecosystem: eco, Namespace: ns, Action: action, Key: key}).Text()
 	if err != nil {
@@ -30,7 +30,7 @@ func signedEvent(t *testing.T, eco, ns string, action Action, key string, by ...
 	return signWith(t, text, by)
 }
 
-func signedStatement(t *testing.T, eco, pkg, version string, by ...party) []byte {
+func signedStatement(t testing.TB, eco, pkg, version string, by ...party) []byte {
 	t.Helper()
 	st := testStatement()
 	st.Ecosystem, st.Package, st.Version = eco, pkg, version
@@ -41,7 +41,7 @@ func signedStatement(t *testing.T, eco, pkg, version string, by ...party) []byte
 	return signWith(t, text, by)
 }
 
-func signWith(t *testing.T, text []byte, by []party) []byte {
+func signWith(t testing.TB, text []byte, by []party) []byte {
 	t.Helper()
 	var signers []note.Signer
 	for _, p := range by {
@@ -447,4 +447,38 @@ func TestNewKeyring(t *testing.T) {
 	if _, _, err := k.CheckStatement(1, signedStatement(t, NPM, "foo", "1.0.0", p)); err == nil {
 		t.Error("scope key signed an unscoped package")
 	}
+}
+
+// FuzzKeyring feeds arbitrary notes to a keyring as key events and
+// statements: it must never panic, and what it applies must be a valid,
+// canonical key event.
+func FuzzKeyring(f *testing.F) {
+	core, a := newParty(f, "core", "1"), newParty(f, "acme", "a")
+	f.Add(signedEvent(f, Composer, "acme", ActionAdd, a.vkey, core), signedStatement(f, Composer, "acme/foo", "1.0.0", a))
+	f.Add(signedEvent(f, Composer, "acme/foo", ActionRevoke, a.vkey, a), signedStatement(f, Composer, "acme/bar", "2", core, a))
+	f.Fuzz(func(t *testing.T, event, statement []byte) {
+		k, err := NewKeyring(Composer, []string{core.vkey}, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		setup := signedEvent(t, Composer, "acme", ActionAdd, a.vkey, core)
+		if _, err := k.ApplyEvent(1, setup); err != nil {
+			t.Fatal(err)
+		}
+		if ev, err := k.ApplyEvent(2, event); err == nil {
+			text, err := ev.Text()
+			if err != nil {
+				t.Fatalf("applied an invalid event: %v", err)
+			}
+			if got, _, _ := splitNote(event); string(got) != string(text) {
+				t.Fatalf("applied event text %q is not canonical %q", got, text)
+			}
+		}
+		if st, signers, err := k.CheckStatement(3, statement); err == nil {
+			if len(signers) == 0 {
+				t.Fatal("statement accepted without signers")
+			}
+			_ = k.StatementValid(3, st.Package, signers)
+		}
+	})
 }
