@@ -56,4 +56,14 @@
 // log state) so that the next lookup trusts the log's checkpoint anew. Tiles
 // in the TileCache were verified against checkpoints of the old history;
 // reset them together with the checkpoint.
+//
+// # Evaluation
+//
+// [Evaluate] is the pure half: from verified entries it computes, in log
+// order, the keys valid for each namespace of one package (release.Keyring
+// applies every key rule; this package only feeds it), the user's pinned
+// vendor keys, and the valid statements per version. Two different valid
+// statements for one version are reported as an [Equivocation] and the
+// version gets no valid statement. Entries the rules refuse are listed with
+// the reason, break-glass refusals marked, so the proxy can show them.
 package tlog
