@@ -325,7 +325,7 @@ func (l *testLog) config(t testing.TB, store tlog.CheckpointStore, tiles tlog.Ti
 		Witnesses: l.witnessKeys(),
 		Store:     store,
 		Tiles:     tiles,
-		Logger:    slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Logger:    testLogger(t),
 	}
 }
 
@@ -336,6 +336,10 @@ func (l *testLog) client(t testing.TB, store tlog.CheckpointStore, tiles tlog.Ti
 		t.Fatal(err)
 	}
 	return c
+}
+
+func testLogger(t testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
 // testWriter sends log output to t.Log.
