@@ -93,11 +93,10 @@ type Settings struct {
 // rule's fields where it sets them, the top-level ones (or their defaults)
 // otherwise.
 func (c *Config) For(pkg string) Settings {
-	s := Settings{Mode: ModeEnforce, Unsigned: UnsignedWarn, BreakGlass: true, Rule: -1}
+	s := c.TopLevel()
 	if c == nil {
 		return s
 	}
-	s.apply(c.Mode, c.Unsigned, c.BreakGlass)
 	for i, r := range c.Rules {
 		// Patterns are checked by Validate; a malformed one matches nothing.
 		if ok, _ := path.Match(r.Package, pkg); ok {
@@ -105,6 +104,16 @@ func (c *Config) For(pkg string) Settings {
 			s.Rule = i
 			break
 		}
+	}
+	return s
+}
+
+// TopLevel returns the top-level settings, or their defaults, without
+// rules: what applies to a package no rule matches.
+func (c *Config) TopLevel() Settings {
+	s := Settings{Mode: ModeEnforce, Unsigned: UnsignedWarn, BreakGlass: true, Rule: -1}
+	if c != nil {
+		s.apply(c.Mode, c.Unsigned, c.BreakGlass)
 	}
 	return s
 }

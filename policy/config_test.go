@@ -66,6 +66,9 @@ func TestFor(t *testing.T) {
 			t.Errorf("For(%q) = %+v, want %+v", tt.pkg, got, tt.want)
 		}
 	}
+	if got, want := c.TopLevel(), (Settings{ModeWarn, UnsignedDeny, true, -1}); got != want {
+		t.Errorf("TopLevel() = %+v, want %+v", got, want)
+	}
 }
 
 func TestOverlay(t *testing.T) {

@@ -1,8 +1,11 @@
 package policy
 
 import (
+	"bytes"
 	"fmt"
 	"strings"
+
+	"github.com/sigilproxy/sigil/release"
 )
 
 // Evidence is what the release log proves about one package: the caller
@@ -174,8 +177,8 @@ func (d *decision) metadata(s Settings, e *Evidence, m Metadata) (Statement, boo
 		d.fail("the metadata names source %s, the %s names %s", m.Source, at, st.Source)
 	}
 	if st.Archive != "" && m.Integrity != "" {
-		if got, ok := sriMismatch(m.Integrity, st.Archive); ok {
-			d.fail("the metadata's dist.integrity %s differs from the signed archive digest %s (%s)", got, st.Archive, at)
+		if integrityMismatch(m.Integrity, st.Archive) {
+			d.fail("the metadata's dist.integrity %q differs from the signed archive digest %s (%s)", m.Integrity, st.Archive, at)
 		}
 	}
 	d.signed = !d.block
@@ -230,8 +233,8 @@ func (d *decision) integrity(m Metadata, a ArchiveFacts) {
 	if m.Integrity == "" || a.SHA512 == "" {
 		return
 	}
-	if got, ok := sriMismatch(m.Integrity, a.SHA512); ok {
-		d.fail("the archive's digest %s differs from the metadata's dist.integrity %s", a.SHA512, got)
+	if integrityMismatch(m.Integrity, a.SHA512) {
+		d.fail("the archive's digest %s differs from the metadata's dist.integrity %q", a.SHA512, m.Integrity)
 	}
 }
 
@@ -248,24 +251,21 @@ func (d *decision) verdict(s Settings) Verdict {
 	return v
 }
 
-// sriMismatch compares the sha512 entries of an SRI string (npm's
-// dist.integrity: space-separated "alg-base64[?opts]") with want. It
-// reports a mismatch only when the SRI has sha512 entries and none equals
-// want; older packages carry only sha1, which says nothing about a sha512.
-// The returned string is the SRI's sha512 part, for the reason.
-func sriMismatch(sri, want string) (string, bool) {
-	var got []string
-	for f := range strings.FieldsSeq(sri) {
-		f, _, _ = strings.Cut(f, "?")
-		if !strings.HasPrefix(f, "sha512-") {
-			continue
-		}
-		if f == want {
-			return "", false
-		}
-		got = append(got, f)
+// integrityMismatch reports whether the SRI string sri (npm's
+// dist.integrity) names a sha512 digest other than want's. An SRI without
+// a sha512 entry (old packages carry only sha1) says nothing about a sha512
+// and is no mismatch; one that is malformed or names two different sha512
+// digests is.
+func integrityMismatch(sri, want string) bool {
+	if !strings.Contains(sri, "sha512-") {
+		return false
 	}
-	return strings.Join(got, " "), len(got) > 0
+	got, err := release.ParseIntegrity(sri)
+	if err != nil {
+		return true
+	}
+	w, err := release.ParseIntegrity(want)
+	return err != nil || !bytes.Equal(got, w)
 }
 
 // joinNames lists names for a sentence: "a", "a or b", "a, b or c".

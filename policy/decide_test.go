@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/sigilproxy/sigil/release"
 )
 
 const (
@@ -11,9 +13,20 @@ const (
 	treeB  = "h1:BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB="
 	manA   = "sha256:aaaa"
 	manB   = "sha256:bbbb"
-	sha512 = "sha512-AAAA"
-	other  = "sha512-BBBB"
 )
+
+var (
+	sha512 = integrityOf("good bytes")
+	other  = integrityOf("other bytes")
+)
+
+func integrityOf(s string) string {
+	i, err := release.Integrity(strings.NewReader(s))
+	if err != nil {
+		panic(err)
+	}
+	return i
+}
 
 func signedEvidence() *Evidence {
 	return &Evidence{
@@ -124,7 +137,7 @@ func TestVersion(t *testing.T) {
 		{"warn mode by rule", Config{Rules: []Rule{{Package: "acme/foo", Mode: ModeWarn}}}, signedEvidence(), meta("3.0.0"), want{Warn, false, nil}},
 		{"rule for another package", Config{Rules: []Rule{{Package: "other/*", Mode: ModeWarn}}}, signedEvidence(), meta("3.0.0"), want{Block, false, nil}},
 		{"npm integrity matches", Config{}, signedEvidence(), intOK, want{Allow, true, nil}},
-		{"npm integrity differs", Config{}, signedEvidence(), intBad, want{Block, false, []string{"dist.integrity sha512-BBBB", "sha512-AAAA", "index 9"}}},
+		{"npm integrity differs", Config{}, signedEvidence(), intBad, want{Block, false, []string{"dist.integrity \"" + other, "signed archive digest " + sha512, "index 9"}}},
 		{"npm integrity sha1 only", Config{}, signedEvidence(), intSHA1, want{Allow, true, nil}},
 	}
 	for _, tt := range tests {
@@ -154,9 +167,9 @@ func TestArchive(t *testing.T) {
 		{"archive malformed", Config{}, signedEvidence(), meta("1.0.0"), ArchiveFacts{TreeErr: errors.New("path traversal: ../x")}, want{Block, false, []string{"path traversal"}}},
 		{"metadata fails at archive time too", Config{}, signedEvidence(), meta("3.0.0"), ArchiveFacts{Tree: treeA}, want{Block, false, []string{"no valid release statement"}}},
 		{"npm bytes match", Config{}, signedEvidence(), npm, ArchiveFacts{Tree: treeA, SHA512: sha512}, want{Allow, true, nil}},
-		{"npm bytes differ from statement", Config{}, signedEvidence(), meta("2.0.0"), ArchiveFacts{Tree: treeA, SHA512: other}, want{Block, false, []string{"digest sha512-BBBB", "signed archive digest sha512-AAAA"}}},
+		{"npm bytes differ from statement", Config{}, signedEvidence(), meta("2.0.0"), ArchiveFacts{Tree: treeA, SHA512: other}, want{Block, false, []string{"digest " + other, "signed archive digest " + sha512}}},
 		{"npm bytes not hashed", Config{}, signedEvidence(), meta("2.0.0"), ArchiveFacts{Tree: treeA}, want{Block, false, []string{"not computed"}}},
-		{"npm bytes differ from dist.integrity", Config{}, unsignedEvidence(), npmOther, ArchiveFacts{Tree: treeA, SHA512: sha512, Pinned: treeA}, want{Block, false, []string{"dist.integrity sha512-BBBB"}}},
+		{"npm bytes differ from dist.integrity", Config{}, unsignedEvidence(), npmOther, ArchiveFacts{Tree: treeA, SHA512: sha512, Pinned: treeA}, want{Block, false, []string{"dist.integrity \"" + other}}},
 		{"unsigned first seen", Config{Unsigned: UnsignedAllow}, unsignedEvidence(), meta("1.0.0"), ArchiveFacts{Tree: treeA, Pinned: treeA}, want{Allow, false, nil}},
 		{"unsigned pin mismatch", Config{Unsigned: UnsignedAllow}, unsignedEvidence(), meta("1.0.0"), ArchiveFacts{Tree: treeB, Pinned: treeA}, want{Block, false, []string{"tree hash " + treeB, "differs from " + treeA, "first seen"}}},
 		{"unsigned pin mismatch, warn mode", Config{Mode: ModeWarn}, unsignedEvidence(), meta("1.0.0"), ArchiveFacts{Tree: treeB, Pinned: treeA}, want{Warn, false, []string{"first seen", "unsigned = warn"}}},
@@ -195,20 +208,23 @@ func TestSourceVerified(t *testing.T) {
 	}
 }
 
-func TestSRIMismatch(t *testing.T) {
+func TestIntegrityMismatch(t *testing.T) {
+	unpadded := strings.TrimRight(sha512, "=")
 	for _, tt := range []struct {
 		sri, want string
 		mismatch  bool
 	}{
 		{sha512, sha512, false},
 		{"sha1-x " + sha512 + "?opt", sha512, false},
-		{other + " " + sha512, sha512, false},
+		{unpadded, sha512, false},
 		{other, sha512, true},
+		{other + " " + sha512, sha512, true}, // two different sha512: pins neither
+		{"sha512-notbase64!", sha512, true},
 		{"sha1-x", sha512, false},
 		{"", sha512, false},
 	} {
-		if _, got := sriMismatch(tt.sri, tt.want); got != tt.mismatch {
-			t.Errorf("sriMismatch(%q, %q) = %v, want %v", tt.sri, tt.want, got, tt.mismatch)
+		if got := integrityMismatch(tt.sri, tt.want); got != tt.mismatch {
+			t.Errorf("integrityMismatch(%q, %q) = %v, want %v", tt.sri, tt.want, got, tt.mismatch)
 		}
 	}
 }
