@@ -121,26 +121,49 @@ func (s *Store) PutBlob(ctx context.Context, sum [32]byte, r io.Reader) error {
 // writeChunks stores r in chunks under sum and checks its hash. It returns
 // the size and the number of chunks written, also on error, so that the
 // caller can delete them.
+//
+// One chunk's commit runs while the next is read and hashed, so reading,
+// hashing and Badger's writing overlap; two buffers bound the memory.
 func (s *Store) writeChunks(ctx context.Context, sum [32]byte, r io.Reader) (size int64, n uint64, err error) {
-	bufp := chunkPool.Get().(*[]byte)
-	defer chunkPool.Put(bufp)
-	buf := (*bufp)[:s.chunkSize]
+	var bufs [2]*[]byte
+	for i := range bufs {
+		bufs[i] = chunkPool.Get().(*[]byte)
+		defer chunkPool.Put(bufs[i])
+	}
+	committed := make(chan error, 1)
+	pending := false
+	wait := func() error {
+		if !pending {
+			return nil
+		}
+		pending = false
+		return <-committed
+	}
+	// Runs before the buffers go back to the pool: Badger may still be
+	// reading one of them.
+	defer wait()
+
 	hash := sha256.New()
 	for {
 		if err := ctx.Err(); err != nil {
 			return size, n, err
 		}
+		buf := (*bufs[n%2])[:s.chunkSize]
 		k, rerr := io.ReadFull(r, buf)
 		if k > 0 {
 			hash.Write(buf[:k])
-			// One transaction per chunk: Badger is done with buf once
-			// the commit returns, so one buffer serves the whole blob.
-			key := blobChunkKey(sum, n)
-			if err := s.update(ctx, func(txn *badger.Txn) error {
-				return txn.Set(key, buf[:k])
-			}); err != nil {
+			if err := wait(); err != nil {
+				return size, n, fmt.Errorf("write chunk %d: %w", n-1, err)
+			}
+			// A transaction that only writes cannot conflict. Badger is
+			// done with buf once the commit's callback ran.
+			txn := s.db.NewTransaction(true)
+			if err := txn.Set(blobChunkKey(sum, n), buf[:k]); err != nil {
+				txn.Discard()
 				return size, n, fmt.Errorf("write chunk %d: %w", n, err)
 			}
+			pending = true
+			txn.CommitWith(func(err error) { committed <- err })
 			n++
 			size += int64(k)
 		}
@@ -150,6 +173,9 @@ func (s *Store) writeChunks(ctx context.Context, sum [32]byte, r io.Reader) (siz
 		if rerr != nil {
 			return size, n, fmt.Errorf("read content: %w", rerr)
 		}
+	}
+	if err := wait(); err != nil {
+		return size, n, fmt.Errorf("write chunk %d: %w", n-1, err)
 	}
 	if got := [32]byte(hash.Sum(nil)); got != sum {
 		return size, n, fmt.Errorf("refused: the %d bytes given hash to sha256 %x", size, got)

@@ -73,7 +73,9 @@ func (s *Store) GetMeta(ctx context.Context, key string) (Meta, error) {
 	if err != nil {
 		return Meta{}, fmt.Errorf("metadata %q: %w", key, err)
 	}
-	s.metas.add(string(k), m)
+	if !s.metas.add(string(k), m) {
+		return m, nil // nobody else holds m: no copy needed
+	}
 	return m.clone(), nil
 }
 
@@ -180,23 +182,25 @@ func (c *metaLRU) get(k string) (Meta, bool) {
 	return c.l.Get(k)
 }
 
-// add caches m, which the cache then owns, replacing any entry for k.
-func (c *metaLRU) add(k string, m Meta) {
+// add caches m, which the cache then owns, replacing any entry for k. It
+// reports whether it kept m.
+func (c *metaLRU) add(k string, m Meta) bool {
 	if c == nil {
-		return
+		return false
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.l.Remove(k)
+	c.l.Remove(k) // stale now, whether or not m is kept
 	cost := metaCost(k, m)
 	if cost > c.maxEntry {
-		return
+		return false
 	}
 	c.l.Add(k, m)
 	c.bytes += cost
 	for c.bytes > c.max {
 		c.l.RemoveOldest()
 	}
+	return true
 }
 
 func (c *metaLRU) remove(k string) {

@@ -273,3 +273,5 @@ func TestGCLoopStopsOnClose(t *testing.T) {
 		t.Fatal("Close did not return: the GC loop did not stop")
 	}
 }
+
+func sha256Sum(b []byte) [32]byte { return sha256.Sum256(b) }
