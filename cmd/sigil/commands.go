@@ -4,5 +4,10 @@ import "github.com/urfave/cli/v2"
 
 // commands lists the top-level commands. Each lives in its own file.
 func commands() []*cli.Command {
-	return []*cli.Command{}
+	return []*cli.Command{
+		keygenCommand(),
+		signCommand(),
+		keyCommand(),
+		verifyCommand(),
+	}
 }
