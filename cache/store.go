@@ -35,6 +35,22 @@
 // take a striped lock, so the LRUs in front of Badger never hold a stale
 // value; Badger's transaction conflicts (from anywhere) are retried.
 //
+// # Reading back
+//
+// Badger checks the CRC32-C of every value it reads from its value log, so a
+// chunk corrupted on disk fails the read instead of being served. A chunk
+// missing or of the wrong length under a stored header is reported as
+// corruption, never as ErrNotFound.
+//
+// # Memory and disk
+//
+// Memory is bounded whatever the blob sizes: a blob reader holds one chunk
+// (1 MiB), a writer two. Badger keeps at most three 32 MiB memtables of small
+// records (large values live in its value log) and a 32 MiB block cache; the
+// LRUs are bounded by Options. Nothing is ever deleted but chunks of failed
+// writes: the cache grows with what is installed through sigil, and the
+// value-log GC only reclaims overwritten metadata and deleted chunks.
+//
 // # Layout
 //
 // Every key starts with a layout version ("v1/") and a namespace; every
@@ -78,8 +94,9 @@ type Options struct {
 
 	// RecordCacheEntries bounds each LRU of small records (archive
 	// references, pins, served state): at most this many entries each.
-	// An entry costs its key (at most a few KiB, typically ~100 bytes) plus
-	// ~100 bytes. Zero means 8192; negative disables these LRUs.
+	// An entry costs its key (typically ~100 bytes, at most ~4 KiB) plus
+	// ~100 bytes: with the default 8192, about 5 MiB for all three
+	// typically. Zero means 8192; negative disables these LRUs.
 	RecordCacheEntries int
 
 	// MetaCacheBytes bounds the LRU of metadata documents by the sum of

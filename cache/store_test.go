@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -275,3 +276,38 @@ func TestGCLoopStopsOnClose(t *testing.T) {
 }
 
 func sha256Sum(b []byte) [32]byte { return sha256.Sum256(b) }
+
+func TestBadgerLogsGoToSlog(t *testing.T) {
+	var buf safeBuffer
+	l := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	s, err := Open(t.TempDir(), Options{Logger: l})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	out := buf.String()
+	if !strings.Contains(out, "component=badger") || !strings.Contains(out, "level=DEBUG") {
+		t.Errorf("no Badger messages at Debug in the log:\n%s", out)
+	}
+	if strings.Contains(out, "level=INFO") {
+		t.Errorf("Badger's chatter logged at Info:\n%s", out)
+	}
+}
+
+// safeBuffer is a bytes.Buffer for a logger used by Badger's goroutines.
+type safeBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *safeBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *safeBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
