@@ -545,3 +545,48 @@ func wrongHash(vkey string) string {
 	f := strings.SplitN(vkey, "+", 3)
 	return f[0] + "+00000000+" + f[2]
 }
+
+// failingStore is a store whose evidence cannot be written or read.
+type failingStore struct {
+	*tlogtest.Store
+	failRecord, failRead bool
+}
+
+func (s *failingStore) RecordSecurityError(ctx context.Context, ev []byte) error {
+	if s.failRecord {
+		return errors.New("disk full")
+	}
+	return s.Store.RecordSecurityError(ctx, ev)
+}
+
+func (s *failingStore) SecurityErrors(ctx context.Context) ([][]byte, error) {
+	if s.failRead {
+		return nil, errors.New("I/O error")
+	}
+	return s.Store.SecurityErrors(ctx)
+}
+
+func TestFailClosedWhenTheStoreFails(t *testing.T) {
+	l := newTestLog(t, 0)
+	l.addN(4, pkgKey)
+	store := &failingStore{Store: newStoreOnly(), failRecord: true}
+	c := l.client(t, store, nil)
+	mustLookup(t, c)
+	l.fork(2)
+	l.addN(2, pkgKey)
+	_, err := c.Lookup(ctx, "composer", "acme/foo")
+	var se *tlog.SecurityError
+	if !errors.As(err, &se) || !strings.Contains(err.Error(), "recording it failed: disk full") {
+		t.Fatalf("fork with a failing store: %v", err)
+	}
+	// Not recorded, but this client still refuses.
+	if _, err := c.Lookup(ctx, "composer", "acme/foo"); !errors.Is(err, tlog.ErrSecurity) {
+		t.Fatalf("after an unrecorded security error: %v", err)
+	}
+
+	// Not knowing whether evidence exists is refusing.
+	store = &failingStore{Store: newStoreOnly(), failRead: true}
+	if _, err := l.client(t, store, nil).Lookup(ctx, "composer", "acme/foo"); err == nil || !strings.Contains(err.Error(), "I/O error") {
+		t.Fatalf("lookup with unreadable evidence: %v", err)
+	}
+}

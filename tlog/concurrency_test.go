@@ -18,11 +18,11 @@ func TestConcurrentLookups(t *testing.T) {
 	stop := make(chan struct{})
 	wg.Go(func() {
 		defer close(stop)
-		for range 40 {
+		for range 15 {
 			l.addN(7, pkgKey)
 		}
 	})
-	for range 16 {
+	for range 8 {
 		wg.Go(func() {
 			for {
 				lk, err := c.Lookup(ctx, "composer", "acme/foo")

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
@@ -18,6 +19,11 @@ import (
 // that never agrees.
 const maxSwapAttempts = 10
 
+// refreshTimeout bounds a shared consistency check, which runs on after
+// its callers gave up waiting: an HTTPClient without a timeout must not
+// leave it hanging and every later lookup of that checkpoint with it.
+const refreshTimeout = 2 * time.Minute
+
 var hasher = rfc6962.DefaultHasher
 
 // accept makes cp, a checkpoint that passed the signature policy, part of
@@ -27,7 +33,9 @@ var hasher = rfc6962.DefaultHasher
 // the shared check goes on for the others.
 func (c *Client) accept(ctx context.Context, cp *Checkpoint, from string) error {
 	ch := c.refresh.DoChan(string(cp.Note), func() (any, error) {
-		return nil, c.merge(context.WithoutCancel(ctx), cp, from)
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), refreshTimeout)
+		defer cancel()
+		return nil, c.merge(ctx, cp, from)
 	})
 	select {
 	case r := <-ch:
