@@ -1,0 +1,40 @@
+// Package proxy is the ecosystem-independent core of sigil's HTTP front:
+// the Checker that decides versions and serves verified archives, the
+// Upstream that fetches metadata through the cache, and the one mapping of
+// errors to HTTP status. Ecosystem fronts (proxy/composer, proxy/npm) parse
+// their registry's metadata into VersionFacts, ask the Checker, and rewrite
+// what they serve.
+//
+// # What the Verifier guarantees
+//
+//   - Every verdict comes from policy, over evidence that package tlog
+//     proved (checkpoint, witnesses, inclusion) and evaluated (keys,
+//     revocations, equivocation). A log that cannot be reached or does not
+//     verify fails closed: Block in enforce mode, Warn in warn mode.
+//   - One log lookup serves a burst of requests for a package: concurrent
+//     lookups are shared, and the evaluated evidence is kept for
+//     VerifierConfig.EvidenceTTL, or until any lookup proves a newer
+//     checkpoint (which may carry a revocation).
+//   - An archive is fetched only from the URL the metadata gave
+//     (VersionFacts.ArchiveURL), once for all concurrent requests, streamed
+//     into a private staging directory while its sha256 (and for npm its
+//     sha512) is computed, within a size limit, so memory stays bounded
+//     whatever its size. Its tree hash is computed from the staged file.
+//   - Only bytes whose verdict did not fail are stored, and only then is a
+//     reference made from (ecosystem, package, version, URL) to them. The
+//     first verified bytes are served for ever after: a reference never
+//     changes, and a re-zipped upstream archive changes nothing.
+//   - Every serve decides again from the current evidence, from the cache
+//     too: a revocation logged after an archive was cached blocks it.
+//   - In warn mode, bytes whose verdict failed are served from the staging
+//     file and never stored, so a later enforce run cannot inherit them.
+//   - For an unsigned package, the tree hash of the first bytes that pass
+//     every other check is pinned per version (trust on first use); other
+//     bytes for that version are blocked, naming both hashes.
+//
+// # Errors and status
+//
+// StatusOf maps errors to HTTP status in one place: ErrNotFound 404,
+// *BlockedError 410, *UpstreamError 502, never 401 or 403 (Composer would
+// ask for credentials instead of showing the reason).
+package proxy

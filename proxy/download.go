@@ -1,0 +1,199 @@
+package proxy
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"net/http"
+	"os"
+	"sync"
+
+	"github.com/sigilproxy/sigil/release"
+)
+
+// fetched is an archive downloaded into a temporary file and measured. It
+// is shared by every request that waited for the download and removed when
+// the last of them releases it.
+type fetched struct {
+	file   *os.File
+	size   int64
+	sha256 [32]byte
+	facts  archiveFacts
+}
+
+// archiveFacts is what the bytes of an archive say, whoever asks: a pure
+// function of the bytes.
+type archiveFacts struct {
+	tree    string
+	treeErr error
+	sha512  string // "sha512-<base64>", computed for npm only
+}
+
+func (f *fetched) remove() {
+	f.file.Close()
+	os.Remove(f.file.Name())
+}
+
+// downloads shares one download per URL between concurrent requests. It is
+// a singleflight whose result is a temporary file, so it also counts who
+// still uses the result: the file is removed when the last user releases
+// it, and the download is cancelled when every waiter gave up before it
+// ended.
+type downloads struct {
+	mu sync.Mutex
+	m  map[string]*download
+}
+
+type download struct {
+	done   chan struct{} // closed when res and err are set
+	cancel context.CancelFunc
+	res    *fetched
+	err    error
+
+	// Guarded by downloads.mu.
+	refs  int
+	ended bool
+}
+
+// join returns the download of key, starting fetch in its own goroutine if
+// none is under way. The caller must call release exactly once when it no
+// longer uses the result (or stops waiting for it).
+func (g *downloads) join(key string, fetch func(context.Context) (*fetched, error)) *download {
+	g.mu.Lock()
+	if d, ok := g.m[key]; ok {
+		d.refs++
+		g.mu.Unlock()
+		return d
+	}
+	if g.m == nil {
+		g.m = make(map[string]*download)
+	}
+	// The download belongs to all its waiters, so it runs under a context
+	// of its own, cancelled when the last of them leaves.
+	ctx, cancel := context.WithCancel(context.Background())
+	d := &download{done: make(chan struct{}), cancel: cancel, refs: 1}
+	g.m[key] = d
+	g.mu.Unlock()
+
+	go func() {
+		res, err := fetch(ctx)
+		g.mu.Lock()
+		d.res, d.err, d.ended = res, err, true
+		if g.m[key] == d {
+			delete(g.m, key)
+		}
+		orphan := d.refs == 0
+		g.mu.Unlock()
+		cancel()
+		close(d.done)
+		if orphan && res != nil {
+			res.remove()
+		}
+	}()
+	return d
+}
+
+func (g *downloads) release(key string, d *download) {
+	g.mu.Lock()
+	d.refs--
+	last, ended := d.refs == 0, d.ended
+	if last && !ended && g.m[key] == d {
+		// Nobody waits any more: a later request starts afresh rather
+		// than joining a cancelled download.
+		delete(g.m, key)
+	}
+	g.mu.Unlock()
+	switch {
+	case !last:
+	case !ended:
+		d.cancel() // the goroutine removes the file when it ends
+	case d.res != nil:
+		d.res.remove()
+	}
+}
+
+// download fetches url into a temporary file in v.tmp, hashing while it
+// streams, and measures it: sha256, the tree hash, and for npm the sha512.
+// Memory stays bounded whatever the size; more than MaxArchiveSize bytes is
+// an error.
+func (v *Verifier) download(ctx context.Context, eco, url string) (_ *fetched, err error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, fmt.Errorf("archive %s: %w", url, err)
+	}
+	resp, err := v.client.Do(req)
+	if err != nil {
+		return nil, &UpstreamError{URL: url, Err: err}
+	}
+	defer drainClose(resp.Body)
+	switch st := resp.StatusCode; {
+	case st == http.StatusNotFound || st == http.StatusGone:
+		return nil, fmt.Errorf("%s: %w", url, ErrNotFound)
+	case st != http.StatusOK:
+		return nil, &UpstreamError{URL: url, Status: st, Err: errors.New("unexpected answer")}
+	case resp.ContentLength > v.limits.MaxArchiveSize:
+		return nil, &UpstreamError{URL: url, Status: st, Err: fmt.Errorf("archive of %d bytes is %w of %d", resp.ContentLength, errTooLarge, v.limits.MaxArchiveSize)}
+	}
+
+	file, err := os.CreateTemp(v.tmp, "archive-*")
+	if err != nil {
+		return nil, fmt.Errorf("archive %s: %w", url, err)
+	}
+	f := &fetched{file: file}
+	defer func() {
+		if err != nil {
+			f.remove()
+		}
+	}()
+	h256 := sha256.New()
+	var h512 hash.Hash
+	w := io.MultiWriter(file, h256)
+	if eco == release.NPM {
+		h512 = release.NewIntegrityHash()
+		w = io.MultiWriter(file, h256, h512)
+	}
+	body := &readErr{r: io.LimitReader(resp.Body, v.limits.MaxArchiveSize+1)}
+	f.size, err = io.Copy(w, body)
+	switch {
+	case body.err != nil:
+		return nil, &UpstreamError{URL: url, Status: resp.StatusCode, Err: body.err}
+	case err != nil:
+		return nil, fmt.Errorf("archive %s: writing the temporary file: %w", url, err)
+	case f.size > v.limits.MaxArchiveSize:
+		return nil, &UpstreamError{URL: url, Status: resp.StatusCode, Err: fmt.Errorf("archive %w of %d bytes", errTooLarge, v.limits.MaxArchiveSize)}
+	}
+	f.sha256 = [32]byte(h256.Sum(nil))
+	if h512 != nil {
+		f.facts.sha512 = release.FormatIntegrity(h512.Sum(nil))
+	}
+	f.facts.tree, f.facts.treeErr = treeHash(file, f.size, eco, v.limits)
+	return f, nil
+}
+
+// treeHash hashes the archive in r. A malformed archive is not an error of
+// the download but a fact about the bytes, which the policy judges.
+func treeHash(r io.ReaderAt, size int64, eco string, lim Limits) (string, error) {
+	info, err := release.HashArchive(r, size, release.ManifestFile(eco), lim.Archive)
+	if err != nil {
+		return "", err
+	}
+	return info.Tree, nil
+}
+
+// readErr remembers the error of its reader, to tell a failing upstream
+// from a failing disk in io.Copy.
+type readErr struct {
+	r   io.Reader
+	err error
+}
+
+func (r *readErr) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	if err != nil && err != io.EOF {
+		r.err = err
+	}
+	return n, err
+}

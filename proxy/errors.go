@@ -1,0 +1,57 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+)
+
+// UpstreamError is a failure of the upstream registry or archive host: it
+// could not be reached, answered with an unexpected status, or sent more
+// than a limit allows. Ecosystem fronts answer it with 502.
+type UpstreamError struct {
+	URL    string
+	Status int // the upstream's HTTP status, 0 when there was no answer
+	Err    error
+}
+
+func (e *UpstreamError) Error() string {
+	if e.Status != 0 {
+		return fmt.Sprintf("upstream GET %s: %d %s: %v", e.URL, e.Status, http.StatusText(e.Status), e.Err)
+	}
+	return fmt.Sprintf("upstream GET %s: %v", e.URL, e.Err)
+}
+
+func (e *UpstreamError) Unwrap() error { return e.Err }
+
+// StatusOf maps an error of this package (or of a front built on it) to the
+// HTTP status the client gets. It is the one place where that mapping is
+// made:
+//
+//   - nil: 200
+//   - ErrNotFound: 404
+//   - *BlockedError: 410, the verdict, which is final for this version
+//   - *UpstreamError: 502
+//   - context.DeadlineExceeded: 504
+//   - anything else (the cache failed, a bug): 500
+//
+// It never returns 401 or 403: Composer answers those by asking the user
+// for credentials, which would hide the reason.
+func StatusOf(err error) int {
+	var blocked *BlockedError
+	var up *UpstreamError
+	switch {
+	case err == nil:
+		return http.StatusOK
+	case errors.As(err, &blocked):
+		return http.StatusGone
+	case errors.Is(err, ErrNotFound):
+		return http.StatusNotFound
+	case errors.As(err, &up):
+		return http.StatusBadGateway
+	case errors.Is(err, context.DeadlineExceeded):
+		return http.StatusGatewayTimeout
+	}
+	return http.StatusInternalServerError
+}

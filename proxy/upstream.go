@@ -1,0 +1,227 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+
+	"github.com/sigilproxy/sigil/cache"
+)
+
+// DefaultMaxDocumentSize bounds an upstream metadata document when
+// UpstreamConfig.MaxSize is zero. The largest Composer p2 documents and npm
+// packuments (with every version's readme stripped, as the abbreviated
+// format has) are a few megabytes; 64 MiB is the cache's own limit.
+const DefaultMaxDocumentSize = 64 << 20
+
+// DefaultDocumentTimeout bounds one metadata fetch when
+// UpstreamConfig.Timeout is zero: an upstream that hangs must not hang an
+// install, and after it the cached copy is served.
+const DefaultDocumentTimeout = 60 * time.Second
+
+// UpstreamConfig configures an HTTPUpstream. Only Cache is required.
+type UpstreamConfig struct {
+	// Client makes the requests. Default: UpstreamClient(nil).
+	Client *http.Client
+	// Cache keeps the last copy of every document with its validators.
+	Cache MetaStore
+	// MaxSize bounds a document's body. Default: DefaultMaxDocumentSize.
+	MaxSize int64
+	// Timeout bounds one fetch, from request to the body's last byte.
+	// Default: DefaultDocumentTimeout.
+	Timeout time.Duration
+	// Logger receives a line for every stale copy served. Default:
+	// discarded.
+	Logger *slog.Logger
+}
+
+// HTTPUpstream fetches metadata documents through the cache (see Upstream):
+// it revalidates the cached copy with the upstream's validators
+// (If-None-Match, If-Modified-Since) and serves it, marked Stale, when the
+// upstream cannot be reached or fails (5xx, 429). Concurrent fetches of one
+// URL share one request.
+//
+// It stores what the upstream sent, not what was served: the fronts decide
+// every version again on every use, so a cached document never carries a
+// verdict.
+type HTTPUpstream struct {
+	client  *http.Client
+	cache   MetaStore
+	maxSize int64
+	timeout time.Duration
+	log     *slog.Logger
+	now     func() time.Time
+	group   singleflight.Group
+}
+
+var _ Upstream = (*HTTPUpstream)(nil)
+
+// NewHTTPUpstream returns an HTTPUpstream. It does no I/O.
+func NewHTTPUpstream(cfg UpstreamConfig) (*HTTPUpstream, error) {
+	if cfg.Cache == nil {
+		return nil, errors.New("proxy: UpstreamConfig.Cache is required")
+	}
+	u := &HTTPUpstream{
+		client:  cfg.Client,
+		cache:   cfg.Cache,
+		maxSize: cfg.MaxSize,
+		timeout: cfg.Timeout,
+		log:     cfg.Logger,
+		now:     time.Now,
+	}
+	if u.client == nil {
+		u.client = UpstreamClient(nil)
+	}
+	if u.maxSize <= 0 {
+		u.maxSize = DefaultMaxDocumentSize
+	}
+	if u.timeout <= 0 {
+		u.timeout = DefaultDocumentTimeout
+	}
+	if u.log == nil {
+		u.log = slog.New(slog.DiscardHandler)
+	}
+	return u, nil
+}
+
+// UpstreamClient returns an HTTP client for upstream registries and archive
+// hosts: bounded connection setup and time to first byte, no bound on the
+// whole body (archives can be large; callers bound documents themselves),
+// and tlsConfig (nil: the system roots) for a private upstream's CA.
+//
+// It ignores HTTP_PROXY and HTTPS_PROXY: a CI runner that points its
+// package manager at sigil through those variables would otherwise make
+// sigil send its own upstream requests to itself.
+func UpstreamClient(tlsConfig *tls.Config) *http.Client {
+	dialer := &net.Dialer{Timeout: 15 * time.Second, KeepAlive: 30 * time.Second}
+	return &http.Client{Transport: &http.Transport{
+		DialContext:           dialer.DialContext,
+		TLSClientConfig:       tlsConfig,
+		TLSHandshakeTimeout:   15 * time.Second,
+		ResponseHeaderTimeout: 60 * time.Second,
+		ExpectContinueTimeout: time.Second,
+		IdleConnTimeout:       90 * time.Second,
+		MaxIdleConnsPerHost:   16,
+		ForceAttemptHTTP2:     true,
+	}}
+}
+
+// Document returns the document at url (see Upstream). The caller owns the
+// returned Body.
+func (u *HTTPUpstream) Document(ctx context.Context, url string) (*Document, error) {
+	// The fetch is shared, so it must not end when the first caller goes
+	// away; u.timeout bounds it instead.
+	ch := u.group.DoChan(url, func() (any, error) {
+		return u.fetch(context.WithoutCancel(ctx), url)
+	})
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			return nil, r.Err
+		}
+		d := *r.Val.(*Document)
+		if r.Shared {
+			d.Body = bytes.Clone(d.Body)
+		}
+		return &d, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (u *HTTPUpstream) fetch(ctx context.Context, url string) (*Document, error) {
+	ctx, cancel := context.WithTimeout(ctx, u.timeout)
+	defer cancel()
+
+	cached, err := u.cache.GetMeta(ctx, url)
+	have := err == nil
+	if err != nil && !errors.Is(err, cache.ErrNotFound) {
+		// A broken cache must not stop a fetch from upstream.
+		u.log.Warn("proxy: reading cached metadata failed; fetching without it", "url", url, "err", err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, fmt.Errorf("upstream document %s: %w", url, err)
+	}
+	if have {
+		if cached.ETag != "" {
+			req.Header.Set("If-None-Match", cached.ETag)
+		}
+		if cached.LastModified != "" {
+			req.Header.Set("If-Modified-Since", cached.LastModified)
+		}
+	}
+	resp, err := u.client.Do(req)
+	if err != nil {
+		return u.stale(have, cached, &UpstreamError{URL: url, Err: err})
+	}
+	defer drainClose(resp.Body)
+
+	switch st := resp.StatusCode; {
+	case st == http.StatusOK:
+		body, err := readLimited(resp.Body, u.maxSize)
+		if errors.Is(err, errTooLarge) {
+			// The document really is that large: an old copy would only
+			// hide it.
+			return nil, &UpstreamError{URL: url, Status: st, Err: err}
+		}
+		if err != nil {
+			return u.stale(have, cached, &UpstreamError{URL: url, Status: st, Err: err})
+		}
+		m := cache.Meta{Body: body, ETag: resp.Header.Get("ETag"), LastModified: resp.Header.Get("Last-Modified"), FetchedAt: u.now()}
+		if err := u.cache.PutMeta(ctx, url, m); err != nil {
+			// The document is good; only the next outage will miss it.
+			u.log.Warn("proxy: storing metadata failed", "url", url, "err", err)
+		}
+		return &Document{Body: body, ETag: m.ETag, LastModified: m.LastModified}, nil
+	case st == http.StatusNotModified && have:
+		return &Document{Body: cached.Body, ETag: cached.ETag, LastModified: cached.LastModified}, nil
+	case st == http.StatusNotFound || st == http.StatusGone:
+		return nil, fmt.Errorf("%s: %w", url, ErrNotFound)
+	case st >= 500 || st == http.StatusTooManyRequests:
+		return u.stale(have, cached, &UpstreamError{URL: url, Status: st, Err: errors.New("upstream failed")})
+	default:
+		return nil, &UpstreamError{URL: url, Status: st, Err: errors.New("unexpected answer")}
+	}
+}
+
+// stale returns the cached copy, marked Stale, when there is one, and err
+// otherwise.
+func (u *HTTPUpstream) stale(have bool, m cache.Meta, err *UpstreamError) (*Document, error) {
+	if !have {
+		return nil, err
+	}
+	u.log.Warn("proxy: upstream unavailable; serving the cached copy", "url", err.URL, "fetched_at", m.FetchedAt, "err", err)
+	return &Document{Body: m.Body, ETag: m.ETag, LastModified: m.LastModified, Stale: true}, nil
+}
+
+var errTooLarge = errors.New("larger than the configured limit")
+
+// readLimited reads r to its end, or fails with errTooLarge beyond max
+// bytes.
+func readLimited(r io.Reader, max int64) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, max+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > max {
+		return nil, fmt.Errorf("body %w of %d bytes", errTooLarge, max)
+	}
+	return b, nil
+}
+
+// drainClose reads a little of what is left so that the connection can be
+// reused, then closes.
+func drainClose(rc io.ReadCloser) {
+	io.Copy(io.Discard, io.LimitReader(rc, 64<<10))
+	rc.Close()
+}

@@ -1,0 +1,387 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+
+	"github.com/sigilproxy/sigil/cache"
+	"github.com/sigilproxy/sigil/policy"
+	"github.com/sigilproxy/sigil/release"
+	"github.com/sigilproxy/sigil/tlog"
+)
+
+// DefaultMaxArchiveSize bounds an archive download when
+// Limits.MaxArchiveSize is zero. The largest packages on npm and Packagist
+// are some hundreds of megabytes; 1 GiB leaves room and bounds the disk a
+// download can take.
+const DefaultMaxArchiveSize = 1 << 30
+
+// Limits bound what the Verifier reads. Zero fields take their defaults.
+type Limits struct {
+	// MaxArchiveSize bounds the bytes of one archive download. Default:
+	// DefaultMaxArchiveSize.
+	MaxArchiveSize int64
+	// Archive bounds what hashing an archive reads and keeps (entries,
+	// uncompressed size). Default: release.DefaultLimits.
+	Archive release.Limits
+}
+
+// VerifierConfig configures a Verifier. Log and Cache are required.
+type VerifierConfig struct {
+	// Log looks packages up in the release log; *tlog.Client is one.
+	Log Log
+	// Policy is the trust configuration. Default (nil): the zero
+	// policy.Config (enforce, unsigned warn, break-glass allowed).
+	Policy *policy.Config
+	// Cache keeps verified archives, their references and first-seen pins.
+	Cache Cache
+	// Client downloads archives. Default: UpstreamClient(nil).
+	Client *http.Client
+	// Limits bound downloads and archive hashing.
+	Limits Limits
+	// TempDir is where downloads are staged before they are verified; a
+	// private directory is made inside it. Default: os.TempDir().
+	TempDir string
+	// EvidenceTTL is how long the evaluated log evidence of a package is
+	// reused, so that a burst of requests for one package costs one log
+	// lookup. Evidence is dropped sooner when any lookup proves a newer
+	// checkpoint. Default: DefaultEvidenceTTL.
+	EvidenceTTL time.Duration
+	// Logger receives one line per verdict that is not Allow (Debug for
+	// Allow). Default: discarded.
+	Logger *slog.Logger
+}
+
+// Verifier is the Checker of every ecosystem: it decides versions from the
+// release log's evidence and serves archives only once verified (see the
+// package doc). It is safe for concurrent use.
+type Verifier struct {
+	log    Log
+	policy *policy.Config
+	cache  Cache
+	client *http.Client
+	limits Limits
+	tmp    string
+	logger *slog.Logger
+	now    func() time.Time
+
+	evidence evidenceCache
+	// evaluate interprets a lookup: evaluateLookup, replaced in tests.
+	evaluate  func(*tlog.Lookup) *policy.Evidence
+	downloads downloads
+	// facts remembers what the bytes of cached blobs measured, so that
+	// serving a cached archive does not hash it again. Blobs never change,
+	// so entries never go stale.
+	facts *lru.Cache[[32]byte, archiveFacts]
+}
+
+var _ Checker = (*Verifier)(nil)
+
+// factsEntries bounds the memory of Verifier.facts: some 100 bytes each.
+const factsEntries = 16384
+
+// NewVerifier returns a Verifier. It creates its private staging directory
+// and does no other I/O. Close removes that directory.
+func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
+	if cfg.Log == nil || cfg.Cache == nil {
+		return nil, errors.New("proxy: VerifierConfig.Log and VerifierConfig.Cache are required")
+	}
+	v := &Verifier{
+		log:    cfg.Log,
+		policy: cfg.Policy,
+		cache:  cfg.Cache,
+		client: cfg.Client,
+		limits: cfg.Limits,
+		logger: cfg.Logger,
+		now:    time.Now,
+	}
+	if v.policy == nil {
+		v.policy = &policy.Config{}
+	}
+	if err := v.policy.Validate(); err != nil {
+		return nil, fmt.Errorf("proxy: policy: %w", err)
+	}
+	if v.client == nil {
+		v.client = UpstreamClient(nil)
+	}
+	if v.limits.MaxArchiveSize <= 0 {
+		v.limits.MaxArchiveSize = DefaultMaxArchiveSize
+	}
+	if v.logger == nil {
+		v.logger = slog.New(slog.DiscardHandler)
+	}
+	ttl := cfg.EvidenceTTL
+	if ttl <= 0 {
+		ttl = DefaultEvidenceTTL
+	}
+	v.evidence.init(ttl)
+	v.evaluate = v.evaluateLookup
+	v.facts, _ = lru.New[[32]byte, archiveFacts](factsEntries)
+	dir := cfg.TempDir
+	if dir == "" {
+		dir = os.TempDir()
+	}
+	tmp, err := os.MkdirTemp(dir, "sigil-downloads-")
+	if err != nil {
+		return nil, fmt.Errorf("proxy: staging directory: %w", err)
+	}
+	v.tmp = tmp
+	return v, nil
+}
+
+// Close removes the staging directory. Archives being served from it stay
+// readable until closed (on systems that allow removing open files).
+func (v *Verifier) Close() error {
+	return os.RemoveAll(v.tmp)
+}
+
+// Versions decides every version of one package from one log lookup (see
+// Checker).
+func (v *Verifier) Versions(ctx context.Context, eco, pkg string, facts []VersionFacts) []VersionVerdict {
+	ev := v.lookup(ctx, eco, pkg)
+	out := make([]VersionVerdict, len(facts))
+	for i := range facts {
+		f := &facts[i]
+		m := metadataOf(f)
+		var vd policy.Verdict
+		if f.Ecosystem != eco || f.Package != pkg {
+			vd = v.contractViolation(f, eco, pkg)
+		} else {
+			vd = v.policy.Version(ev, m)
+		}
+		out[i] = VersionVerdict{Verdict: vd, KeepSource: ev.SourceVerified(vd, m)}
+		v.logVerdict(ctx, "version", f, vd)
+	}
+	return out
+}
+
+// contractViolation fails closed for facts of another package than the one
+// looked up: a bug of the front, which must not borrow another package's
+// evidence.
+func (v *Verifier) contractViolation(f *VersionFacts, eco, pkg string) policy.Verdict {
+	s := v.policy.For(f.Package)
+	vd := policy.Verdict{
+		Action:  policy.Block,
+		Failed:  true,
+		Reasons: []string{fmt.Sprintf("%s@%s: sigil checked the facts of %s %s against the evidence of %s %s; refusing", f.Package, f.Version, f.Ecosystem, f.Package, eco, pkg)},
+	}
+	if s.Mode == policy.ModeWarn {
+		vd.Action = policy.Warn
+	}
+	return vd
+}
+
+// Archive returns the verified archive of one version (see Checker).
+//
+// A cached archive is decided again from the current evidence before it is
+// served, so a new revocation changes what is served. Otherwise the archive
+// is downloaded (once for all concurrent requests), measured, decided, and
+// stored only when verification did not fail; then it is served from the
+// cache. In warn mode, bytes whose verification failed are served from the
+// staging file and never stored: a reference is made only for verified
+// bytes, since the first bytes a reference names are served for ever after,
+// and an enforce run must never inherit bytes that failed.
+func (v *Verifier) Archive(ctx context.Context, f VersionFacts) (*Archive, error) {
+	a, err := v.archive(ctx, &f)
+	var blocked *BlockedError
+	switch {
+	case errors.As(err, &blocked):
+		v.logVerdict(ctx, "archive", &f, blocked.Verdict)
+	case err == nil:
+		v.logVerdict(ctx, "archive", &f, a.Verdict)
+	}
+	return a, err
+}
+
+func (v *Verifier) archive(ctx context.Context, f *VersionFacts) (*Archive, error) {
+	if f.ArchiveURL == "" {
+		return nil, fmt.Errorf("archive of %s %s: the metadata names none: %w", f.Package, f.Version, ErrNotFound)
+	}
+	key := cache.ArchiveKey{Ecosystem: f.Ecosystem, Package: f.Package, Version: f.Version, Archive: f.ArchiveURL}
+	ev := v.lookup(ctx, f.Ecosystem, f.Package)
+	m := metadataOf(f)
+	if a, err := v.cached(ctx, key, ev, f, m); a != nil || err != nil {
+		return a, err
+	}
+	// What the metadata alone blocks, no bytes can save: do not fetch it.
+	if vd := v.policy.Version(ev, m); vd.Blocked() {
+		return nil, &BlockedError{Facts: *f, Verdict: vd}
+	}
+
+	url := f.ArchiveURL
+	d := v.downloads.join(url, func(ctx context.Context) (*fetched, error) {
+		return v.download(ctx, f.Ecosystem, url)
+	})
+	select {
+	case <-d.done:
+	case <-ctx.Done():
+		v.downloads.release(url, d)
+		return nil, ctx.Err()
+	}
+	if d.err != nil {
+		v.downloads.release(url, d)
+		return nil, d.err
+	}
+	a, keep, err := v.admit(ctx, key, ev, f, m, d.res)
+	if keep {
+		a.Closer = &onceCloser{fn: func() { v.downloads.release(url, d) }}
+	} else {
+		v.downloads.release(url, d)
+	}
+	if err != nil || a != nil {
+		return a, err
+	}
+	// Stored: serve it from the cache, decided once more on whatever
+	// bytes the reference names (an earlier verification's, maybe).
+	a, err = v.cached(ctx, key, ev, f, m)
+	if err == nil && a == nil {
+		err = fmt.Errorf("archive %s: stored but not found in the cache", key)
+	}
+	return a, err
+}
+
+// cached decides and returns the archive the cache holds for key, or nil
+// and no error when it holds none.
+func (v *Verifier) cached(ctx context.Context, key cache.ArchiveKey, ev *policy.Evidence, f *VersionFacts, m policy.Metadata) (*Archive, error) {
+	sum, ok, err := v.cache.ArchiveRef(ctx, key)
+	if err != nil {
+		return nil, fmt.Errorf("archive %s: %w", key, err)
+	}
+	if !ok {
+		return nil, nil
+	}
+	blob, err := v.cache.OpenBlob(ctx, sum)
+	if err != nil {
+		// A reference only ever names a stored blob: this is a broken
+		// cache, not a miss.
+		return nil, fmt.Errorf("archive %s: %w", key, err)
+	}
+	af, err := v.blobFacts(f.Ecosystem, sum, blob)
+	if err != nil {
+		blob.Close()
+		return nil, fmt.Errorf("archive %s: %w", key, err)
+	}
+	vd, err := v.decideArchive(ctx, ev, f, m, af)
+	if err != nil || vd.Blocked() {
+		blob.Close()
+		if err != nil {
+			return nil, err
+		}
+		return nil, &BlockedError{Facts: *f, Verdict: vd}
+	}
+	return &Archive{Body: blob, Closer: blob, Size: blob.Size(), SHA256: sum, ModTime: blob.ModTime(), Verdict: vd}, nil
+}
+
+// admit decides a downloaded archive. Verified bytes are stored and nil is
+// returned, for the caller to serve them from the cache. Bytes that failed
+// are refused (enforce) or returned to be served from the staging file
+// (warn), with keep set: the caller must keep the download until the
+// Archive is closed.
+func (v *Verifier) admit(ctx context.Context, key cache.ArchiveKey, ev *policy.Evidence, f *VersionFacts, m policy.Metadata, d *fetched) (a *Archive, keep bool, err error) {
+	vd, err := v.decideArchive(ctx, ev, f, m, d.facts)
+	switch {
+	case err != nil:
+		return nil, false, err
+	case vd.Blocked():
+		return nil, false, &BlockedError{Facts: *f, Verdict: vd}
+	case vd.Failed:
+		return &Archive{Body: io.NewSectionReader(d.file, 0, d.size), Size: d.size, SHA256: d.sha256, ModTime: v.now(), Verdict: vd}, true, nil
+	}
+	if err := v.cache.PutBlob(ctx, d.sha256, io.NewSectionReader(d.file, 0, d.size)); err != nil {
+		return nil, false, fmt.Errorf("archive %s: %w", key, err)
+	}
+	v.facts.Add(d.sha256, d.facts)
+	if _, err := v.cache.PutArchiveRefIfAbsent(ctx, key, d.sha256); err != nil {
+		return nil, false, fmt.Errorf("archive %s: %w", key, err)
+	}
+	return nil, false, nil
+}
+
+// decideArchive decides the archive whose bytes measured af. For an
+// unsigned package it pins the tree first seen, but only bytes that pass
+// every other check: bytes refused for another reason (a dist.integrity
+// mismatch) must not become the reference the right bytes are held to.
+func (v *Verifier) decideArchive(ctx context.Context, ev *policy.Evidence, f *VersionFacts, m policy.Metadata, af archiveFacts) (policy.Verdict, error) {
+	pa := policy.ArchiveFacts{Tree: af.tree, TreeErr: af.treeErr, SHA512: af.sha512}
+	vd := v.policy.Archive(ev, m, pa)
+	if vd.Failed || ev.Err != nil || len(ev.Keyed) > 0 || af.tree == "" {
+		return vd, nil
+	}
+	pinned, _, err := v.cache.PinTree(ctx, f.Ecosystem, f.Package, f.Version, af.tree)
+	if err != nil {
+		return policy.Verdict{}, fmt.Errorf("archive of %s %s: %w", f.Package, f.Version, err)
+	}
+	pa.Pinned = pinned
+	return v.policy.Archive(ev, m, pa), nil
+}
+
+// blobFacts measures a cached blob, or recalls what it measured.
+func (v *Verifier) blobFacts(eco string, sum [32]byte, blob Blob) (archiveFacts, error) {
+	af, ok := v.facts.Get(sum)
+	if ok && (eco != release.NPM || af.sha512 != "") {
+		return af, nil
+	}
+	if !ok {
+		af.tree, af.treeErr = treeHash(blob, blob.Size(), eco, v.limits)
+	}
+	if eco == release.NPM {
+		h := release.NewIntegrityHash()
+		if _, err := io.Copy(h, io.NewSectionReader(blob, 0, blob.Size())); err != nil {
+			return archiveFacts{}, fmt.Errorf("reading cached blob: %w", err)
+		}
+		af.sha512 = release.FormatIntegrity(h.Sum(nil))
+	}
+	v.facts.Add(sum, af)
+	return af, nil
+}
+
+func metadataOf(f *VersionFacts) policy.Metadata {
+	return policy.Metadata{
+		Package:     f.Package,
+		Version:     f.Version,
+		Manifest:    f.Manifest,
+		ManifestErr: f.ManifestErr,
+		Source:      f.Source,
+		Integrity:   f.Integrity,
+	}
+}
+
+// logVerdict writes the one line a verdict gets: Warn level for Block and
+// Warn, Debug for Allow.
+func (v *Verifier) logVerdict(ctx context.Context, what string, f *VersionFacts, vd policy.Verdict) {
+	level := slog.LevelWarn
+	if vd.Action == policy.Allow {
+		level = slog.LevelDebug
+	}
+	if !v.logger.Enabled(ctx, level) {
+		return
+	}
+	v.logger.LogAttrs(ctx, level, "verdict",
+		slog.String("what", what),
+		slog.String("ecosystem", f.Ecosystem),
+		slog.String("package", f.Package),
+		slog.String("version", f.Version),
+		slog.String("action", vd.Action.String()),
+		slog.Bool("signed", vd.Signed),
+		slog.String("reason", vd.Reason()))
+}
+
+// onceCloser is an io.Closer that runs fn on the first Close only.
+type onceCloser struct {
+	once sync.Once
+	fn   func()
+}
+
+func (c *onceCloser) Close() error {
+	c.once.Do(c.fn)
+	return nil
+}
