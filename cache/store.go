@@ -225,8 +225,9 @@ func Open(dir string, opts Options) (*Store, error) {
 	if opts.InMemory {
 		// Without a value log, Badger takes no value larger than the value
 		// threshold (at most 1 MiB), and a whole value counts against a
-		// transaction (15% of a memtable).
-		bo = bo.WithValueThreshold(inMemoryMaxValue + 1).WithMemTableSize(64 << 20)
+		// transaction: 15% of a memtable, 2.4 MiB here, room for the
+		// largest document. A small memtable keeps tests fast.
+		bo = bo.WithValueThreshold(inMemoryMaxValue + 1).WithMemTableSize(16 << 20)
 		opts.MaxMetaSize = min(opts.MaxMetaSize, inMemoryMaxValue-metaOverhead)
 	}
 	db, err := badger.Open(bo)
