@@ -1,0 +1,368 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/sigilproxy/sigil/cache"
+	"github.com/sigilproxy/sigil/policy"
+	"github.com/sigilproxy/sigil/proxy"
+	"github.com/sigilproxy/sigil/proxy/composer"
+	"github.com/sigilproxy/sigil/release"
+	"github.com/sigilproxy/sigil/tlog"
+)
+
+// defaultListen is where sigil serves when nothing else is said: loopback
+// only, so that a laptop's mirror is never reachable from the network.
+const defaultListen = "127.0.0.1:8780"
+
+func serveCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "serve",
+		Usage:     "run the install proxy",
+		UsageText: "sigil serve [flags]",
+		Description: "Serves a Composer repository at /composer that mirrors the upstream and keeps\n" +
+			"every version and archive that does not verify from the client.\n\n" +
+			"Without --composer-upstream, sigil mirrors the default repository of the\n" +
+			"Composer installed on this machine ('composer config --global repositories').\n" +
+			"Without --log, no release log is consulted: every package is treated as\n" +
+			"unsigned (--unsigned decides), and first-seen archive hashes are pinned.",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "listen", Value: defaultListen, Usage: "ADDR to listen on", EnvVars: envVar("listen")},
+			&cli.StringFlag{Name: "cache-dir", Usage: "DIR of the Badger cache (default: sigil in the user cache directory)", EnvVars: envVar("cache-dir")},
+			&cli.StringFlag{Name: "mode", Value: string(policy.ModeEnforce), Usage: "enforce (block what fails) or warn (serve it, report why)", EnvVars: envVar("mode")},
+			&cli.StringFlag{Name: "unsigned", Value: string(policy.UnsignedWarn), Usage: "packages whose namespaces have no keys: allow, warn or deny", EnvVars: envVar("unsigned")},
+			&cli.StringFlag{Name: "log", Usage: "URL of the release log", EnvVars: envVar("log")},
+			&cli.StringFlag{Name: "log-key", Usage: "VKEY of the release log (required with --log)", EnvVars: envVar("log-key")},
+			&cli.StringSliceFlag{Name: "witness", Usage: "VKEY of a witness whose cosignatures count (repeatable)", EnvVars: envVars("witness", "witnesses")},
+			&cli.IntFlag{Name: "witness-threshold", Usage: "how many witnesses must cosign a checkpoint (default: all listed)", EnvVars: envVar("witness-threshold")},
+			&cli.DurationFlag{Name: "max-cosignature-age", Usage: "a cosignature older than this is stale (0: the client's default)", EnvVars: envVar("max-cosignature-age")},
+			&cli.StringSliceFlag{Name: "core-key", Usage: "[ECO=]VKEY: the ecosystem's core key (repeatable)", EnvVars: envVars("core-key", "core-keys")},
+			&cli.StringSliceFlag{Name: "vendor-key", Usage: "NS=VKEY: trust VKEY for namespace NS (repeatable)", EnvVars: envVars("vendor-key", "vendor-keys")},
+			&cli.BoolFlag{Name: "break-glass", Value: true, Usage: "honour core-signed key changes on namespaces that have keys", EnvVars: envVar("break-glass")},
+			&cli.StringFlag{Name: "composer-upstream", Usage: "URL of the Composer repository to mirror", EnvVars: envVar("composer-upstream")},
+			&cli.StringFlag{Name: "upstream-ca", Usage: "FILE of extra CA certificates (PEM) to trust for upstreams", EnvVars: envVar("upstream-ca")},
+			&cli.StringFlag{Name: "public-url", Usage: "URL clients reach sigil at, when a reverse proxy is in front (default: from each request)", EnvVars: envVar("public-url")},
+			&cli.StringFlag{Name: "policy", Usage: "FILE of per-package rules (TOML); flags beat the file", EnvVars: envVar("policy")},
+			&cli.StringFlag{Name: "log-format", Value: "text", Usage: "text or json", EnvVars: envVar("log-format")},
+			&cli.BoolFlag{Name: "debug", Usage: "log every verdict, not only the ones that are not allow", EnvVars: envVar("debug")},
+		},
+		Action: runServe,
+	}
+}
+
+func runServe(c *cli.Context) error {
+	if c.NArg() > 0 {
+		return usageError("serve takes no arguments", "run 'sigil serve --help'")
+	}
+	logger, err := newLogger(c)
+	if err != nil {
+		return err
+	}
+	pol, err := servePolicy(c)
+	if err != nil {
+		return err
+	}
+	tlsConfig, err := upstreamTLS(c.String("upstream-ca"))
+	if err != nil {
+		return err
+	}
+	upstreamClient := proxy.UpstreamClient(tlsConfig)
+
+	cacheDir := c.String("cache-dir")
+	if cacheDir == "" {
+		base, err := os.UserCacheDir()
+		if err != nil {
+			return usageError("no user cache directory: "+err.Error(), "set --cache-dir or SIGIL_CACHE_DIR")
+		}
+		cacheDir = filepath.Join(base, "sigil")
+	}
+	if err := os.MkdirAll(cacheDir, 0o700); err != nil {
+		return checkFailed(fmt.Errorf("cache directory: %w", err), "set --cache-dir to a directory you can write")
+	}
+	store, err := cache.Open(cacheDir, cache.Options{Logger: logger.With("part", "cache")})
+	if err != nil {
+		return checkFailed(fmt.Errorf("opening the cache in %s: %w", cacheDir, err),
+			"another sigil may be using it: stop it or set another --cache-dir")
+	}
+	defer store.Close()
+
+	lg, err := releaseLog(c, store, logger)
+	if err != nil {
+		return err
+	}
+	verifier, err := proxy.NewVerifier(proxy.VerifierConfig{
+		Log:     lg,
+		Policy:  pol,
+		Cache:   proxy.StoreCache(store),
+		Client:  upstreamClient,
+		TempDir: filepath.Join(cacheDir),
+		Logger:  logger.With("part", "verdict"),
+	})
+	if err != nil {
+		return checkFailed(err, "")
+	}
+	defer verifier.Close()
+	upstream, err := proxy.NewHTTPUpstream(proxy.UpstreamConfig{
+		Client: upstreamClient,
+		Cache:  proxy.StoreCache(store),
+		Logger: logger.With("part", "upstream"),
+	})
+	if err != nil {
+		return checkFailed(err, "")
+	}
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("/-/healthz", verifier.Healthz)
+	composerURL, err := composerUpstream(c, logger)
+	if err != nil {
+		return err
+	}
+	if composerURL != nil {
+		h, err := composer.New(composer.Config{
+			UpstreamURL: composerURL,
+			Upstream:    upstream,
+			Checker:     verifier,
+			PublicURL:   c.String("public-url"),
+			Served:      store,
+			Mode:        pol.Mode,
+			Logger:      logger.With("part", "composer"),
+		})
+		if err != nil {
+			return usageError(err.Error(), "")
+		}
+		mux.Handle("/composer/", h)
+		mux.Handle("/composer", h)
+	} else {
+		mux.HandleFunc("/composer/", func(w http.ResponseWriter, r *http.Request) {
+			http.Error(w, "sigil: no Composer upstream is configured\nhint: set --composer-upstream or SIGIL_COMPOSER_UPSTREAM", http.StatusServiceUnavailable)
+		})
+	}
+
+	ln, err := net.Listen("tcp", c.String("listen"))
+	if err != nil {
+		return checkFailed(fmt.Errorf("listening on %s: %w", c.String("listen"), err),
+			"another process may use the port: pick another --listen")
+	}
+	srv := &http.Server{
+		Handler: mux,
+		// Archives can be large and clients slow, so there is no write
+		// timeout; a slow client holding headers open is cut off.
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	logger.Info("sigil serving", "listen", ln.Addr().String(), "mode", pol.Mode, "unsigned", pol.Unsigned,
+		"cache", cacheDir, "log", c.String("log"), "composer_upstream", urlString(composerURL))
+	select {
+	case err := <-errc:
+		return checkFailed(fmt.Errorf("serving: %w", err), "")
+	case <-ctx.Done():
+	}
+	logger.Info("sigil shutting down")
+	shutdown, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	return srv.Shutdown(shutdown)
+}
+
+func urlString(u *url.URL) string {
+	if u == nil {
+		return ""
+	}
+	return u.String()
+}
+
+func newLogger(c *cli.Context) (*slog.Logger, error) {
+	level := slog.LevelInfo
+	if c.Bool("debug") {
+		level = slog.LevelDebug
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch c.String("log-format") {
+	case "text":
+		return slog.New(slog.NewTextHandler(c.App.ErrWriter, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(c.App.ErrWriter, opts)), nil
+	}
+	return nil, usageError(fmt.Sprintf("--log-format %q: want text or json", c.String("log-format")), "")
+}
+
+// servePolicy builds the trust configuration: the --policy file, with every
+// flag the user set (on the command line or through SIGIL_*) on top.
+func servePolicy(c *cli.Context) (*policy.Config, error) {
+	file := policy.Config{}
+	if name := c.String("policy"); name != "" {
+		f, err := policy.LoadFile(name)
+		if err != nil {
+			return nil, usageError(err.Error(), "see examples/policy.toml for the format")
+		}
+		file = *f
+	}
+	var flags policy.Config
+	if c.IsSet("mode") || file.Mode == "" {
+		flags.Mode = policy.Mode(c.String("mode"))
+	}
+	if c.IsSet("unsigned") || file.Unsigned == "" {
+		flags.Unsigned = policy.Unsigned(c.String("unsigned"))
+	}
+	if c.IsSet("break-glass") {
+		bg := c.Bool("break-glass")
+		flags.BreakGlass = &bg
+	}
+	for _, v := range nonEmpty(c.StringSlice("vendor-key")) {
+		ns, key, err := splitPin("vendor-key", v)
+		if err != nil {
+			return nil, err
+		}
+		if flags.VendorKeys == nil {
+			flags.VendorKeys = map[string][]string{}
+		}
+		flags.VendorKeys[ns] = append(flags.VendorKeys[ns], key)
+	}
+	core, err := coreKeys(nonEmpty(c.StringSlice("core-key")))
+	if err != nil {
+		return nil, err
+	}
+	flags.CoreKeys = core
+	cfg := file.Overlay(flags)
+	if err := cfg.Validate(); err != nil {
+		return nil, usageError(err.Error(), "run 'sigil serve --help'")
+	}
+	return &cfg, nil
+}
+
+// coreKeys parses [ECO=]VKEY values; a key without an ecosystem is the core
+// key of every ecosystem.
+func coreKeys(vals []string) (map[string][]string, error) {
+	if len(vals) == 0 {
+		return nil, nil
+	}
+	out := map[string][]string{}
+	for _, v := range vals {
+		eco, key, ok := strings.Cut(v, "=")
+		if !ok || strings.Contains(eco, "+") {
+			// No "ECO=": the whole value is the key. (A key line has no
+			// '=' before its '+'.)
+			eco, key = "", v
+		}
+		if _, err := release.NewVerifier(key); err != nil {
+			return nil, usageError(fmt.Sprintf("--core-key %q: %v", v, err), "want [ECO=]VERIFIER_KEY, e.g. composer=core+1a2b3c4d+AW...")
+		}
+		switch eco {
+		case "":
+			out[release.Composer] = append(out[release.Composer], key)
+			out[release.NPM] = append(out[release.NPM], key)
+		case release.Composer, release.NPM:
+			out[eco] = append(out[eco], key)
+		default:
+			return nil, usageError(fmt.Sprintf("--core-key: unknown ecosystem %q", eco), "want composer or npm")
+		}
+	}
+	return out, nil
+}
+
+// upstreamTLS trusts the system roots plus the CA certificates in file.
+func upstreamTLS(file string) (*tls.Config, error) {
+	if file == "" {
+		return nil, nil
+	}
+	pem, err := os.ReadFile(file)
+	if err != nil {
+		return nil, usageError(fmt.Sprintf("--upstream-ca: %v", err), "")
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil || pool == nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, usageError(fmt.Sprintf("--upstream-ca %s: no PEM certificate in it", file), "give a file of PEM CERTIFICATE blocks")
+	}
+	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
+}
+
+// releaseLog is the verifying log client, or, without --log, a log that
+// knows nothing: every package then counts as unsigned.
+func releaseLog(c *cli.Context, store *cache.Store, logger *slog.Logger) (proxy.Log, error) {
+	logURL := c.String("log")
+	if logURL == "" {
+		if c.String("log-key") != "" || len(nonEmpty(c.StringSlice("witness"))) > 0 {
+			return nil, usageError("--log-key and --witness need --log", "set --log to the release log's URL")
+		}
+		logger.Warn("no release log configured: every package is treated as unsigned and signed releases cannot be verified",
+			"hint", "set --log and --log-key")
+		return noLog{}, nil
+	}
+	if c.String("log-key") == "" {
+		return nil, usageError("--log needs --log-key", "the log's verifier key is what makes its checkpoints trustworthy")
+	}
+	vk, err := release.NewVerifier(c.String("log-key"))
+	if err != nil {
+		return nil, usageError("--log-key: "+err.Error(), "")
+	}
+	state, err := store.Log(vk.Name())
+	if err != nil {
+		return nil, checkFailed(err, "")
+	}
+	client, err := tlog.NewClient(tlog.Config{
+		URL:               logURL,
+		LogKey:            c.String("log-key"),
+		Witnesses:         nonEmpty(c.StringSlice("witness")),
+		WitnessThreshold:  c.Int("witness-threshold"),
+		MaxCosignatureAge: c.Duration("max-cosignature-age"),
+		Store:             state,
+		Tiles:             state,
+		Logger:            logger.With("part", "tlog"),
+	})
+	if err != nil {
+		return nil, usageError(err.Error(), "check --log, --log-key and --witness")
+	}
+	return client, nil
+}
+
+// noLog is the release log of a sigil run without one: it proves that
+// nothing is logged, so no namespace has keys and the unsigned policy
+// decides (vendor keys pinned with --vendor-key still require statements,
+// which then cannot be found: those packages are blocked).
+type noLog struct{}
+
+func (noLog) Lookup(_ context.Context, eco, pkg string) (*tlog.Lookup, error) {
+	return &tlog.Lookup{Ecosystem: eco, Package: pkg}, nil
+}
+
+// composerUpstream is --composer-upstream, or the default repository of the
+// machine's own Composer configuration, or nil when there is neither.
+func composerUpstream(c *cli.Context, logger *slog.Logger) (*url.URL, error) {
+	raw := c.String("composer-upstream")
+	if raw == "" {
+		raw = composerDefaultRepository(c.Context)
+		if raw == "" {
+			logger.Warn("no Composer upstream: set --composer-upstream (SIGIL_COMPOSER_UPSTREAM); /composer answers 503")
+			return nil, nil
+		}
+		logger.Info("Composer upstream taken from Composer's global configuration", "url", raw)
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, usageError(fmt.Sprintf("--composer-upstream %q: want an http or https URL", raw), "")
+	}
+	return u, nil
+}
+
