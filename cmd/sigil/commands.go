@@ -9,5 +9,6 @@ func commands() []*cli.Command {
 		signCommand(),
 		keyCommand(),
 		verifyCommand(),
+		serveCommand(),
 	}
 }
