@@ -1,0 +1,100 @@
+// Package server is sigil's release log: a C2SP tlog-tiles transparency log
+// on Tessera (POSIX storage in one directory) whose entries are signed
+// release statements and key events, each admitted only if the key chain
+// rooted in the ecosystem's core key authorizes it at that point of the log.
+//
+// # HTTP interface
+//
+// Read API, exactly as C2SP tlog-tiles and tlog-checkpoint specify, served
+// straight from the storage directory:
+//
+//	GET /checkpoint                 text/plain; charset=utf-8, Cache-Control: no-cache
+//	GET /tile/<L>/<N>[.p/<W>]       application/octet-stream, immutable
+//	GET /tile/entries/<N>[.p/<W>]   application/octet-stream, immutable, gzip if accepted
+//
+// Only paths in the specs' canonical form are served, through an os.Root
+// on the directory; anything else (directories, Tessera's .state/, the
+// index, temporary files) is 404. The checkpoint's origin line is the log
+// key's name (or Config.Origin), it is signed by the log key, and it
+// carries the cosignatures (C2SP tlog-cosignature, cosignature/v1) of the
+// configured witnesses, which Tessera collects over C2SP tlog-witness
+// before it publishes a checkpoint.
+//
+//	POST /add
+//
+// The body is one signed note (at most Config.MaxNoteSize bytes): a release
+// statement or a key event (see package release). The answer is
+// tlog.AddResponse as JSON, sent only once a published checkpoint covers
+// the entry, so the entry is immediately provable. Refusals are a 4xx
+// status with one line of text/plain saying why:
+//
+//	400  the note is malformed (the reason names the line)
+//	403  the keyring refuses it: no signature by a key active for the
+//	     package's namespaces at this point of the log, or a key event
+//	     not signed by a key of the namespace (or the core key), or one
+//	     that does not fit the key's state (re-adding a retired key, ...)
+//	409  another statement for the same ecosystem, package and version is
+//	     logged; the reason names its index
+//	413  the body is too large
+//	503  the log is shutting down, or no checkpoint covering the entry was
+//	     published in time (the entry is in the log; the reason says which
+//	     witnesses failed); retrying answers with the entry's index
+//
+// The same statement text again (whatever its signatures) answers the
+// existing index with Existing set; so does the same key event text, which
+// is never logged twice: a logged key event is public, and logging it again
+// would let anyone replay an old "add" after a "retire".
+//
+//	GET /lookup/{ecosystem}/{package}
+//
+// The package name keeps its slash ("/lookup/composer/acme/foo",
+// "/lookup/npm/@acme/foo"). The answer is tlog.LookupResponse as JSON:
+//
+//	{
+//	  "checkpoint": "<the published checkpoint note, with cosignatures>",
+//	  "entries": [
+//	    {"index": 0, "note": "<signed note>", "proof": ["<base64 hash>", ...]},
+//	    ...
+//	  ]
+//	}
+//
+// entries holds every release statement of the package and every key event
+// of each namespace that governs it (release.Namespaces: "acme" and
+// "acme/foo"; "@acme" and "@acme/foo"; npm "foo"), that the checkpoint
+// covers, in ascending index order, refused or not by today's keyring:
+// the client replays them. proof is the RFC 6962 inclusion proof of the
+// entry (leaf hash SHA-256(0x00 || note)) in the tree of the returned
+// checkpoint, built from the tiles of exactly that tree size. A package with
+// no entries gets the checkpoint and an empty list. An invalid package name
+// is 400. The answer proves that each entry is in the log, not that none
+// was left out.
+//
+// # Admission and ordering
+//
+// Admission decisions are serialized: the authority and uniqueness checks
+// of one note, and the call that queues it in Tessera, happen under one
+// lock, and Tessera keeps queue order, so the log order is the decision
+// order. A key event is logged and its index awaited before the lock is
+// released, and only then applied to the keyring at that index; statements
+// are queued without waiting, and a second add of a version still on its
+// way waits for the first. Nothing is answered before it is durably
+// sequenced (Tessera's POSIX storage writes entry bundles, tiles and tree
+// state with fsync before an index is returned) and published.
+//
+// # Index
+//
+// A Badger database beside the log (Dir/.sigil-index) maps (ecosystem,
+// package) to statements, (ecosystem, namespace) to key events, and
+// (ecosystem, package, version) to the first statement's index; each value
+// is the logged note. A watermark records up to which size every entry is
+// indexed. On start the index is caught up from the entry bundles (from
+// the watermark to the log's size: a kill -9 between Tessera's write and
+// ours loses nothing), rebuilt from scratch if it is missing or claims more
+// than the log holds, and the keyrings are rebuilt by replaying every
+// logged key event in log order.
+//
+// # Logging
+//
+// The server logs through the *slog.Logger in Config. Tessera itself logs
+// through klog; the command routes that to the same handler.
+package server
