@@ -99,7 +99,7 @@ func (e *Evidence) SourceVerified(v Verdict, m Metadata) bool {
 // served. The archive is decided again with ArchiveVerdict when fetched.
 func (c *Config) Version(e *Evidence, m Metadata) Verdict {
 	s := c.For(m.Package)
-	d := decision{id: m.Package + "@" + m.Version}
+	d := decision{pkg: m.Package, version: m.Version}
 	d.metadata(s, e, m)
 	return d.verdict(s)
 }
@@ -109,7 +109,7 @@ func (c *Config) Version(e *Evidence, m Metadata) Verdict {
 // an unsigned package, against its first-seen tree.
 func (c *Config) Archive(e *Evidence, m Metadata, a ArchiveFacts) Verdict {
 	s := c.For(m.Package)
-	d := decision{id: m.Package + "@" + m.Version}
+	d := decision{pkg: m.Package, version: m.Version}
 	if st, ok := d.metadata(s, e, m); ok {
 		d.archive(st, m, a)
 	} else if d.unsigned {
@@ -119,18 +119,30 @@ func (c *Config) Archive(e *Evidence, m Metadata, a ArchiveFacts) Verdict {
 	return d.verdict(s)
 }
 
-// decision accumulates the reasons of one verdict.
+// decision accumulates the reasons of one verdict. It builds strings only
+// for reasons: deciding a version that passes allocates nothing.
 type decision struct {
-	id       string // package@version, the subject of every reason
+	pkg      string
+	version  string
 	reasons  []string
 	block    bool // a reason that blocks in enforce mode
 	unsigned bool // the package has no keys
 	signed   bool // a valid statement covers the version
 }
 
+// id is package@version, the subject of every reason.
+func (d *decision) id() string { return d.pkg + "@" + d.version }
+
+// where names a statement in a reason, formatted only when one is written.
+type where Statement
+
+func (w where) String() string {
+	return fmt.Sprintf("statement at log index %d signed by %s", w.Index, w.Signer)
+}
+
 func (d *decision) fail(format string, args ...any) {
 	d.block = true
-	d.reasons = append(d.reasons, d.id+": "+fmt.Sprintf(format, args...))
+	d.reasons = append(d.reasons, d.id()+": "+fmt.Sprintf(format, args...))
 }
 
 // metadata runs the checks that need only the metadata and returns the
@@ -166,7 +178,7 @@ func (d *decision) metadata(s Settings, e *Evidence, m Metadata) (Statement, boo
 		d.fail("%s", msg)
 		return Statement{}, false
 	}
-	at := fmt.Sprintf("statement at log index %d signed by %s", st.Index, st.Signer)
+	at := where(st)
 	switch {
 	case m.ManifestErr != nil:
 		d.fail("the dependencies in the metadata cannot be checked against the %s: %v", at, m.ManifestErr)
@@ -195,12 +207,12 @@ func (d *decision) unsignedPolicy(s Settings, e *Evidence) {
 	case UnsignedDeny:
 		d.fail("%s, and the policy denies unsigned packages (unsigned = deny)", msg)
 	default:
-		d.reasons = append(d.reasons, fmt.Sprintf("%s %s; served under the unsigned = warn policy", d.id, msg))
+		d.reasons = append(d.reasons, fmt.Sprintf("%s %s; served under the unsigned = warn policy", d.id(), msg))
 	}
 }
 
 func (d *decision) archive(st Statement, m Metadata, a ArchiveFacts) {
-	at := fmt.Sprintf("statement at log index %d signed by %s", st.Index, st.Signer)
+	at := where(st)
 	switch {
 	case a.TreeErr != nil:
 		d.fail("the archive cannot be checked against the %s: %v", at, a.TreeErr)
