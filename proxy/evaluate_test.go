@@ -19,7 +19,7 @@ import (
 // logBuilder writes a package's log entries with real keys and signatures,
 // so that the evidence goes through tlog.Evaluate and release.Keyring.
 type logBuilder struct {
-	t       *testing.T
+	t       testing.TB
 	entries []tlog.Entry
 }
 
@@ -28,7 +28,7 @@ type testKey struct {
 	vkey   string
 }
 
-func newTestKey(t *testing.T, name string) testKey {
+func newTestKey(t testing.TB, name string) testKey {
 	skey, vkey, err := release.GenerateKey(rand.Reader, name)
 	if err != nil {
 		t.Fatal(err)
