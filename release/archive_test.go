@@ -420,6 +420,7 @@ func TestRefused(t *testing.T) {
 		{name: "total too large", es: []testEntry{{name: "a", body: kb}, {name: "b", body: kb}, {name: "c", body: kb}, {name: "d", body: kb}}, lim: small, want: ErrArchiveLimit},
 		{name: "manifest too large", es: []testEntry{{name: "p/composer.json", body: strings.Repeat(" ", 11)}}, lim: small, want: ErrArchiveLimit, entry: "p/composer.json"},
 		{name: "manifest symlink", es: []testEntry{{name: "p/composer.json", body: "/etc/passwd", kind: 'l'}}, want: ErrArchiveFormat},
+		{name: "dir mode without slash", es: []testEntry{{name: "p/d", kind: 'd'}}, want: ErrArchiveFormat, noTar: true},
 		{name: "name too long", es: []testEntry{f("p/" + strings.Repeat("a", maxNameLen))}, want: ErrArchiveLimit},
 	}
 	for _, tt := range tests {

@@ -42,6 +42,9 @@ const (
 	zip64ExtraID      = 0x0001
 	zipUnicodePathID  = 0x7075
 	zipFlagEncrypted  = 0x1
+	zipFlagDescriptor = 0x8
+	zipLocalFlags     = zipFlagEncrypted | zipFlagDescriptor // must match in both headers
+	zipDescriptorSig  = 0x08074b50
 	zipMethodStore    = 0
 	zipMethodDeflate  = 8
 	zipCreatorUnix    = 3
@@ -64,6 +67,7 @@ type zipEntry struct {
 	name         string
 	kind         entryKind
 	method       uint16
+	flags        uint16
 	crc          uint32
 	csize, usize uint64
 	offset       uint64 // of the local header
@@ -236,6 +240,7 @@ func readZipDirectory(r io.ReaderAt, d zipDir, t *treeBuilder) ([]zipEntry, erro
 		e := zipEntry{
 			name:   string(buf[:nameLen]),
 			method: le16(b[10:]),
+			flags:  le16(b[8:]),
 			crc:    le32(b[16:]),
 			csize:  uint64(le32(b[20:])),
 			usize:  uint64(le32(b[24:])),
@@ -244,7 +249,7 @@ func readZipDirectory(r io.ReaderAt, d zipDir, t *treeBuilder) ([]zipEntry, erro
 		if err := e.parseExtra(buf[nameLen:]); err != nil {
 			return nil, err
 		}
-		if err := e.check(le16(b[8:]), le16(b[4:]), le32(b[38:])); err != nil {
+		if err := e.check(le16(b[4:]), le32(b[38:])); err != nil {
 			return nil, err
 		}
 		var err error
@@ -298,8 +303,8 @@ func (e *zipEntry) parseExtra(extra []byte) error {
 }
 
 // check validates what the record says about the entry and sets its kind.
-func (e *zipEntry) check(flags, madeBy uint16, external uint32) error {
-	if flags&zipFlagEncrypted != 0 {
+func (e *zipEntry) check(madeBy uint16, external uint32) error {
+	if e.flags&zipFlagEncrypted != 0 {
 		return entryError(e.name, ErrArchiveFormat, "encrypted")
 	}
 	if e.method != zipMethodStore && e.method != zipMethodDeflate {
@@ -319,30 +324,36 @@ func (e *zipEntry) check(flags, madeBy uint16, external uint32) error {
 	return nil
 }
 
-// zipKind tells a file, symlink or directory apart: by the Unix mode in the
-// high half of the external attributes when a Unix or macOS tool made the
-// entry, else by a trailing slash or the MS-DOS directory attribute.
+// zipKind tells a file, symlink or directory apart. A directory is an
+// entry whose name ends in "/", as every extractor agrees; the mode (the
+// Unix st_mode in the high half of the external attributes when a Unix or
+// macOS tool made the entry, else the MS-DOS attribute byte) may say so too,
+// and must not say so alone. The mode also marks symlinks and devices.
 func zipKind(name string, madeBy uint16, external uint32) (entryKind, error) {
-	dirName := strings.HasSuffix(name, "/")
+	kind, modeDir := kindFile, false
+	if strings.HasSuffix(name, "/") {
+		kind = kindDir
+	}
 	if c := madeBy >> 8; c == zipCreatorUnix || c == zipCreatorMacOSX {
 		switch mode := external >> 16; mode & unixTypeMask {
 		case 0, unixTypeRegular:
-			// no type recorded, or a file: decided below
 		case unixTypeDirectory:
-			return kindDir, nil
+			modeDir = true
 		case unixTypeSymlink:
-			if dirName {
+			if kind == kindDir {
 				return 0, entryError(name, ErrArchiveFormat, "symlink named as a directory")
 			}
-			return kindSymlink, nil
+			kind = kindSymlink
 		default:
 			return 0, entryError(name, ErrArchivePath, "device, fifo or socket (mode %o)", mode)
 		}
+	} else {
+		modeDir = external&zipDOSDirectory != 0
 	}
-	if dirName || external&zipDOSDirectory != 0 {
-		return kindDir, nil
+	if modeDir && kind != kindDir {
+		return 0, entryError(name, ErrArchiveFormat, "directory mode on a name without a trailing slash")
 	}
-	return kindFile, nil
+	return kind, nil
 }
 
 // zipReader reads entry data, reusing one inflater and its buffers.
@@ -369,7 +380,14 @@ func (z *zipReader) read(e *zipEntry, next uint64) (uint64, error) {
 		return 0, err
 	}
 	nameLen, extraLen := uint64(le16(h[26:])), uint64(le16(h[28:]))
-	if le32(h[:]) != zipLocalSig || le16(h[8:]) != e.method || nameLen != uint64(len(e.name)) {
+	if le32(h[:]) != zipLocalSig || le16(h[6:])&zipLocalFlags != e.flags&zipLocalFlags ||
+		le16(h[8:]) != e.method || nameLen != uint64(len(e.name)) {
+		return 0, entryError(e.name, ErrArchiveFormat, "local header disagrees with the central directory")
+	}
+	// Without a data descriptor the local header repeats CRC and sizes
+	// (all ones for zip64, whose extra field is not read twice).
+	if e.flags&zipFlagDescriptor == 0 && (le32(h[14:]) != e.crc ||
+		!sameSize(le32(h[18:]), e.csize) || !sameSize(le32(h[22:]), e.usize)) {
 		return 0, entryError(e.name, ErrArchiveFormat, "local header disagrees with the central directory")
 	}
 	name := make([]byte, nameLen)
@@ -384,6 +402,12 @@ func (z *zipReader) read(e *zipEntry, next uint64) (uint64, error) {
 		return 0, entryError(e.name, ErrArchiveFormat, "data runs into the central directory")
 	}
 	end := start + e.csize
+	if e.flags&zipFlagDescriptor != 0 {
+		var err error
+		if end, err = z.checkDescriptor(e, end); err != nil {
+			return 0, err
+		}
+	}
 	if e.file < 0 {
 		return end, nil
 	}
@@ -403,6 +427,34 @@ func (z *zipReader) read(e *zipEntry, next uint64) (uint64, error) {
 		return 0, entryError(e.name, ErrArchiveFormat, "CRC-32 mismatch")
 	}
 	return end, nil
+}
+
+// checkDescriptor reads the data descriptor that follows data ending at
+// end, as a streaming extractor would, and checks its CRC against the
+// central directory's, as archive/zip does. Its sizes are 4 or 8 bytes
+// wide, which only zip64 fields tell; they are not checked. It returns the
+// end of the shortest descriptor.
+func (z *zipReader) checkDescriptor(e *zipEntry, end uint64) (uint64, error) {
+	var d [12]byte
+	if end > z.dirOffset || z.dirOffset-end < uint64(len(d)) {
+		return 0, entryError(e.name, ErrArchiveFormat, "data descriptor runs into the central directory")
+	}
+	if err := readAtFull(z.r, d[:], int64(end), "data descriptor"); err != nil {
+		return 0, err
+	}
+	b := d[:]
+	if le32(b) == zipDescriptorSig { // the signature is optional
+		b = b[4:]
+		end += 4
+	}
+	if le32(b) != e.crc {
+		return 0, entryError(e.name, ErrArchiveFormat, "data descriptor disagrees with the central directory")
+	}
+	return end + 12, nil
+}
+
+func sameSize(local uint32, central uint64) bool {
+	return local == 0xffffffff || uint64(local) == central
 }
 
 func (z *zipReader) inflate(src io.Reader) io.Reader {

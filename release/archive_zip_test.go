@@ -100,52 +100,6 @@ func TestZipBomb(t *testing.T) {
 	}
 }
 
-// TestTarGzBomb: the same for tarballs, where only the stream can be
-// trusted: a header claiming a huge file, and a gzip of zeros that holds
-// no entry at all but would inflate to a gigabyte.
-func TestTarGzBomb(t *testing.T) {
-	zeros := gzipBytes(t, make([]byte, 1<<20))
-	gigabyte := bytes.Repeat(zeros, 1024) // gzip members concatenate
-	var huge bytes.Buffer
-	huge.Write(makeTar(t, []testEntry{{name: "p/ok", body: "ok"}})[:1024]) // a header and its data block
-	hdr := makeTar(t, []testEntry{{name: "p/huge", body: "x"}})[:512]
-	copy(hdr[124:136], fmt.Sprintf("%011o\x00", int64(10<<30)))
-	fixTarChecksum(hdr)
-	huge.Write(hdr)
-	tests := []struct {
-		name string
-		data []byte
-		lim  Limits
-	}{
-		{"gigabyte of zeros", gigabyte, Limits{MaxTotalSize: 16 << 20}},
-		{"header claims 10 GiB", gzipBytes(t, huge.Bytes()), Limits{}},
-		{"empty gzip members", bytes.Repeat(gzipBytes(t, nil), 1<<16), Limits{MaxTotalSize: 1 << 20}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var err error
-			start := time.Now()
-			n := allocated(func() { _, err = HashTarGz(bytes.NewReader(tt.data), "", tt.lim) })
-			if !errors.Is(err, ErrArchiveLimit) {
-				t.Fatalf("err = %v, want ErrArchiveLimit", err)
-			}
-			if n > 4<<20 {
-				t.Errorf("allocated %d bytes", n)
-			}
-			t.Logf("%v after %v, %d bytes allocated", err, time.Since(start), n)
-		})
-	}
-}
-
-func fixTarChecksum(hdr []byte) {
-	copy(hdr[148:156], "        ")
-	var sum int64
-	for _, c := range hdr[:512] {
-		sum += int64(c)
-	}
-	copy(hdr[148:156], fmt.Sprintf("%06o\x00 ", sum))
-}
-
 // TestZip64 reads both zip64 structures: the end record (more than 65535
 // entries) and the extra field that carries sizes and offsets.
 func TestZip64(t *testing.T) {
@@ -263,7 +217,22 @@ func zip64Stored(t *testing.T, prefix string, tree map[string]string) []byte {
 // TestZipStrict: what extractors could read differently is refused.
 func TestZipStrict(t *testing.T) {
 	es := []testEntry{{name: "p/a", body: "aaaa"}, {name: "p/b", body: "bbbb"}}
-	base := func() []byte { return makeZip(t, es, zip.Store) }
+	// Stored with sizes in the local headers, no data descriptors.
+	base := func() []byte {
+		var buf bytes.Buffer
+		zw := zip.NewWriter(&buf)
+		for _, e := range es {
+			w, err := zw.CreateRaw(&zip.FileHeader{Name: e.name, Method: zip.Store, CRC32: crc32.ChecksumIEEE([]byte(e.body)),
+				CompressedSize64: uint64(len(e.body)), UncompressedSize64: uint64(len(e.body))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.WriteString(w, e.body)
+		}
+		zw.Close()
+		return buf.Bytes()
+	}
+	withDescriptors := func() []byte { return makeZip(t, es, zip.Store) }
 	central := func(b []byte, i int) int { // offset of the i-th central record
 		off := bytes.Index(b, []byte("PK\x01\x02"))
 		for ; i > 0; i-- {
@@ -289,22 +258,33 @@ func TestZipStrict(t *testing.T) {
 			// non-recursive zip bombs.
 			c := central(b, 0)
 			data := bytes.Index(b, []byte("p/aaaaa")) + 3
-			n := int(le32(b[central(b, 1)+42:])) + 4 - data // past Go's data descriptor
-			binary.LittleEndian.PutUint32(b[c+16:], crc32.ChecksumIEEE(b[data:data+n]))
-			binary.LittleEndian.PutUint32(b[c+20:], uint32(n))
-			binary.LittleEndian.PutUint32(b[c+24:], uint32(n))
+			n := int(le32(b[central(b, 1)+42:])) + 4 - data
+			for _, h := range []int{c + 16, 14} { // central and local headers
+				binary.LittleEndian.PutUint32(b[h:], crc32.ChecksumIEEE(b[data:data+n]))
+				binary.LittleEndian.PutUint32(b[h+4:], uint32(n))
+				binary.LittleEndian.PutUint32(b[h+8:], uint32(n))
+			}
 			return b
 		}, ErrArchiveFormat, "overlaps"},
 		{"two records, one entry", func(b []byte) []byte {
 			binary.LittleEndian.PutUint32(b[central(b, 1)+42:], le32(b[central(b, 0)+42:]))
 			return b
 		}, ErrArchiveFormat, "overlaps"},
+		{"local crc differs", func(b []byte) []byte { b[14]++; return b }, ErrArchiveFormat, "local header disagrees"},
+		{"local size differs", func(b []byte) []byte { b[18]++; return b }, ErrArchiveFormat, "local header disagrees"},
+		{"descriptor differs", func([]byte) []byte {
+			b := withDescriptors()
+			b[bytes.Index(b, []byte("PK\x07\x08"))+4]++
+			return b
+		}, ErrArchiveFormat, "data descriptor disagrees"},
 		{"record count lies", func(b []byte) []byte { b[len(b)-12]--; b[len(b)-14]--; return b }, ErrArchiveFormat, "more than its 1 records"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, err := hashZipBytes(base(), "", Limits{}); err != nil {
-				t.Fatal(err)
+			for _, b := range [][]byte{base(), withDescriptors()} {
+				if _, err := hashZipBytes(b, "", Limits{}); err != nil {
+					t.Fatal(err)
+				}
 			}
 			_, err := hashZipBytes(tt.patch(base()), "", Limits{})
 			if !errors.Is(err, tt.want) || !strings.Contains(err.Error(), tt.detail) {
@@ -328,14 +308,84 @@ func TestZipStrict(t *testing.T) {
 	})
 }
 
-func TestTarTrailingData(t *testing.T) {
-	tarball := makeTar(t, []testEntry{{name: "p/a", body: "a"}})
-	padded := append(tarball, make([]byte, 10240)...)
-	if _, err := HashTar(bytes.NewReader(padded), "", Limits{}); err != nil {
-		t.Errorf("zero padding: %v", err)
+// fuzzLimits keep fuzzing fast; what matters is that they hold.
+var fuzzLimits = Limits{MaxEntries: 64, MaxFileSize: 1 << 16, MaxTotalSize: 1 << 18, MaxManifestSize: 1 << 10}
+
+func checkArchiveResult(t *testing.T, info *ArchiveInfo, err error, again func() (*ArchiveInfo, error)) {
+	t.Helper()
+	if err != nil {
+		if !errors.Is(err, ErrArchiveFormat) && !errors.Is(err, ErrArchivePath) && !errors.Is(err, ErrArchiveLimit) {
+			t.Fatalf("error wraps no sentinel: %v", err)
+		}
+	} else if info.Files > fuzzLimits.MaxEntries || info.Size > fuzzLimits.MaxTotalSize ||
+		int64(len(info.Manifest)) > fuzzLimits.MaxManifestSize || !strings.HasPrefix(info.Tree, "h1:") {
+		t.Fatalf("result past limits: %+v", info)
 	}
-	hidden := append(tarball, makeTar(t, []testEntry{{name: "p/hidden", body: "h"}})...)
-	if _, err := HashTar(bytes.NewReader(hidden), "", Limits{}); !errors.Is(err, ErrArchiveFormat) {
-		t.Errorf("entry after the end: err = %v, want ErrArchiveFormat", err)
+	info2, err2 := again()
+	if fmt.Sprint(err) != fmt.Sprint(err2) || (err == nil && (info.Tree != info2.Tree ||
+		!bytes.Equal(info.Manifest, info2.Manifest) || info.Files != info2.Files || info.Size != info2.Size)) {
+		t.Fatalf("not deterministic: %+v, %v then %+v, %v", info, err, info2, err2)
 	}
+}
+
+func FuzzHashZip(f *testing.F) {
+	small := map[string]string{"composer.json": `{"require":{"a/b":"^1"}}`, "src/A.php": "<?php\n", "e": ""}
+	f.Add(makeZip(f, entries(small, "acme-a-1a2b/", sortedNames(small)), zip.Deflate))
+	f.Add(makeZip(f, entries(small, "", sortedNames(small)), zip.Store))
+	f.Add(makeZip(f, []testEntry{{name: "p/", kind: 'd'}, {name: "p/l", body: "t", kind: 'l'}, {name: "p/t", body: "x"}}, zip.Deflate))
+	f.Add(makeZip(f, nil, zip.Store))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		hash := func() (*ArchiveInfo, error) { return hashZipBytes(data, "composer.json", fuzzLimits) }
+		info, err := hash()
+		checkArchiveResult(t, info, err, hash)
+		if err == nil {
+			if want := stdlibZipTree(t, data); info.Tree != want {
+				t.Fatalf("tree %s, archive/zip reads %s", info.Tree, want)
+			}
+		}
+	})
+}
+
+// stdlibZipTree hashes what archive/zip reads from an archive HashZip
+// accepted: both readers must see the same files.
+func stdlibZipTree(t *testing.T, data []byte) string {
+	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
+	if err != nil && !errors.Is(err, zip.ErrInsecurePath) {
+		t.Fatalf("HashZip accepts what archive/zip refuses: %v", err)
+	}
+	tree := map[string]string{}
+	for _, f := range zr.File {
+		if strings.HasSuffix(f.Name, "/") {
+			continue
+		}
+		rc, err := f.Open()
+		if err != nil {
+			t.Fatalf("archive/zip cannot open %q: %v", f.Name, err)
+		}
+		b, err := io.ReadAll(rc)
+		if err != nil {
+			t.Fatalf("archive/zip cannot read %q: %v", f.Name, err)
+		}
+		name := f.Name
+		for strings.HasPrefix(name, "./") {
+			name = name[2:]
+		}
+		tree[name] = string(b)
+	}
+	top, shared := "", len(tree) > 0
+	for name := range tree {
+		first, _, ok := strings.Cut(name, "/")
+		if !ok || top != "" && first != top {
+			shared = false
+		}
+		top = first
+	}
+	if shared {
+		stripped := map[string]string{}
+		for name, body := range tree {
+			stripped[name[len(top)+1:]] = body
+		}
+		tree = stripped
+	}
+	return hash1(t, tree)
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -229,4 +230,36 @@ func TestBundled(t *testing.T) {
 			t.Errorf("%s: digest is not that of %s", tt.doc, tt.want)
 		}
 	}
+}
+
+func FuzzManifestDigest(f *testing.F) {
+	for _, doc := range []string{composerJSON, composerP2, packageJSON, npm10Version, `{"require":{"a/b":">=1@dev,<2"}}`, `{"bundleDependencies":true}`} {
+		f.Add(doc)
+	}
+	f.Fuzz(func(t *testing.T, doc string) {
+		for _, eco := range []string{Composer, NPM} {
+			a, errA := ManifestDigest(eco, []byte(doc))
+			m, errM := MetadataManifestDigest(eco, []byte(doc))
+			a2, errA2 := ManifestDigest(eco, []byte(doc))
+			if a != a2 || fmt.Sprint(errA) != fmt.Sprint(errA2) {
+				t.Fatalf("%s: not deterministic", eco)
+			}
+			for _, err := range []error{errA, errM} {
+				if err != nil && !errors.Is(err, ErrManifest) {
+					t.Fatalf("%s: error wraps no sentinel: %v", eco, err)
+				}
+			}
+			// Both sides parse alike; only Packagist's rewrite, of
+			// constraints holding "@", makes them differ.
+			if (errA == nil) != (errM == nil) {
+				t.Fatalf("%s: archive side %v, metadata side %v", eco, errA, errM)
+			}
+			if errA == nil && a != m && (eco == NPM || !strings.Contains(doc, "@")) {
+				t.Fatalf("%s: archive digest %s, metadata digest %s", eco, a, m)
+			}
+			if errA == nil && (!strings.HasPrefix(a, "sha256:") || len(a) != len("sha256:")+64) {
+				t.Fatalf("%s: digest %q", eco, a)
+			}
+		}
+	})
 }
