@@ -17,13 +17,13 @@ fail() {
 	exit 1
 }
 
-if ! command -v composer >/dev/null 2>&1; then
+if ! command -v composer >/dev/null 2>&1 || ! php -m 2>/dev/null | grep -qx curl; then
 	command -v apt-get >/dev/null 2>&1 || fail "composer is not installed and there is no apt-get to install it"
 	[ "$(id -u)" = 0 ] || fail "composer is not installed and installing it needs root (apt-get install composer)"
 	echo "e2e-deps: installing composer from Debian's packages"
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -qq >/tmp/sigil-apt.log 2>&1 || { cat /tmp/sigil-apt.log >&2; fail "apt-get update failed"; }
-	apt-get install -y -qq --no-install-recommends composer php-cli php-zip unzip >>/tmp/sigil-apt.log 2>&1 ||
+	apt-get install -y -qq --no-install-recommends composer php-cli php-zip php-curl unzip >>/tmp/sigil-apt.log 2>&1 ||
 		{ tail -n 30 /tmp/sigil-apt.log >&2; fail "apt-get install composer failed"; }
 fi
 command -v composer >/dev/null 2>&1 || fail "composer is still not on PATH after installing it"

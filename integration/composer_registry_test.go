@@ -1,0 +1,153 @@
+package integration
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+)
+
+// composerRegistry is a Composer repository (protocol v2) served from the
+// test on 127.0.0.1: packages.json, /p2/ metadata and dist zips, all of which
+// a test can change to play a compromised registry, or take down.
+type composerRegistry struct {
+	srv  *httptest.Server
+	down atomic.Bool
+
+	mu       sync.Mutex
+	versions map[string][]*composerVersion // package → versions
+	dists    map[string][]byte             // dist path → bytes
+	hits     map[string]int
+}
+
+type composerVersion struct {
+	Name    string
+	Version string
+	Require map[string]string
+	Files   map[string]string // the archive's files, without the top directory
+	Ref     string
+}
+
+func newComposerRegistry(t *testing.T) *composerRegistry {
+	r := &composerRegistry{versions: map[string][]*composerVersion{}, dists: map[string][]byte{}, hits: map[string]int{}}
+	r.srv = httptest.NewServer(http.HandlerFunc(r.serve))
+	t.Cleanup(r.srv.Close)
+	return r
+}
+
+func (r *composerRegistry) url() string { return r.srv.URL }
+
+// add publishes a version and returns its dist zip (what a vendor signs).
+func (r *composerRegistry) add(t *testing.T, v *composerVersion) []byte {
+	t.Helper()
+	if v.Ref == "" {
+		v.Ref = strings.Repeat("ab", 20)
+	}
+	files := map[string]string{}
+	for k, s := range v.Files {
+		files[k] = s
+	}
+	cj, _ := json.Marshal(map[string]any{"name": v.Name, "require": v.Require})
+	files["composer.json"] = string(cj)
+	zip := zipTree(t, strings.ReplaceAll(v.Name, "/", "-")+"-"+v.Ref[:7], files)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.versions[v.Name] = append(r.versions[v.Name], v)
+	r.dists[distPath(v)] = zip
+	return zip
+}
+
+// tamper replaces the bytes the registry serves for a version's dist.
+func (r *composerRegistry) tamper(v *composerVersion, zip []byte) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.dists[distPath(v)] = zip
+}
+
+// setRequire changes the dependencies the metadata claims for a version,
+// leaving the archive as it is.
+func (r *composerRegistry) setRequire(v *composerVersion, req map[string]string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	v.Require = req
+}
+
+func distPath(v *composerVersion) string {
+	return "/dist/" + v.Name + "/" + v.Version + ".zip"
+}
+
+func (r *composerRegistry) hitsFor(path string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.hits[path]
+}
+
+func (r *composerRegistry) serve(w http.ResponseWriter, req *http.Request) {
+	if r.down.Load() {
+		http.Error(w, "registry is down", http.StatusServiceUnavailable)
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.hits[req.URL.Path]++
+	switch {
+	case req.URL.Path == "/packages.json":
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]any{
+			"packages":     []any{},
+			"metadata-url": "/p2/%package%.json",
+		})
+	case strings.HasPrefix(req.URL.Path, "/p2/") && strings.HasSuffix(req.URL.Path, ".json"):
+		name := strings.TrimSuffix(strings.TrimPrefix(req.URL.Path, "/p2/"), ".json")
+		if strings.HasSuffix(name, "~dev") {
+			// No dev versions here; Composer takes an empty list.
+			w.Header().Set("Content-Type", "application/json")
+			json.NewEncoder(w).Encode(map[string]any{"packages": map[string]any{}})
+			return
+		}
+		vs, ok := r.versions[name]
+		if !ok {
+			http.NotFound(w, req)
+			return
+		}
+		var list []map[string]any
+		for _, v := range vs {
+			entry := map[string]any{
+				"name":    v.Name,
+				"version": v.Version,
+				"dist":    map[string]any{"type": "zip", "url": r.srv.URL + distPath(v), "reference": v.Ref, "shasum": ""},
+				"source":  map[string]any{"type": "git", "url": "https://git.example.invalid/" + v.Name + ".git", "reference": v.Ref},
+				"type":    "library",
+			}
+			if len(v.Require) > 0 {
+				entry["require"] = v.Require
+			}
+			list = append(list, entry)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]any{"packages": map[string]any{name: list}})
+	case strings.HasPrefix(req.URL.Path, "/dist/"):
+		data, ok := r.dists[req.URL.Path]
+		if !ok {
+			http.NotFound(w, req)
+			return
+		}
+		w.Header().Set("Content-Type", "application/zip")
+		w.Write(data)
+	default:
+		http.NotFound(w, req)
+	}
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

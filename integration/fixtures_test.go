@@ -1,0 +1,123 @@
+package integration
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// world is one release log with its core key, and the vendor keys made in
+// it. Every test builds its own, with fresh keys.
+type world struct {
+	t    *testing.T
+	dir  string
+	log  *daemon
+	core string // composer core verifier key
+	// logKey is the log's verifier key, for sigil serve --log-key.
+	logKey string
+}
+
+func newWorld(t *testing.T) *world {
+	t.Helper()
+	dir := t.TempDir()
+	w := &world{t: t, dir: dir}
+	w.core = strings.TrimSpace(sigil(t, dir, "keygen", "--name", "composer-core", "--out", filepath.Join(dir, "core")))
+	w.logKey = strings.TrimSpace(sigil(t, dir, "keygen", "--name", "log.sigil.test", "--out", filepath.Join(dir, "log")))
+	addr := freeAddr(t)
+	w.log = startDaemon(t, addr, "/checkpoint", nil,
+		"log", "serve", "--dir", filepath.Join(dir, "logdir"), "--key", filepath.Join(dir, "log.key"),
+		"--listen", addr, "--core-key", "composer="+w.core)
+	return w
+}
+
+// key makes a vendor key and returns the path prefix of its files.
+func (w *world) key(name string) string {
+	w.t.Helper()
+	prefix := filepath.Join(w.dir, name)
+	sigil(w.t, w.dir, "keygen", "--name", name, "--out", prefix)
+	return prefix
+}
+
+// event signs a key event with signer (a prefix) about key (a prefix) and
+// logs it.
+func (w *world) event(action, signer, namespace, key string) {
+	w.t.Helper()
+	out := filepath.Join(w.dir, "event-"+action+"-"+filepath.Base(key)+"-"+filepath.Base(signer)+".sig")
+	sigil(w.t, w.dir, "key", action, "--key", signer+".key", "--ecosystem", "composer",
+		"--namespace", namespace, "--out", out, key+".pub")
+	w.add(out)
+}
+
+// sign signs a version's zip with key (a prefix) and returns the statement
+// file; it is not logged.
+func (w *world) sign(key string, v *composerVersion, zip []byte) string {
+	w.t.Helper()
+	base := strings.ReplaceAll(v.Name, "/", "_") + "-" + v.Version + "-" + filepath.Base(key)
+	zipPath := filepath.Join(w.dir, base+".zip")
+	writeFile(w.t, zipPath, zip)
+	out := filepath.Join(w.dir, base+".sig")
+	sigil(w.t, w.dir, "sign", "--key", key+".key", "--ecosystem", "composer", "--package", v.Name,
+		"--version", v.Version, "--source", v.Ref, "--out", out, zipPath)
+	return out
+}
+
+// add submits notes to the log.
+func (w *world) add(files ...string) {
+	w.t.Helper()
+	sigil(w.t, w.dir, append([]string{"log", "add", "--log", w.log.url()}, files...)...)
+}
+
+// serve starts sigil serve against the log and upstream, configured by
+// flags, and returns it.
+func (w *world) serve(upstream string, flags ...string) *daemon {
+	w.t.Helper()
+	addr := freeAddr(w.t)
+	args := append([]string{"serve", "--listen", addr, "--cache-dir", w.t.TempDir(),
+		"--log", w.log.url(), "--log-key", w.logKey, "--core-key", "composer=" + w.core,
+		"--composer-upstream", upstream}, flags...)
+	return startDaemon(w.t, addr, "/-/healthz", nil, args...)
+}
+
+// composerRun runs composer in a fresh project that requires pkgs from
+// sigil only, and returns its output and whether it succeeded. Each run has
+// its own Composer cache, so every archive is fetched through sigil.
+func composerRun(t *testing.T, proxy string, require map[string]string) (string, string, bool) {
+	t.Helper()
+	bin := needClient(t, "composer")
+	dir := t.TempDir()
+	project := map[string]any{
+		"name": "test/project",
+		"repositories": []any{
+			map[string]any{"type": "composer", "url": proxy + "/composer"},
+			map[string]any{"packagist.org": false},
+		},
+		"require":           require,
+		"minimum-stability": "stable",
+		// sigil listens on loopback over plain HTTP in these tests.
+		"config": map[string]any{"secure-http": false},
+	}
+	writeFile(t, filepath.Join(dir, "composer.json"), mustJSON(t, project))
+	cmd := commandIn(dir, bin, "update", "--no-interaction", "--no-progress", "--no-audit", "--no-ansi")
+	cmd.Env = append(cleanEnv(),
+		"COMPOSER_HOME="+filepath.Join(dir, ".home"),
+		"COMPOSER_CACHE_DIR="+filepath.Join(dir, ".cache"),
+		"COMPOSER_ALLOW_SUPERUSER=1",
+		"COMPOSER_NO_INTERACTION=1",
+		"COMPOSER_DISABLE_XDEBUG_WARN=1",
+	)
+	out, err := cmd.CombinedOutput()
+	t.Logf("composer update (%v):\n%s", err, out)
+	return dir, string(out), err == nil
+}
+
+// installed reports the installed file of a package, or "" when it is not
+// there.
+func installed(t *testing.T, project, pkg, file string) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(project, "vendor", pkg, file))
+	if err != nil {
+		return ""
+	}
+	return string(data)
+}
