@@ -365,4 +365,3 @@ func composerUpstream(c *cli.Context, logger *slog.Logger) (*url.URL, error) {
 	}
 	return u, nil
 }
-
