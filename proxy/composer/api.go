@@ -50,7 +50,7 @@ func (h *Handler) serveProviders(w http.ResponseWriter, r *http.Request, name st
 // filterProviders keeps the entries Composer can read: objects with a
 // string "name" (it indexes the result by it).
 func filterProviders(body []byte) ([]byte, error) {
-	top, err := parseObject(body)
+	top, err := parseDocument(body)
 	if err != nil {
 		return nil, fmt.Errorf("malformed JSON: %w", err)
 	}
@@ -183,7 +183,7 @@ func advisoryURL(api string, names []string) string {
 // mergeAdvisories adds the lists of an upstream answer to merged, for the
 // names that were asked only.
 func mergeAdvisories(merged object, body []byte, asked []string) error {
-	top, err := parseObject(body)
+	top, err := parseDocument(body)
 	if err != nil {
 		return fmt.Errorf("malformed JSON: %w", err)
 	}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strings"
 	"unicode/utf8"
 
@@ -29,16 +28,30 @@ import (
 // from the upstream metadata of that package and version, never from the
 // request, so no client can make sigil fetch a URL of its choosing.
 
-var (
-	segmentRE = regexp.MustCompile(`^[0-9A-Za-z][0-9A-Za-z._-]{0,127}$`)
-)
+// validSegment is whether s can be a URL segment as is: an ASCII letter
+// or digit, then up to 127 of those or "._-" (so never "." or "..").
+func validSegment(s string) bool {
+	if s == "" || len(s) > 128 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case '0' <= c && c <= '9', 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z':
+		case i > 0 && (c == '.' || c == '_' || c == '-'):
+		default:
+			return false
+		}
+	}
+	return true
+}
 
 func distPath(pkg, version string, d dist) string {
 	return "/dists/" + pkg + "/" + url.PathEscape(version) + "/" + distSegment(d) + "." + distExt[d.typ]
 }
 
 func distSegment(d dist) string {
-	if segmentRE.MatchString(d.reference) {
+	if validSegment(d.reference) {
 		return d.reference
 	}
 	sum := sha256.Sum256([]byte(d.url))
@@ -72,7 +85,7 @@ func parseDistPath(p string) (distReq, bool) {
 		return distReq{}, false
 	}
 	d.segment, d.ext = parts[3][:i], parts[3][i+1:]
-	if !segmentRE.MatchString(d.segment) || (d.ext != "zip" && d.ext != "tar") {
+	if !validSegment(d.segment) || (d.ext != "zip" && d.ext != "tar") {
 		return distReq{}, false
 	}
 	return d, true

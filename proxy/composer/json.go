@@ -5,9 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"strconv"
+	"strings"
+	"unicode/utf8"
 )
 
 // object is a JSON object as Composer sees it after PHP's
@@ -40,12 +41,29 @@ func isEmptyArray(raw []byte) bool {
 	return len(bytes.TrimSpace(raw[1:len(raw)-1])) == 0
 }
 
-// parseObject parses raw as a JSON object, or [] as an empty one.
+// parseDocument parses a whole document from the upstream as an object.
+// It validates the JSON once; everything read from it afterwards is a
+// slice of it, split without copying or validating again.
+func parseDocument(body []byte) (object, error) {
+	// PHP's json_decode refuses invalid UTF-8 where encoding/json would
+	// quietly replace it, so such a document is broken for Composer.
+	if !utf8.Valid(body) {
+		return nil, errors.New("not valid UTF-8")
+	}
+	if !json.Valid(body) {
+		return nil, json.Unmarshal(body, new(any)) // the decoder's error names the offset
+	}
+	return parseObject(body)
+}
+
+// parseObject parses raw as a JSON object, or [] as an empty one. raw must
+// be valid JSON (a part of a document parseDocument accepted); on other
+// input it fails or returns nonsense, but never panics or loops.
 func parseObject(raw []byte) (object, error) {
 	switch jsonKind(raw) {
 	case '{':
-		var o object
-		if err := json.Unmarshal(raw, &o); err != nil {
+		o := object{}
+		if err := members(raw, func(key string, v []byte) { o[key] = v }); err != nil {
 			return nil, err
 		}
 		return o, nil
@@ -60,52 +78,193 @@ func parseObject(raw []byte) (object, error) {
 // parseValues returns the elements of a JSON array, or the member values of
 // a JSON object in document order (PHP's foreach over a decoded array
 // visits them in that order; a duplicate key keeps its first position and
-// its last value, as in a PHP array).
+// its last value, as in a PHP array). raw must be valid JSON.
 func parseValues(raw []byte) ([]json.RawMessage, error) {
 	switch jsonKind(raw) {
 	case '[':
 		var list []json.RawMessage
-		if err := json.Unmarshal(raw, &list); err != nil {
-			return nil, err
-		}
-		return list, nil
+		err := elements(raw, func(v []byte) { list = append(list, v) })
+		return list, err
 	case '{':
-		return orderedValues(raw)
+		var vals []json.RawMessage
+		index := map[string]int{}
+		err := members(raw, func(key string, v []byte) {
+			if i, ok := index[key]; ok {
+				vals[i] = v
+				return
+			}
+			index[key] = len(vals)
+			vals = append(vals, v)
+		})
+		return vals, err
 	}
 	return nil, fmt.Errorf("%s where a list is expected", describe(raw))
 }
 
-func orderedValues(raw []byte) ([]json.RawMessage, error) {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	if _, err := dec.Token(); err != nil { // '{'
-		return nil, err
+var errSyntax = errors.New("malformed JSON")
+
+// knownKeys are the member names of Composer metadata, shared rather than
+// allocated for each of the thousands of objects in a large document.
+var knownKeys = func() map[string]string {
+	m := map[string]string{}
+	for _, k := range strings.Fields(`name version version_normalized description keywords
+		homepage license authors email role source dist type url reference shasum mirrors
+		time autoload autoload-dev psr-4 psr-0 classmap files exclude-from-classmap extra
+		branch-alias require require-dev conflict replace provide suggest support issues
+		forum wiki irc docs chat rss security funding bin include-path target-dir
+		notification-url default-branch abandoned archive scripts config minimum-stability
+		transport-options packages minified security-advisories warnings infos message
+		versions advisoryId affectedVersions php`) {
+		m[k] = k
 	}
-	var vals []json.RawMessage
-	index := map[string]int{}
-	for dec.More() {
-		t, err := dec.Token()
-		if err != nil {
-			return nil, err
+	return m
+}()
+
+// members calls fn for each member of the object raw, in order, with the
+// value as a slice of raw.
+func members(raw []byte, fn func(key string, v []byte)) error {
+	i := skipSpace(raw, 0)
+	if i >= len(raw) || raw[i] != '{' {
+		return errSyntax
+	}
+	if i = skipSpace(raw, i+1); i < len(raw) && raw[i] == '}' {
+		return nil
+	}
+	for {
+		end := skipString(raw, i)
+		if end < 0 {
+			return errSyntax
 		}
-		key, _ := t.(string)
-		var v json.RawMessage
-		if err := dec.Decode(&v); err != nil {
-			return nil, err
+		key, ok := knownKeys[string(raw[i+1:end-1])] // no allocation
+		if !ok {
+			if key, ok = stringValue(raw[i:end]); !ok {
+				return errSyntax
+			}
 		}
-		if i, ok := index[key]; ok {
-			vals[i] = v
-			continue
+		if i = skipSpace(raw, end); i >= len(raw) || raw[i] != ':' {
+			return errSyntax
 		}
-		index[key] = len(vals)
-		vals = append(vals, v)
+		i = skipSpace(raw, i+1)
+		if end = skipValue(raw, i); end < 0 {
+			return errSyntax
+		}
+		fn(key, raw[i:end:end])
+		if i = skipSpace(raw, end); i >= len(raw) {
+			return errSyntax
+		}
+		switch raw[i] {
+		case ',':
+			i = skipSpace(raw, i+1)
+		case '}':
+			return nil
+		default:
+			return errSyntax
+		}
 	}
-	if _, err := dec.Token(); err != nil { // '}'
-		return nil, err
+}
+
+// elements calls fn for each element of the array raw, in order.
+func elements(raw []byte, fn func(v []byte)) error {
+	i := skipSpace(raw, 0)
+	if i >= len(raw) || raw[i] != '[' {
+		return errSyntax
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, errors.New("data after the object")
+	if i = skipSpace(raw, i+1); i < len(raw) && raw[i] == ']' {
+		return nil
 	}
-	return vals, nil
+	for {
+		end := skipValue(raw, i)
+		if end < 0 {
+			return errSyntax
+		}
+		fn(raw[i:end:end])
+		if i = skipSpace(raw, end); i >= len(raw) {
+			return errSyntax
+		}
+		switch raw[i] {
+		case ',':
+			i = skipSpace(raw, i+1)
+		case ']':
+			return nil
+		default:
+			return errSyntax
+		}
+	}
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipString returns the index after the string starting at b[i], or -1
+// if there is none.
+func skipString(b []byte, i int) int {
+	if i >= len(b) || b[i] != '"' {
+		return -1
+	}
+	for i++; i < len(b); {
+		// Most strings hold no escapes: find the next quote fast, then
+		// count the backslashes before it.
+		q := bytes.IndexByte(b[i:], '"')
+		if q < 0 {
+			return -1
+		}
+		i += q
+		n := 0
+		for j := i - 1; b[j] == '\\'; j-- {
+			n++
+		}
+		if n%2 == 0 {
+			return i + 1
+		}
+		i++
+	}
+	return -1
+}
+
+// skipValue returns the index after the value starting at b[i], or -1.
+// Counting brackets is enough, because the document is valid JSON.
+func skipValue(b []byte, i int) int {
+	if i >= len(b) {
+		return -1
+	}
+	switch b[i] {
+	case '"':
+		return skipString(b, i)
+	case '{', '[':
+		depth := 0
+		for ; i < len(b); i++ {
+			switch b[i] {
+			case '"':
+				if i = skipString(b, i); i < 0 {
+					return -1
+				}
+				i-- // the loop's i++ lands after the string
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return i + 1
+				}
+			}
+		}
+		return -1
+	}
+	start := i
+scalar:
+	for ; i < len(b); i++ {
+		switch b[i] {
+		case ',', '}', ']', ' ', '\t', '\n', '\r':
+			break scalar
+		}
+	}
+	if i == start {
+		return -1
+	}
+	return i
 }
 
 // stringValue returns the JSON string raw holds, or ok=false if raw is not

@@ -2,11 +2,9 @@ package composer
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/url"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/sigilproxy/sigil/proxy"
 	"github.com/sigilproxy/sigil/release"
@@ -16,6 +14,7 @@ import (
 // parsed and expanded, for one package.
 type p2Doc struct {
 	pkg     string  // lowercase vendor/name
+	size    int     // of the upstream document, in bytes
 	entries []entry // in upstream order; nil if the document has none
 	// present is whether packages[pkg] exists: Composer tells "no such
 	// package" from "no versions" by it.
@@ -55,16 +54,11 @@ var distExt = map[string]string{"zip": "zip", "tar": "tar"}
 // JSON, or whose structure Composer could not load either, is an error: it
 // is answered with 502 and nothing from it is served or cached.
 func parseP2(body []byte, pkg string) (*p2Doc, error) {
-	// PHP's json_decode refuses invalid UTF-8 where encoding/json would
-	// quietly replace it, so such a document is broken for Composer.
-	if !utf8.Valid(body) {
-		return nil, errors.New("malformed JSON: not valid UTF-8")
-	}
-	top, err := parseObject(body)
+	top, err := parseDocument(body)
 	if err != nil {
 		return nil, fmt.Errorf("malformed JSON: %w", err)
 	}
-	d := &p2Doc{pkg: pkg, rest: object{}}
+	d := &p2Doc{pkg: pkg, size: len(body), rest: object{}}
 	if raw, ok := top["security-advisories"]; ok {
 		if k := jsonKind(raw); k == '[' || k == '{' {
 			d.rest["security-advisories"] = raw
@@ -101,14 +95,15 @@ func parseP2(body []byte, pkg string) (*p2Doc, error) {
 		versions = expand(versions)
 	}
 	d.entries = make([]entry, len(versions))
+	digests := manifestMemo{}
 	for i, v := range versions {
-		d.entries[i] = newEntry(pkg, v)
+		d.entries[i] = newEntry(pkg, v, digests)
 	}
 	return d, nil
 }
 
 // newEntry extracts the facts of one expanded version.
-func newEntry(pkg string, v object) entry {
+func newEntry(pkg string, v object, digests manifestMemo) entry {
 	e := entry{v: v}
 	version, ok := v.stringMember("version")
 	if !ok || version == "" {
@@ -128,7 +123,7 @@ func newEntry(pkg string, v object) entry {
 		Package:   pkg,
 		Version:   version,
 	}
-	e.facts.Manifest, e.facts.ManifestErr = manifestDigest(v)
+	e.facts.Manifest, e.facts.ManifestErr = digests.digest(v)
 
 	if raw, ok := v["source"]; ok {
 		if s, err := parseObject(raw); err == nil {
@@ -167,18 +162,33 @@ func parseDist(raw []byte) dist {
 
 // manifestKeys are the members of a version object the manifest digest
 // covers (release.MetadataManifestDigest reads nothing else), so the digest
-// of the object made of just these equals the digest of the whole version,
-// and costs no re-encoding of the rest.
+// of the object made of just these equals the digest of the whole version.
 var manifestKeys = []string{"require", "conflict", "replace", "provide"}
 
-// manifestDigest computes the version's manifest digest from exactly the
-// metadata Composer resolves with.
-func manifestDigest(v object) (string, error) {
+// manifestMemo computes manifest digests for one document. Most versions
+// of a package share their dependency fields with the version before (in
+// minified metadata they are literally inherited), so each distinct set is
+// digested once: for a package with hundreds of versions this is most of
+// the cost of filtering.
+type manifestMemo map[string]manifestResult
+
+type manifestResult struct {
+	digest string
+	err    error
+}
+
+func (m manifestMemo) digest(v object) (string, error) {
 	part := make(object, len(manifestKeys))
 	for _, k := range manifestKeys {
 		if raw, ok := v[k]; ok {
 			part[k] = raw
 		}
 	}
-	return release.MetadataManifestDigest(release.Composer, appendObject(nil, part))
+	in := appendObject(nil, part)
+	if r, ok := m[string(in)]; ok {
+		return r.digest, r.err
+	}
+	d, err := release.MetadataManifestDigest(release.Composer, in)
+	m[string(in)] = manifestResult{d, err}
+	return d, err
 }

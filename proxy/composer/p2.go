@@ -140,28 +140,26 @@ func (h *Handler) filter(ctx context.Context, d *p2Doc, base string) ([]byte, su
 			Versions: "*",
 		})
 	}
-	return appendP2(nil, d, served, notices), sum
+	// Served documents are about as large as the upstream's: allocate
+	// once.
+	return appendP2(make([]byte, 0, d.size+d.size/4+1024), d, served, notices), sum
 }
 
-// servedVersion is the version object sigil serves for e.
+// servedVersion rewrites e.v into the version object sigil serves and
+// returns it. It works in place: e.v belongs to this request's parse of
+// the upstream document and nothing reads it afterwards.
 func (h *Handler) servedVersion(e *entry, v proxy.VersionVerdict, base string) object {
-	out := make(object, len(e.v)+1)
-	for k, val := range e.v {
-		switch k {
-		case "source", "dist":
-		// version_normalized is not covered by the statement, and
-		// Composer uses it, when present, instead of normalizing
-		// "version" (ArrayLoader::createObject): a changed one would
-		// make a signed old version pose as a newer one. Without it
-		// Composer normalizes the signed version string itself.
-		case "version_normalized":
-		// transport-options would let metadata change how Composer
-		// downloads the archive (proxy, TLS options).
-		case "transport-options":
-		default:
-			out[k] = val
-		}
-	}
+	out := e.v
+	// version_normalized is not covered by the statement, and Composer
+	// uses it, when present, instead of normalizing "version"
+	// (ArrayLoader::createObject): a changed one would make a signed old
+	// version pose as a newer one. Without it Composer normalizes the
+	// signed version string itself. transport-options would let metadata
+	// change how Composer downloads the archive (proxy, TLS options).
+	delete(out, "version_normalized")
+	delete(out, "transport-options")
+	delete(out, "source")
+	delete(out, "dist")
 	// Composer falls back to the source when the dist fails, so a source
 	// stays only where a verified statement names this very reference.
 	if v.KeepSource && e.sourceRef != "" && e.sourceRef == e.facts.Source {
@@ -200,17 +198,25 @@ func (h *Handler) distJSON(base string, e *entry) json.RawMessage {
 	if !h.forward {
 		u = base + h.prefix + distPath(e.facts.Package, e.facts.Version, e.dist)
 	}
-	o := object{"type": quoteRaw(e.dist.typ), "url": quoteRaw(u)}
+	b := make([]byte, 0, 64+len(u)+len(e.dist.reference))
+	b = append(b, '{')
 	if e.dist.reference != "" {
-		o["reference"] = quoteRaw(e.dist.reference)
+		b = append(b, `"reference":`...)
+		b = appendString(b, e.dist.reference)
+		b = append(b, ',')
 	}
-	return appendObject(nil, o)
+	b = append(b, `"type":`...)
+	b = appendString(b, e.dist.typ)
+	b = append(b, `,"url":`...)
+	b = appendString(b, u)
+	return append(b, '}')
 }
 
 // appendP2 encodes the served document. The version list is minified in
 // the composer/2.0 format when that represents it exactly (it cannot carry
 // a literal "__unset" value after the first version), and plain
 // otherwise; Composer reads both (ComposerRepository::loadAsyncPackages).
+// The list, most of the bytes, is written once, straight into b.
 func appendP2(b []byte, d *p2Doc, versions []object, notices []notice) []byte {
 	top := make(object, len(d.rest)+3)
 	for k, v := range d.rest {
@@ -223,37 +229,73 @@ func appendP2(b []byte, d *p2Doc, versions []object, notices []notice) []byte {
 		}
 		top["warnings"] = appendNotices(nil, append(all, notices...))
 	}
-	if !d.present {
-		top["packages"] = json.RawMessage(`{}`)
-		return appendObject(b, top)
-	}
-	list, minified := appendVersions(nil, versions)
+	minified := d.present && canMinify(versions)
 	if minified {
 		top["minified"] = json.RawMessage(`"composer/2.0"`)
 	}
-	pk := append([]byte{'{'}, appendString(nil, d.pkg)...)
-	pk = append(pk, ':')
-	pk = append(pk, list...)
-	top["packages"] = append(pk, '}')
-	return appendObject(b, top)
+	top["packages"] = nil // written below
+	keys := make([]string, 0, len(top))
+	for k := range top {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	b = append(b, '{')
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, k)
+		b = append(b, ':')
+		if k != "packages" {
+			b = append(b, bytes.TrimSpace(top[k])...)
+			continue
+		}
+		if !d.present {
+			b = append(b, "{}"...)
+			continue
+		}
+		b = append(b, '{')
+		b = appendString(b, d.pkg)
+		b = append(b, ':')
+		if minified {
+			b = appendMinified(b, versions)
+		} else {
+			b = appendPlain(b, versions)
+		}
+		b = append(b, '}')
+	}
+	return append(b, '}')
 }
 
-// appendVersions encodes vs minified if it can, reporting whether it did.
-func appendVersions(b []byte, vs []object) ([]byte, bool) {
-	start := len(b)
+// canMinify reports whether the composer/2.0 format can represent vs:
+// after the first version, a changed value cannot be the string "__unset",
+// which expand would take for a deletion.
+func canMinify(vs []object) bool {
+	for i := 1; i < len(vs); i++ {
+		for k, v := range vs[i] {
+			if pv, ok := vs[i-1][k]; ok && bytes.Equal(bytes.TrimSpace(pv), bytes.TrimSpace(v)) {
+				continue // not in the diff
+			}
+			if isUnset(v) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func appendMinified(b []byte, vs []object) []byte {
 	b = append(b, '[')
+	var keys []string
 	for i, v := range vs {
 		if i == 0 {
 			b = appendObject(b, v)
 			continue
 		}
 		b = append(b, ',')
-		var ok bool
-		if b, ok = appendDiff(b, vs[i-1], v); !ok {
-			return appendPlain(b[:start], vs), false
-		}
+		b, keys = appendDiff(b, vs[i-1], v, keys[:0])
 	}
-	return append(b, ']'), true
+	return append(b, ']')
 }
 
 func appendPlain(b []byte, vs []object) []byte {
@@ -268,17 +310,13 @@ func appendPlain(b []byte, vs []object) []byte {
 }
 
 // appendDiff appends the minified form of cur after prev: the members
-// that changed or are new, and "__unset" for those that went away. It
-// fails if a changed value is itself the string "__unset", which expand
-// would delete.
-func appendDiff(b []byte, prev, cur object) ([]byte, bool) {
-	keys := make([]string, 0, len(cur))
+// that changed or are new, and "__unset" for those that went away (the
+// caller checked with canMinify that no changed value is "__unset"). keys
+// is scratch space, returned for reuse.
+func appendDiff(b []byte, prev, cur object, keys []string) ([]byte, []string) {
 	for k, v := range cur {
 		if pv, ok := prev[k]; ok && bytes.Equal(bytes.TrimSpace(pv), bytes.TrimSpace(v)) {
 			continue
-		}
-		if isUnset(v) {
-			return b, false
 		}
 		keys = append(keys, k)
 	}
@@ -301,5 +339,5 @@ func appendDiff(b []byte, prev, cur object) ([]byte, bool) {
 			b = strconv.AppendQuote(b, unsetMarker)
 		}
 	}
-	return append(b, '}'), true
+	return append(b, '}'), keys
 }

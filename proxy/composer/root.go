@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"strings"
 	"time"
-	"unicode/utf8"
 )
 
 // rootInfo is what sigil learned from the upstream's packages.json: the
@@ -108,10 +107,7 @@ func (h *Handler) packagesJSONURL() string {
 
 // parseRoot parses the upstream's packages.json and learns its URLs.
 func (h *Handler) parseRoot(body []byte) (object, *rootInfo, error) {
-	if !utf8.Valid(body) {
-		return nil, nil, fmt.Errorf("malformed JSON: not valid UTF-8")
-	}
-	src, err := parseObject(body)
+	src, err := parseDocument(body)
 	if err != nil {
 		return nil, nil, fmt.Errorf("malformed JSON: %w", err)
 	}
