@@ -98,7 +98,8 @@ type memCache struct {
 	metas map[string]cache.Meta
 	err   error // when set, every call fails with it
 
-	puts atomic.Int64
+	putMu sync.Mutex // serializes PutBlob, as the contract asks
+	puts  atomic.Int64
 }
 
 func newMemCache() *memCache {
@@ -121,6 +122,8 @@ func (c *memCache) PutBlob(ctx context.Context, sum [32]byte, r io.Reader) error
 	if err := c.fail(); err != nil {
 		return err
 	}
+	c.putMu.Lock()
+	defer c.putMu.Unlock()
 	c.mu.Lock()
 	_, ok := c.blobs[sum]
 	c.mu.Unlock()

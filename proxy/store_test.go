@@ -6,6 +6,8 @@ import (
 	"crypto/sha256"
 	"errors"
 	"io"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/sigilproxy/sigil/cache"
@@ -49,8 +51,21 @@ func testCache(t *testing.T, c Cache) {
 	if _, err := c.PutArchiveRefIfAbsent(ctx, key, sum); !errors.Is(err, cache.ErrNotFound) {
 		t.Errorf("reference to a missing blob: %v", err)
 	}
-	if err := c.PutBlob(ctx, sum, bytes.NewReader(data)); err != nil {
-		t.Fatal(err)
+	// Concurrent calls for one sum store it once: one reader is read.
+	var reads atomic.Int64
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := c.PutBlob(ctx, sum, &countingReader{r: bytes.NewReader(data), reads: &reads}); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := reads.Load(); n != 1 {
+		t.Errorf("%d concurrent PutBlobs of one blob read their content, want 1", n)
 	}
 	if err := c.PutBlob(ctx, sum, errReader{}); err != nil {
 		t.Errorf("PutBlob of a stored blob read its reader: %v", err)
@@ -115,6 +130,21 @@ func testCache(t *testing.T, c Cache) {
 	if err != nil || string(got2.Body) != "{}" || got2.ETag != `"e"` || got2.LastModified != "yesterday" {
 		t.Errorf("GetMeta: %+v %v", got2, err)
 	}
+}
+
+// countingReader counts the readers that were read at all.
+type countingReader struct {
+	r       io.Reader
+	reads   *atomic.Int64
+	counted bool
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	if !c.counted {
+		c.counted = true
+		c.reads.Add(1)
+	}
+	return c.r.Read(p)
 }
 
 type errReader struct{}

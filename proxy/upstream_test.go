@@ -179,7 +179,12 @@ func TestUpstreamSharesFetches(t *testing.T) {
 			bodies[i] = d.Body
 		}()
 	}
-	time.Sleep(20 * time.Millisecond)
+	// The fetch is under way once the upstream saw it; give the others
+	// time to join it.
+	for s.hits.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond)
 	close(s.gate)
 	wg.Wait()
 	if h := s.hits.Load(); h != 1 {

@@ -287,8 +287,8 @@ func TestArchiveSharedDownload(t *testing.T) {
 			errs <- err
 		}()
 	}
-	// Let every request reach the download before the upstream answers.
-	time.Sleep(50 * time.Millisecond)
+	// Let every request join the download before the upstream answers.
+	waitJoined(t, e.v, url, n)
 	close(e.up.gate)
 	wg.Wait()
 	close(errs)
@@ -306,6 +306,21 @@ func TestArchiveSharedDownload(t *testing.T) {
 	assertNoStaging(t, e.v)
 }
 
+// waitJoined waits until n requests wait for the download of url.
+func waitJoined(t *testing.T, v *Verifier, url string, n int) {
+	t.Helper()
+	for start := time.Now(); time.Since(start) < 10*time.Second; time.Sleep(time.Millisecond) {
+		v.downloads.mu.Lock()
+		d := v.downloads.m[url]
+		joined := d != nil && d.refs == n
+		v.downloads.mu.Unlock()
+		if joined {
+			return
+		}
+	}
+	t.Fatalf("%d requests never joined the download of %s", n, url)
+}
+
 func TestArchiveWaiterLeaves(t *testing.T) {
 	e := newTestEnv(t, nil)
 	zipb, tree := makeZip(t, map[string]string{"composer.json": `{}`})
@@ -318,7 +333,7 @@ func TestArchiveWaiterLeaves(t *testing.T) {
 		_, err := e.v.Archive(ctx, facts("1.0.0", url))
 		done <- err
 	}()
-	time.Sleep(20 * time.Millisecond)
+	waitJoined(t, e.v, url, 1)
 	cancel()
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Errorf("error %v, want context.Canceled", err)
