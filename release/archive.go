@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"slices"
 	"strings"
@@ -168,6 +169,9 @@ func DetectFormat(head []byte) (Format, error) {
 // HashArchive detects the format of the archive in r and hashes it. See
 // HashZip and HashTar.
 func HashArchive(r io.ReaderAt, size int64, manifestName string, lim Limits) (*ArchiveInfo, error) {
+	if size < 0 {
+		return nil, fmt.Errorf("%w: negative size %d", ErrArchiveFormat, size)
+	}
 	head := make([]byte, min(size, DetectFormatSize))
 	if _, err := r.ReadAt(head, 0); err != nil && err != io.EOF {
 		return nil, fmt.Errorf("reading archive: %w", err)
@@ -305,7 +309,8 @@ type treeBuilder struct {
 
 	root, nested manifestCandidate
 
-	buf []byte // copy buffer, reused
+	h   hash.Hash // reused for every file
+	buf []byte    // copy buffer, reused
 }
 
 func newTreeBuilder(manifestName string, lim Limits) *treeBuilder {
@@ -372,15 +377,16 @@ func (t *treeBuilder) hash(i int, r io.Reader, kind entryKind, declared int64) (
 	case t.shared && f.name == t.top+"/"+t.manifestName:
 		cand = &t.nested
 	}
-	h := sha256.New()
+	if t.h == nil {
+		t.h, t.buf = sha256.New(), make([]byte, 32<<10)
+	}
+	h := t.h
+	h.Reset()
 	var w io.Writer = h
 	var man bytes.Buffer
 	if cand != nil {
 		*cand = manifestCandidate{seen: true, symlink: kind == kindSymlink}
 		w = io.MultiWriter(h, &limitedBuffer{buf: &man, max: t.lim.MaxManifestSize, over: &cand.tooLarge})
-	}
-	if t.buf == nil {
-		t.buf = make([]byte, 32<<10)
 	}
 	n, err := io.CopyBuffer(w, io.LimitReader(r, min(limit, declared)+1), t.buf)
 	t.size += n

@@ -366,44 +366,21 @@ type zipReader struct {
 }
 
 // read checks the local header of e, which must start at or after next
-// (the end of the previous entry's data), hashes its data, and returns
-// where that data ends.
+// (the end of the previous entry), hashes its data, and returns where the
+// entry ends.
 func (z *zipReader) read(e *zipEntry, next uint64) (uint64, error) {
 	if e.offset < next {
 		return 0, entryError(e.name, ErrArchiveFormat, "overlaps the previous entry")
 	}
-	if e.offset > z.dirOffset || z.dirOffset-e.offset < zipLocalLen {
-		return 0, entryError(e.name, ErrArchiveFormat, "local header outside the archive's data")
-	}
-	var h [zipLocalLen]byte
-	if err := readAtFull(z.r, h[:], int64(e.offset), "local header"); err != nil {
+	start, err := z.checkLocalHeader(e)
+	if err != nil {
 		return 0, err
 	}
-	nameLen, extraLen := uint64(le16(h[26:])), uint64(le16(h[28:]))
-	if le32(h[:]) != zipLocalSig || le16(h[6:])&zipLocalFlags != e.flags&zipLocalFlags ||
-		le16(h[8:]) != e.method || nameLen != uint64(len(e.name)) {
-		return 0, entryError(e.name, ErrArchiveFormat, "local header disagrees with the central directory")
-	}
-	// Without a data descriptor the local header repeats CRC and sizes
-	// (all ones for zip64, whose extra field is not read twice).
-	if e.flags&zipFlagDescriptor == 0 && (le32(h[14:]) != e.crc ||
-		!sameSize(le32(h[18:]), e.csize) || !sameSize(le32(h[22:]), e.usize)) {
-		return 0, entryError(e.name, ErrArchiveFormat, "local header disagrees with the central directory")
-	}
-	name := make([]byte, nameLen)
-	if err := readAtFull(z.r, name, int64(e.offset+zipLocalLen), "local header"); err != nil {
-		return 0, err
-	}
-	if string(name) != e.name {
-		return 0, entryError(e.name, ErrArchiveFormat, "local header names %s", quoteEntry(string(name)))
-	}
-	start := e.offset + zipLocalLen + nameLen + extraLen
 	if start > z.dirOffset || e.csize > z.dirOffset-start {
 		return 0, entryError(e.name, ErrArchiveFormat, "data runs into the central directory")
 	}
 	end := start + e.csize
 	if e.flags&zipFlagDescriptor != 0 {
-		var err error
 		if end, err = z.checkDescriptor(e, end); err != nil {
 			return 0, err
 		}
@@ -420,13 +397,48 @@ func (z *zipReader) read(e *zipEntry, next uint64) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if uint64(n) != e.usize {
-		return 0, entryError(e.name, ErrArchiveFormat, "holds more or less than the %d bytes its header says", e.usize)
+	if uint64(n) > e.usize {
+		return 0, entryError(e.name, ErrArchiveFormat, "holds more than the %d bytes its header says", e.usize)
+	}
+	if uint64(n) < e.usize {
+		return 0, entryError(e.name, ErrArchiveFormat, "holds %d bytes, its header says %d", n, e.usize)
 	}
 	if cr.crc != e.crc {
 		return 0, entryError(e.name, ErrArchiveFormat, "CRC-32 mismatch")
 	}
 	return end, nil
+}
+
+// checkLocalHeader checks that the local header of e repeats what the
+// central directory says, and returns where the entry's data starts.
+func (z *zipReader) checkLocalHeader(e *zipEntry) (uint64, error) {
+	if e.offset > z.dirOffset || z.dirOffset-e.offset < zipLocalLen {
+		return 0, entryError(e.name, ErrArchiveFormat, "local header outside the archive's data")
+	}
+	var h [zipLocalLen]byte
+	if err := readAtFull(z.r, h[:], int64(e.offset), "local header"); err != nil {
+		return 0, err
+	}
+	nameLen, extraLen := uint64(le16(h[26:])), uint64(le16(h[28:]))
+	disagree := le32(h[:]) != zipLocalSig || le16(h[6:])&zipLocalFlags != e.flags&zipLocalFlags ||
+		le16(h[8:]) != e.method || nameLen != uint64(len(e.name))
+	// Without a data descriptor the local header repeats CRC and sizes
+	// (all ones for zip64, whose extra field is not read twice).
+	if e.flags&zipFlagDescriptor == 0 {
+		disagree = disagree || le32(h[14:]) != e.crc ||
+			!sameSize(le32(h[18:]), e.csize) || !sameSize(le32(h[22:]), e.usize)
+	}
+	if disagree {
+		return 0, entryError(e.name, ErrArchiveFormat, "local header disagrees with the central directory")
+	}
+	name := make([]byte, nameLen)
+	if err := readAtFull(z.r, name, int64(e.offset+zipLocalLen), "local header"); err != nil {
+		return 0, err
+	}
+	if string(name) != e.name {
+		return 0, entryError(e.name, ErrArchiveFormat, "local header names %s", quoteEntry(string(name)))
+	}
+	return e.offset + zipLocalLen + nameLen + extraLen, nil
 }
 
 // checkDescriptor reads the data descriptor that follows data ending at

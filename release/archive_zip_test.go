@@ -100,6 +100,28 @@ func TestZipBomb(t *testing.T) {
 	}
 }
 
+// TestZipCheckedBeforeData: an unsafe name anywhere in the central
+// directory refuses the archive before any entry, bomb or not, inflates.
+func TestZipCheckedBeforeData(t *testing.T) {
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	data := zeroDeflate()
+	w, _ := zw.CreateRaw(&zip.FileHeader{Name: "p/zeros", Method: zip.Deflate,
+		CompressedSize64: uint64(len(data)), UncompressedSize64: 1 << 20})
+	w.Write(data)
+	w, _ = zw.Create("p/../../.bashrc")
+	io.WriteString(w, "evil")
+	zw.Close()
+	var err error
+	n := allocated(func() { _, err = hashZipBytes(buf.Bytes(), "", Limits{}) })
+	if !errors.Is(err, ErrArchivePath) || !strings.Contains(err.Error(), `"p/../../.bashrc"`) {
+		t.Fatalf("err = %v, want ErrArchivePath naming the entry", err)
+	}
+	if n > 256<<10 {
+		t.Errorf("allocated %d bytes: data was read", n)
+	}
+}
+
 // TestZip64 reads both zip64 structures: the end record (more than 65535
 // entries) and the extra field that carries sizes and offsets.
 func TestZip64(t *testing.T) {
