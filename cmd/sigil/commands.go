@@ -9,6 +9,7 @@ func commands() []*cli.Command {
 		signCommand(),
 		keyCommand(),
 		verifyCommand(),
+		caCommand(),
 		serveCommand(),
 	}
 }
