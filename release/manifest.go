@@ -168,17 +168,19 @@ func packagistConstraint(c string) string {
 // fields before the manifest becomes the registry's versions[v] (the
 // registry itself stores it as sent):
 //
-//   - Since @npmcli/package-json 4.0.1 (npm 10), "npm publish" prepares the
-//     manifest with normalize-data.js, which adds every name listed in
-//     bundleDependencies but missing from dependencies to dependencies as
-//     "*" (npm/package-json lib/normalize-data.js). Older npm did the same
-//     through normalize-package-data's fixBundleDependenciesField.
-//   - Older npm (normalize-package-data lib/fixer.js, addOptionalDepsToDeps)
-//     also copied optionalDependencies into dependencies; npm 10 no longer
-//     does, and its installer drops from dependencies what
-//     optionalDependencies lists (@npmcli/package-json lib/normalize.js,
-//     optionalDedupe). Both sides here drop those entries, which makes the
-//     merged and unmerged forms agree and loses nothing a resolver reads.
+//   - Since @npmcli/package-json 4.0.1 (npm 9.8.0, July 2023), "npm
+//     publish" prepares the manifest with normalize-data.js, which adds
+//     every name listed in bundleDependencies but missing from
+//     dependencies to dependencies as "*" (npm/package-json
+//     lib/normalize-data.js). Older npm did the same through
+//     normalize-package-data's fixBundleDependenciesField.
+//   - Older npm (read-package-json, then normalize-package-data
+//     lib/fixer.js addOptionalDepsToDeps) also copied optionalDependencies
+//     into dependencies; npm 9.8.0 and later no longer do ("we no longer do
+//     this", lib/normalize.js), and npm's installer drops from dependencies
+//     what optionalDependencies lists (lib/normalize.js, optionalDedupe).
+//     Both sides here drop those entries, which makes the merged and
+//     unmerged forms agree and loses nothing a resolver reads.
 //
 // npm also rewrites hosted git specs in dependencies into hosted-git-info's
 // canonical form ("user/repo" becomes "github:user/repo"). That is not

@@ -38,7 +38,7 @@ const (
 	composerCanonical = `{"replace":{"acme/old-foo":"self.version"},"require":{"acme/bar":"^1.0","monolog/monolog":">=1.0-dev,<2.0","php":">=8.1"}}`
 )
 
-// A package.json, and what npm 10 and older npm put in versions[v]: npm 10
+// A package.json, and what npm 9.8+ and older npm put in versions[v]: npm 9.8+
 // adds the bundled "d" as "*"; older npm also copied optionalDependencies
 // into dependencies.
 const (
