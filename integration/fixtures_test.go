@@ -90,7 +90,7 @@ func composerRun(t *testing.T, proxy string, require map[string]string) (string,
 		"name": "test/project",
 		"repositories": []any{
 			map[string]any{"type": "composer", "url": proxy + "/composer"},
-			map[string]any{"packagist.org": false},
+			map[string]any{"packagist": false},
 		},
 		"require":           require,
 		"minimum-stability": "stable",
