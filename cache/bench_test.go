@@ -100,7 +100,7 @@ func BenchmarkGetMeta(b *testing.B) {
 				}
 				defer s.Close()
 				body, _ := content(2, size)
-				const key = "https://repo.packagist.org/p2/acme/foo.json"
+				const key = "https://composer.example.test/p2/acme/foo.json"
 				if err := s.PutMeta(b.Context(), key, Meta{Body: body, ETag: `"x"`, FetchedAt: time.Now()}); err != nil {
 					b.Fatal(err)
 				}

@@ -70,7 +70,7 @@ func TestMeta(t *testing.T) {
 
 func testMeta(t *testing.T, s *Store) {
 	ctx := t.Context()
-	const key = "https://repo.packagist.org/p2/acme/foo.json"
+	const key = "https://composer.example.test/p2/acme/foo.json"
 	if _, err := s.GetMeta(ctx, key); !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), key) {
 		t.Fatalf("GetMeta before any: %v, want ErrNotFound naming the key", err)
 	}
