@@ -131,6 +131,7 @@ func TestInitCABadHosts(t *testing.T) {
 		{"exa mple.test"},           // not a name
 		{"example.test", "0.0.0.0"}, // not a host
 		{"-bad.example.test"},
+		{"127.0.0.1."}, // an address in disguise
 		{""},
 	} {
 		dir := filepath.Join(t.TempDir(), "ca")

@@ -75,6 +75,12 @@ func checkDNSName(name string) error {
 	if len(name) > maxHostLen {
 		return fmt.Errorf("host name longer than %d characters", maxHostLen)
 	}
+	// A name whose last label is all digits is an IP address in disguise
+	// (127.0.0.1., 127.1) or no name at all: no top-level domain is numeric.
+	last := name[strings.LastIndexByte(name, '.')+1:]
+	if strings.Trim(last, "0123456789") == "" {
+		return errors.New("not a host name: the last label is numeric (write an IP address without a trailing dot)")
+	}
 	for label := range strings.SplitSeq(name, ".") {
 		if label == "" || len(label) > 63 {
 			return errors.New("not a host name: each dot-separated label must be 1 to 63 characters")
