@@ -27,21 +27,22 @@ func (h *Handler) serveProviders(w http.ResponseWriter, r *http.Request, name st
 	}
 	root, err := h.rootInfo(r.Context())
 	if err != nil {
-		h.fetchFailed(w, r, "providers of "+name, err)
+		h.fail(w, r, "providers of "+name, err)
 		return
 	}
 	if root.providersAPI == "" {
 		notFound(w)
 		return
 	}
-	doc, err := h.upstream.Document(r.Context(), strings.ReplaceAll(root.providersAPI, "%package%", name))
+	u := strings.ReplaceAll(root.providersAPI, "%package%", name)
+	doc, err := h.upstream.Document(r.Context(), u)
 	if err != nil {
-		h.fetchFailed(w, r, "providers of "+name, err)
+		h.fail(w, r, "providers of "+name, err)
 		return
 	}
 	body, err := filterProviders(doc.Body)
 	if err != nil {
-		h.fetchFailed(w, r, "providers of "+name, err)
+		h.fail(w, r, "providers of "+name, malformed(u, err))
 		return
 	}
 	h.serveDocument(w, r, stateKey(base, h.prefix, "/providers/"+name+".json"), body)
@@ -99,7 +100,7 @@ const (
 func (h *Handler) serveAdvisories(w http.ResponseWriter, r *http.Request) {
 	root, err := h.rootInfo(r.Context())
 	if err != nil {
-		h.fetchFailed(w, r, "security advisories", err)
+		h.fail(w, r, "security advisories", err)
 		return
 	}
 	if root.advisoriesAPI == "" {
@@ -118,13 +119,14 @@ func (h *Handler) serveAdvisories(w http.ResponseWriter, r *http.Request) {
 	}
 	merged := object{}
 	for batch := range slices.Chunk(names, advisoryBatch) {
-		doc, err := h.upstream.Document(r.Context(), advisoryURL(root.advisoriesAPI, batch))
+		u := advisoryURL(root.advisoriesAPI, batch)
+		doc, err := h.upstream.Document(r.Context(), u)
 		if err != nil {
-			h.fetchFailed(w, r, "security advisories", err)
+			h.fail(w, r, "security advisories", err)
 			return
 		}
 		if err := mergeAdvisories(merged, doc.Body, batch); err != nil {
-			h.fetchFailed(w, r, "security advisories", err)
+			h.fail(w, r, "security advisories", malformed(u, err))
 			return
 		}
 	}

@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -118,7 +117,7 @@ var archiveTypes = map[string]string{"zip": "application/zip", "tar": "applicati
 func (h *Handler) serveDist(w http.ResponseWriter, r *http.Request, req distReq) {
 	e, seen, err := h.findVersion(r, req)
 	if err != nil {
-		h.fetchFailed(w, r, "metadata of "+req.pkg, err)
+		h.fail(w, r, "metadata of "+req.pkg, err)
 		return
 	}
 	if e == nil {
@@ -134,17 +133,15 @@ func (h *Handler) serveDist(w http.ResponseWriter, r *http.Request, req distReq)
 	switch {
 	case errors.As(err, &blocked):
 		h.log.Warn("composer: archive blocked", "package", req.pkg, "version", req.version, "reason", blocked.Verdict.Reason())
-		writeWarning(w, http.StatusGone, "sigil blocked: "+blockedReason(blocked))
+		h.fail(w, r, "", err)
 		return
 	case errors.Is(err, proxy.ErrNotFound):
+		// Unlike an unknown document, a missing archive is worth a
+		// line in Composer's output.
 		writeWarning(w, http.StatusNotFound, "sigil: the upstream has no archive for "+req.pkg+" "+req.version)
 		return
 	case err != nil:
-		if r.Context().Err() != nil {
-			return
-		}
-		h.log.Warn("composer: archive failed", "package", req.pkg, "version", req.version, "err", err)
-		writeWarning(w, http.StatusBadGateway, "sigil could not serve the archive of "+req.pkg+" "+req.version+": "+err.Error())
+		h.fail(w, r, "the archive of "+req.pkg+" "+req.version, err)
 		return
 	}
 	if a.Closer != nil {
@@ -184,7 +181,8 @@ func (h *Handler) findVersion(r *http.Request, req distReq) (e *entry, seen bool
 		files[0], files[1] = files[1], files[0]
 	}
 	for _, file := range files {
-		doc, err := h.upstream.Document(ctx, strings.ReplaceAll(root.metadataURL, "%package%", file))
+		u := strings.ReplaceAll(root.metadataURL, "%package%", file)
+		doc, err := h.upstream.Document(ctx, u)
 		if errors.Is(err, proxy.ErrNotFound) {
 			continue
 		}
@@ -193,7 +191,7 @@ func (h *Handler) findVersion(r *http.Request, req distReq) (e *entry, seen bool
 		}
 		d, err := parseP2(doc.Body, req.pkg)
 		if err != nil {
-			return nil, false, fmt.Errorf("upstream document %s.json: %w", file, err)
+			return nil, false, malformed(u, err)
 		}
 		for i := range d.entries {
 			e := &d.entries[i]

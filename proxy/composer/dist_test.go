@@ -103,9 +103,15 @@ func TestDistErrors(t *testing.T) {
 		{name: "archive missing upstream", path: "/composer/dists/acme/foo/v1.0.0/c10.zip", status: 404, msg: "no archive",
 			setup: func(r *rig) { delete(r.checker.archives, "https://archives.test/acme/foo/zipball/c10") }},
 		{name: "download failed", path: "/composer/dists/acme/foo/v1.0.0/c10.zip", status: 502, msg: "tls: handshake failure",
-			setup: func(r *rig) { r.checker.archErr["v1.0.0"] = errors.New("tls: handshake failure") }},
+			setup: func(r *rig) {
+				r.checker.archErr["v1.0.0"] = &proxy.UpstreamError{URL: "https://archives.test/x", Err: errors.New("tls: handshake failure")}
+			}},
+		{name: "cache failed", path: "/composer/dists/acme/foo/v1.0.0/c10.zip", status: 500, msg: "disk full",
+			setup: func(r *rig) { r.checker.archErr["v1.0.0"] = errors.New("disk full") }},
 		{name: "metadata down", path: "/composer/dists/acme/foo/v1.0.0/c10.zip", status: 502, msg: "timeout",
-			setup: func(r *rig) { r.up.errs[upstreamBase+"/p2/acme/foo.json"] = errors.New("timeout") }},
+			setup: func(r *rig) {
+				r.up.errs[upstreamBase+"/p2/acme/foo.json"] = &proxy.UpstreamError{URL: upstreamBase + "/p2/acme/foo.json", Err: errors.New("timeout")}
+			}},
 		{name: "blocked is not 403", path: "/composer/dists/acme/foo/v1.0.0/c10.zip", status: 410, msg: "blocked",
 			setup: func(r *rig) {
 				r.checker.archErr["v1.0.0"] = &proxy.BlockedError{Verdict: policy.Verdict{Action: policy.Block, Reasons: []string{"blocked"}}}

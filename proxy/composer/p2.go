@@ -34,17 +34,18 @@ func (h *Handler) serveP2(w http.ResponseWriter, r *http.Request, file string) {
 	pkg := strings.TrimSuffix(file, devSuffix)
 	root, err := h.rootInfo(ctx)
 	if err != nil {
-		h.fetchFailed(w, r, "metadata of "+pkg, err)
+		h.fail(w, r, "metadata of "+pkg, err)
 		return
 	}
-	doc, err := h.upstream.Document(ctx, strings.ReplaceAll(root.metadataURL, "%package%", file))
+	u := strings.ReplaceAll(root.metadataURL, "%package%", file)
+	doc, err := h.upstream.Document(ctx, u)
 	if err != nil {
-		h.fetchFailed(w, r, "metadata of "+pkg, err)
+		h.fail(w, r, "metadata of "+pkg, err)
 		return
 	}
 	d, err := parseP2(doc.Body, pkg)
 	if err != nil {
-		h.fetchFailed(w, r, "metadata of "+pkg, fmt.Errorf("upstream document %s.json: %w", file, err))
+		h.fail(w, r, "metadata of "+pkg, malformed(u, err))
 		return
 	}
 	body, sum := h.filter(ctx, d, base)

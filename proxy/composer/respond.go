@@ -49,19 +49,29 @@ func writeWarning(w http.ResponseWriter, status int, msg string) {
 	_, _ = w.Write(b)
 }
 
-// fetchFailed answers a failed upstream fetch of a document: 404 if the
-// upstream has no such document, nothing if the client went away, else a
-// 502 that names the problem.
-func (h *Handler) fetchFailed(w http.ResponseWriter, r *http.Request, what string, err error) {
-	switch {
-	case errors.Is(err, proxy.ErrNotFound):
-		notFound(w)
-	case r.Context().Err() != nil:
-		// The client is gone; nobody reads an answer.
-	default:
-		h.log.Warn("composer: upstream failed", "what", what, "err", err)
-		writeWarning(w, http.StatusBadGateway, "sigil could not serve "+what+": "+err.Error())
+// fail answers err, with the status proxy.StatusOf gives it (the one
+// mapping of errors to statuses): a plain 404 for ErrNotFound, nothing if
+// the client went away, otherwise a JSON warning that names what failed.
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, what string, err error) {
+	if r.Context().Err() != nil {
+		return // the client is gone; nobody reads an answer
 	}
+	var blocked *proxy.BlockedError
+	switch status := proxy.StatusOf(err); {
+	case status == http.StatusNotFound:
+		notFound(w)
+	case errors.As(err, &blocked):
+		writeWarning(w, status, "sigil blocked: "+blockedReason(blocked))
+	default:
+		h.log.Warn("composer: request failed", "what", what, "status", status, "err", err)
+		writeWarning(w, status, "sigil could not serve "+what+": "+err.Error())
+	}
+}
+
+// malformed is an upstream document sigil cannot use: the upstream's
+// fault, so a 502.
+func malformed(url string, err error) error {
+	return &proxy.UpstreamError{URL: url, Err: err}
 }
 
 // serveDocument answers a JSON document sigil built, with its own

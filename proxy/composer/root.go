@@ -54,14 +54,15 @@ func (h *Handler) servePackagesJSON(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "bad Host header", http.StatusBadRequest)
 		return
 	}
-	doc, err := h.upstream.Document(r.Context(), h.packagesJSONURL())
+	u := h.packagesJSONURL()
+	doc, err := h.upstream.Document(r.Context(), u)
 	if err != nil {
-		h.fetchFailed(w, r, "the upstream's packages.json", err)
+		h.fail(w, r, "the upstream's packages.json", err)
 		return
 	}
 	src, info, err := h.parseRoot(doc.Body)
 	if err != nil {
-		h.fetchFailed(w, r, "the upstream's packages.json", err)
+		h.fail(w, r, "the upstream's packages.json", malformed(u, err))
 		return
 	}
 	h.setRoot(info)
@@ -201,7 +202,7 @@ func (h *Handler) rootInfo(ctx context.Context) (*rootInfo, error) {
 		if h.root != nil {
 			return h.root, nil
 		}
-		return nil, fmt.Errorf("the upstream's packages.json: %w", err)
+		return nil, fmt.Errorf("the upstream's packages.json: %w", malformed(h.packagesJSONURL(), err))
 	}
 	h.root = info
 	return info, nil

@@ -8,6 +8,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/sigilproxy/sigil/proxy"
 )
 
 func decodeJSON(t testing.TB, b []byte) map[string]any {
@@ -69,7 +71,7 @@ func TestPackagesJSONUpstreamProblems(t *testing.T) {
 		{name: "invalid utf-8", body: "{\"metadata-url\": \"/p2/%package%.json\", \"x\": \"\xff\"}", status: 502, msg: "UTF-8"},
 		{name: "v1 only", body: `{"providers-url": "/p/%package%$%hash%.json"}`, status: 502, msg: "metadata-url"},
 		{name: "metadata-url elsewhere", body: `{"metadata-url": "file:///etc/%package%"}`, status: 502, msg: "metadata-url"},
-		{name: "down", err: errors.New("connection refused"), status: 502, msg: "connection refused"},
+		{name: "down", err: &proxy.UpstreamError{URL: upstreamBase, Err: errors.New("connection refused")}, status: 502, msg: "connection refused"},
 		{name: "gone", err: proxyNotFound(), status: 404},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -83,7 +85,7 @@ func TestPackagesJSONUpstreamProblems(t *testing.T) {
 			if resp.StatusCode != tc.status {
 				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tc.status, body)
 			}
-			if tc.status == 502 {
+			if tc.status != 404 {
 				if resp.Header.Get("Content-Type") != "application/json" {
 					t.Errorf("Content-Type %q", resp.Header.Get("Content-Type"))
 				}
