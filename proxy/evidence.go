@@ -81,13 +81,17 @@ func (v *Verifier) lookup(ctx context.Context, eco, pkg string) *policy.Evidence
 	if e, ok := c.entries.Get(key); ok && v.now().Sub(e.at) < c.ttl && e.size >= c.size.Load() {
 		return e.ev
 	}
-	ch := c.group.DoChan(key, func() (any, error) {
+	ch := c.group.DoChan(key, func() (_ any, err error) {
+		defer v.recovered("lookup of "+eco+" "+pkg, &err)
 		// Shared by every waiter, so not cancelled by the first one's
 		// departure; the log client bounds its own requests.
 		return v.lookupNow(context.WithoutCancel(ctx), eco, pkg), nil
 	})
 	select {
 	case r := <-ch:
+		if r.Err != nil {
+			return &policy.Evidence{Err: r.Err, Namespaces: release.Namespaces(eco, pkg)}
+		}
 		return r.Val.(*policy.Evidence)
 	case <-ctx.Done():
 		return &policy.Evidence{Err: ctx.Err(), Namespaces: release.Namespaces(eco, pkg)}

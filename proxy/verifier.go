@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -218,7 +219,8 @@ func (v *Verifier) archive(ctx context.Context, f *VersionFacts) (*Archive, erro
 	}
 
 	url := f.ArchiveURL
-	d := v.downloads.join(url, func(ctx context.Context) (*fetched, error) {
+	d := v.downloads.join(url, func(ctx context.Context) (_ *fetched, err error) {
+		defer v.recovered("archive "+url, &err)
 		return v.download(ctx, f.Ecosystem, url)
 	})
 	select {
@@ -373,6 +375,17 @@ func (v *Verifier) logVerdict(ctx context.Context, what string, f *VersionFacts,
 		slog.String("action", vd.Action.String()),
 		slog.Bool("signed", vd.Signed),
 		slog.String("reason", vd.Reason()))
+}
+
+// recovered turns a panic into an error, for the parsers of untrusted input
+// (archives, log entries) that run in goroutines of their own: net/http
+// recovers a handler's panic, but a panic there would end the process, and
+// one bad archive must fail only its requests. Use: defer v.recovered(...).
+func (v *Verifier) recovered(what string, err *error) {
+	if p := recover(); p != nil {
+		v.logger.Error("proxy: internal error", "while", what, "panic", p, "stack", string(debug.Stack()))
+		*err = fmt.Errorf("%s: internal error (the log has details)", what)
+	}
 }
 
 // onceCloser is an io.Closer that runs fn on the first Close only.

@@ -16,6 +16,7 @@ import (
 	"github.com/sigilproxy/sigil/cache"
 	"github.com/sigilproxy/sigil/policy"
 	"github.com/sigilproxy/sigil/release"
+	"github.com/sigilproxy/sigil/tlog"
 )
 
 func readArchive(t *testing.T, a *Archive) []byte {
@@ -531,6 +532,15 @@ func TestArchiveBlockedWithoutDownload(t *testing.T) {
 	wantBlocked(t, err, "log down")
 	if n := e.up.hits.Load(); n != 0 {
 		t.Errorf("%d upstream requests for archives the metadata already blocks", n)
+	}
+}
+
+func TestPanicsFailTheRequestOnly(t *testing.T) {
+	e := newTestEnv(t, nil)
+	e.v.evaluate = func(*tlog.Lookup) *policy.Evidence { panic("evaluation bug") }
+	got := e.v.Versions(context.Background(), release.Composer, "acme/foo", []VersionFacts{facts("1.0.0", "")})
+	if got[0].Action != policy.Block || !strings.Contains(got[0].Reason(), "internal error") {
+		t.Errorf("verdict after a panic: %+v", got[0])
 	}
 }
 
