@@ -78,8 +78,10 @@ func manifestDigest(eco string, doc []byte, fromArchive bool) (string, error) {
 		return "", fmt.Errorf("%w: not valid UTF-8", ErrManifest)
 	}
 	var top map[string]json.RawMessage
-	if err := json.Unmarshal(doc, &top); err != nil || top == nil {
-		return "", fmt.Errorf("%w: not a JSON object", ErrManifest)
+	if err := json.Unmarshal(doc, &top); err != nil {
+		return "", fmt.Errorf("%w: not a JSON object: %v", ErrManifest, err)
+	} else if top == nil {
+		return "", fmt.Errorf("%w: not a JSON object: null", ErrManifest)
 	}
 	var fields map[string]map[string]string
 	var err error
@@ -89,7 +91,7 @@ func manifestDigest(eco string, doc []byte, fromArchive bool) (string, error) {
 	case NPM:
 		fields, err = npmDependencies(top)
 	default:
-		return "", fmt.Errorf("%w: unknown ecosystem %q", ErrManifest, eco)
+		return "", fmt.Errorf("%w: unknown ecosystem %s", ErrManifest, quoteEntry(eco))
 	}
 	if err != nil {
 		return "", err
