@@ -26,7 +26,7 @@ func required(c *cli.Context, names ...string) error {
 	for _, n := range names {
 		if c.String(n) == "" {
 			return usageError(fmt.Sprintf("missing --%s", n),
-				fmt.Sprintf("run 'sigil %s --help'", c.Command.FullName()))
+				fmt.Sprintf("run '%s --help'", c.Command.HelpName))
 		}
 	}
 	return nil

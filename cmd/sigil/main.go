@@ -54,20 +54,22 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		},
 	}
 	for _, c := range app.Commands {
-		setUsageErrors(c)
+		setUsageErrors(c, "sigil")
 	}
 	return app
 }
 
 // setUsageErrors makes flag errors of every subcommand exit 2 with a hint
-// that names the command's own help.
-func setUsageErrors(c *cli.Command) {
-	name := c.FullName()
+// that names the command's own help. It also records the full command path
+// in HelpName, which urfave/cli leaves without the parent commands.
+func setUsageErrors(c *cli.Command, parent string) {
+	path := parent + " " + c.Name
+	c.HelpName = path
 	c.OnUsageError = func(_ *cli.Context, err error, _ bool) error {
-		return usageError(err.Error(), fmt.Sprintf("run 'sigil %s --help'", name))
+		return usageError(err.Error(), fmt.Sprintf("run '%s --help'", path))
 	}
 	for _, sub := range c.Subcommands {
-		setUsageErrors(sub)
+		setUsageErrors(sub, path)
 	}
 }
 
