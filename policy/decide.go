@@ -198,16 +198,16 @@ func (d *decision) metadata(s Settings, e *Evidence, m Metadata) (Statement, boo
 }
 
 func (d *decision) unsignedPolicy(s Settings, e *Evidence) {
-	msg := "is unsigned"
+	msg := "the package is unsigned"
 	if len(e.Namespaces) > 0 {
-		msg = fmt.Sprintf("is unsigned: no key was ever registered for %s", joinNames(e.Namespaces, "or"))
+		msg = fmt.Sprintf("the package is unsigned: no key was ever registered for %s", joinNames(e.Namespaces, "or"))
 	}
 	switch s.Unsigned {
 	case UnsignedAllow:
 	case UnsignedDeny:
 		d.fail("%s, and the policy denies unsigned packages (unsigned = deny)", msg)
 	default:
-		d.reasons = append(d.reasons, fmt.Sprintf("%s %s; served under the unsigned = warn policy", d.id(), msg))
+		d.reasons = append(d.reasons, d.id()+": "+msg+"; served under the unsigned = warn policy")
 	}
 }
 
