@@ -166,11 +166,11 @@ func blockedReason(b *proxy.BlockedError) string {
 	return b.Facts.Package + "@" + b.Facts.Version
 }
 
-// findVersion returns the entry of the upstream's metadata of req.pkg
+// findVersion returns the archive of the upstream's metadata of req.pkg
 // whose version and archive are the ones req names, or nil, and whether
 // the version was there at all. It looks first in the file Packagist lists
 // the version in, then in the other.
-func (h *Handler) findVersion(r *http.Request, req distReq) (e *entry, seen bool, err error) {
+func (h *Handler) findVersion(r *http.Request, req distReq) (ref *archiveRef, seen bool, err error) {
 	ctx := r.Context()
 	root, err := h.rootInfo(ctx)
 	if err != nil {
@@ -182,30 +182,31 @@ func (h *Handler) findVersion(r *http.Request, req distReq) (e *entry, seen bool
 	}
 	for _, file := range files {
 		u := strings.ReplaceAll(root.metadataURL, "%package%", file)
-		doc, err := h.upstream.Document(ctx, u)
-		if errors.Is(err, proxy.ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return nil, false, err
-		}
-		d, err := parseP2(doc.Body, req.pkg)
-		if err != nil {
-			return nil, false, malformed(u, err)
-		}
-		for i := range d.entries {
-			e := &d.entries[i]
-			if e.problem != "" || e.facts.Version != req.version {
+		x, ok := h.index.get(u)
+		if !ok {
+			doc, err := h.upstream.Document(ctx, u)
+			if errors.Is(err, proxy.ErrNotFound) {
 				continue
 			}
-			seen = true
-			if e.dist.ok && distSegment(e.dist) == req.segment && distExt[e.dist.typ] == req.ext {
-				return e, true, nil
+			if err != nil {
+				return nil, false, err
+			}
+			d, err := parseP2(doc.Body, req.pkg)
+			if err != nil {
+				return nil, false, malformed(u, err)
+			}
+			x = newDocIndex(d)
+			h.index.put(u, x)
+		}
+		refs := x.versions[req.version]
+		for i := range refs {
+			if d := refs[i].dist; d.ok && distSegment(d) == req.segment && distExt[d.typ] == req.ext {
+				return &refs[i], true, nil
 			}
 		}
-		if seen {
-			break
+		if len(refs) > 0 {
+			return nil, true, nil
 		}
 	}
-	return nil, seen, nil
+	return nil, false, nil
 }

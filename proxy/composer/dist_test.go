@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sigilproxy/sigil/policy"
 	"github.com/sigilproxy/sigil/proxy"
@@ -185,5 +186,38 @@ func TestParseDistPath(t *testing.T) {
 		if got, valid := parseDistPath(p); valid {
 			t.Errorf("%q accepted as %+v", p, got)
 		}
+	}
+}
+
+// TestDistReusesMetadata: the archive request that follows a metadata
+// request costs no second upstream fetch, yet is still decided anew.
+func TestDistReusesMetadata(t *testing.T) {
+	r := distRig(t)
+	r.get("/composer/p2/acme/foo.json")
+	before := len(r.up.urls())
+	r.checker.set("v1.0.0", policy.Block, false, "acme/foo@v1.0.0: revoked a second ago")
+	resp, _ := r.get("/composer/dists/acme/foo/v1.0.0/c10.zip")
+	if n := len(r.up.urls()); n != before {
+		t.Errorf("upstream asked again: %v", r.up.urls()[before:])
+	}
+	if resp.StatusCode != http.StatusGone {
+		t.Errorf("status %d: the verdict must not be cached", resp.StatusCode)
+	}
+}
+
+func TestIndexCacheBounds(t *testing.T) {
+	var c indexCache
+	for i := range indexSize + 10 {
+		c.put(strings.Repeat("u", i+1), &docIndex{made: time.Now()})
+	}
+	if len(c.m) != indexSize || len(c.order) != indexSize {
+		t.Errorf("%d entries, %d in order", len(c.m), len(c.order))
+	}
+	if _, ok := c.get("u"); ok {
+		t.Errorf("oldest not evicted")
+	}
+	c.put("old", &docIndex{made: time.Now().Add(-2 * indexTTL)})
+	if _, ok := c.get("old"); ok {
+		t.Errorf("expired entry served")
 	}
 }

@@ -50,6 +50,13 @@
 //   - An upstream document that is not JSON (or not UTF-8, which PHP
 //     refuses) or whose structure Composer could not load is answered
 //     with 502 and a message naming the problem; nothing of it is served.
+//     Other failures get the status proxy.StatusOf gives them, with a JSON
+//     "warning" that Composer prints; unknown documents get a plain 404,
+//     which Composer takes quietly for "no such package".
+//   - Verdicts are never cached here: every metadata and archive request
+//     asks the Checker. Only the facts of recently parsed upstream
+//     documents are reused, for a minute, by the archive requests that
+//     follow them.
 //
 // Served metadata is re-minified in the composer/2.0 format (with
 // "minified" set) when that represents it exactly, which is whenever no

@@ -82,6 +82,8 @@ type Handler struct {
 
 	rootMu sync.Mutex
 	root   *rootInfo // last parsed upstream packages.json
+
+	index indexCache // archive facts of recently parsed p2 documents
 }
 
 var _ http.Handler = (*Handler)(nil)

@@ -48,6 +48,7 @@ func (h *Handler) serveP2(w http.ResponseWriter, r *http.Request, file string) {
 		h.fail(w, r, "metadata of "+pkg, malformed(u, err))
 		return
 	}
+	h.index.put(u, newDocIndex(d)) // the archive requests follow
 	body, sum := h.filter(ctx, d, base)
 	if sum.blocked+sum.warned > 0 {
 		w.Header().Set("X-Sigil-Verdict", sum.header(h.mode))
