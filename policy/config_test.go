@@ -236,3 +236,21 @@ func TestUnmarshalText(t *testing.T) {
 		t.Error("unsigned block accepted")
 	}
 }
+
+// FuzzParse checks that no policy file makes Parse panic, and that what it
+// accepts validates.
+func FuzzParse(f *testing.F) {
+	f.Add([]byte("mode = \"warn\"\n[[rule]]\npackage = \"acme/*\"\nunsigned = \"deny\"\n"))
+	f.Add([]byte("[vendor_keys]\nacme = [\"x\"]\n"))
+	f.Add([]byte("[[rule]]\nmodee = 1\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := Parse("fuzz.toml", data)
+		if err != nil {
+			return
+		}
+		if err := c.Validate(); err != nil {
+			t.Fatalf("Parse accepted a config that does not validate: %v", err)
+		}
+		c.For("acme/foo")
+	})
+}
