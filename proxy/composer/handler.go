@@ -14,6 +14,7 @@ import (
 
 	"github.com/sigilproxy/sigil/policy"
 	"github.com/sigilproxy/sigil/proxy"
+	"github.com/sigilproxy/sigil/release"
 )
 
 // ServedStore remembers, per served document, a digest of what sigil served
@@ -208,13 +209,11 @@ func metadataName(p string) (string, bool) {
 	return file, true
 }
 
-// Composer's package-name rule (the one release.ValidatePackage applies),
-// kept here as one compiled expression because it runs on every request
-// before anything else happens.
-var nameRE = regexp.MustCompile(`^[a-z0-9]([_.-]?[a-z0-9]+)*/[a-z0-9](([_.]|-{1,2})?[a-z0-9]+)*$`)
-
+// validName applies Composer's package-name rule (release.ValidatePackage,
+// the rule statements use too), with a bound on length: a name that fails
+// it cannot exist upstream, so it is refused before anything is asked.
 func validName(name string) bool {
-	return len(name) <= 200 && nameRE.MatchString(name)
+	return len(name) <= 200 && release.ValidatePackage(release.Composer, name) == nil
 }
 
 // allow answers 405 unless r's method is one of methods.

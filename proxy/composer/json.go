@@ -101,7 +101,7 @@ func parseValues(raw []byte) ([]json.RawMessage, error) {
 	return nil, fmt.Errorf("%s where a list is expected", describe(raw))
 }
 
-var errSyntax = errors.New("malformed JSON")
+var errSyntax = errors.New("unexpected JSON structure")
 
 // knownKeys are the member names of Composer metadata, shared rather than
 // allocated for each of the thousands of objects in a large document.

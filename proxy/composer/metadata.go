@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
-	"strings"
 
 	"github.com/sigilproxy/sigil/proxy"
 	"github.com/sigilproxy/sigil/release"
@@ -112,9 +111,10 @@ func newEntry(pkg string, v object, digests manifestMemo) entry {
 		e.problem = "an entry of " + pkg + " has no version string"
 		return e
 	}
-	if name, ok := v.stringMember("name"); !ok || strings.ToLower(name) != pkg {
-		// Composer creates the package under this name, whatever file it
-		// came from; it must be the package the verdict is about.
+	if name, ok := v.stringMember("name"); !ok || asciiLower(name) != pkg {
+		// Composer creates the package under this name (lowercased by
+		// PHP's strtolower, ASCII only), whatever file it came from; it
+		// must be the package the verdict is about.
 		e.problem = fmt.Sprintf("%s %s: entry names package %s", pkg, quoteForLog(version), quoteForLog(name))
 		return e
 	}
@@ -191,4 +191,22 @@ func (m manifestMemo) digest(v object) (string, error) {
 	d, err := release.MetadataManifestDigest(release.Composer, in)
 	m[string(in)] = manifestResult{d, err}
 	return d, err
+}
+
+// asciiLower is PHP 8's strtolower: ASCII letters only. strings.ToLower
+// would also fold, say, the Kelvin sign into "k", and call two names equal
+// that Composer keeps apart.
+func asciiLower(s string) string {
+	for i := 0; i < len(s); i++ {
+		if 'A' <= s[i] && s[i] <= 'Z' {
+			b := []byte(s)
+			for j := i; j < len(b); j++ {
+				if 'A' <= b[j] && b[j] <= 'Z' {
+					b[j] += 'a' - 'A'
+				}
+			}
+			return string(b)
+		}
+	}
+	return s
 }

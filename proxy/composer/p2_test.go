@@ -427,3 +427,17 @@ func TestP2Concurrent(t *testing.T) {
 		<-done
 	}
 }
+
+// TestEntryNameASCIIFold: names are compared after PHP's ASCII-only
+// strtolower, not Unicode folding.
+func TestEntryNameASCIIFold(t *testing.T) {
+	for name, ok := range map[string]bool{"Acme/KFoo": true, "acme/kfoo": true, "acme/\u212afoo": false, "acme/kfoo ": false} {
+		v, err := parseObject([]byte(`{"name":"` + name + `","version":"1.0.0"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e := newEntry("acme/kfoo", v, manifestMemo{}); (e.problem == "") != ok {
+			t.Errorf("%q: problem %q", name, e.problem)
+		}
+	}
+}
