@@ -80,12 +80,12 @@ type CA struct {
 	minted   atomic.Uint64    // leaves minted so far (tests, metrics)
 }
 
-// Options configure InitCA. The zero value makes a CA for DefaultHosts.
+// Options configure InitCA.
 type Options struct {
 	// Hosts are the DNS names (each with its subdomains) and IP addresses
 	// the CA may mint for: its X.509 name constraints. At least one DNS
-	// name; a public suffix (com, github.io) is refused. Default:
-	// DefaultHosts.
+	// name; a public suffix (com, github.io) is refused. Required: a CA
+	// that may mint for anything is exactly what sigil must never make.
 	Hosts []string
 }
 
@@ -107,7 +107,7 @@ func (e *Error) Unwrap() error { return e.Err }
 func InitCA(dir string, opts Options) (*CA, error) {
 	hosts := opts.Hosts
 	if len(hosts) == 0 {
-		hosts = DefaultHosts
+		return nil, errors.New("a CA needs the hosts it may mint for (Options.Hosts)")
 	}
 	keyPath, certPath := filepath.Join(dir, KeyFile), filepath.Join(dir, CertFile)
 	for _, p := range []string{keyPath, certPath} {

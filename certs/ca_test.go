@@ -23,6 +23,9 @@ import (
 func newTestCA(t testing.TB, hosts ...string) (*CA, string) {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "ca")
+	if len(hosts) == 0 {
+		hosts = append([]string{"registry.example.test"}, DefaultArchiveHosts...)
+	}
 	ca, err := InitCA(dir, Options{Hosts: hosts})
 	if err != nil {
 		t.Fatalf("InitCA: %v", err)
@@ -101,20 +104,31 @@ func TestInitCACertificate(t *testing.T) {
 	}
 }
 
-func TestInitCADefaultHosts(t *testing.T) {
+func TestInitCARequiresHosts(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "ca")
+	if _, err := InitCA(dir, Options{}); err == nil {
+		t.Fatal("InitCA without hosts made a CA that could mint for anything")
+	}
+	if _, err := os.Stat(filepath.Join(dir, KeyFile)); err == nil {
+		t.Error("a key was written for a refused CA")
+	}
+}
+
+func TestInitCAHostsAndSubdomains(t *testing.T) {
 	ca, _ := newTestCA(t)
-	if !slices.Equal(ca.Certificate().PermittedDNSDomains, DefaultHosts) {
-		t.Errorf("PermittedDNSDomains = %q, want DefaultHosts", ca.Certificate().PermittedDNSDomains)
+	want := append([]string{"registry.example.test"}, DefaultArchiveHosts...)
+	if !slices.Equal(ca.Certificate().PermittedDNSDomains, want) {
+		t.Errorf("PermittedDNSDomains = %q, want %q", ca.Certificate().PermittedDNSDomains, want)
 	}
 	if n := len(ca.Certificate().ExcludedIPRanges); n != 2 {
 		t.Errorf("%d excluded IP ranges, want every IPv4 and IPv6 address excluded", n)
 	}
-	for _, h := range []string{"repo.packagist.org", "codeload.github.com", "registry.npmjs.org:443"} {
+	for _, h := range []string{"registry.example.test", "mirror.registry.example.test", "codeload.github.com", "registry.example.test:443"} {
 		if err := ca.Permits(h); err != nil {
 			t.Errorf("Permits(%q): %v", h, err)
 		}
 	}
-	for _, h := range []string{"github.com", "packagist.org", "npmjs.org", "example.com", "127.0.0.1"} {
+	for _, h := range []string{"github.com", "example.test", "example.com", "127.0.0.1"} {
 		if err := ca.Permits(h); !errors.Is(err, ErrNotPermitted) {
 			t.Errorf("Permits(%q) = %v, want ErrNotPermitted", h, err)
 		}

@@ -10,25 +10,21 @@ import (
 	"golang.org/x/net/publicsuffix"
 )
 
-// DefaultHosts are the names a CA made without Options.Hosts may mint for:
-// the hosts of sigil's default upstreams and the archive hosts their
-// metadata names. A name also covers its subdomains (that is how X.509 name
-// constraints work), so each entry is the narrowest name that still works.
+// DefaultArchiveHosts are the code hosts whose archives registry metadata
+// commonly names (Composer dist URLs point at them). sigil adds them to the
+// configured registry hosts when a CA is made without an explicit host
+// list, because the archive hosts a registry's metadata names are only known
+// when sigil reads it, after the CA was made. Registry hosts themselves are
+// never built in: they come from configuration (the upstream flags, or the
+// repositories the machine's Composer and npm are configured with).
 //
-// The trade-off: the archive hosts a registry's metadata names are only
-// known when sigil reads it, after the CA was made. A CA limited to exactly
-// the configured upstreams would break on the first GitHub zipball; a CA
-// without constraints could mint for any site. This list covers the public
-// registries; a private registry or archive host must be named at init
-// (sigil ca init --host), and the proxy refuses to intercept a host the CA
-// does not permit instead of failing the client's handshake.
-var DefaultHosts = []string{
-	"repo.packagist.org",  // Composer metadata (the default Composer upstream)
-	"api.github.com",      // dist URLs of GitHub packages on Packagist (zipball)
+// A name also covers its subdomains (that is how X.509 name constraints
+// work), so each entry is the narrowest name that still works.
+var DefaultArchiveHosts = []string{
+	"api.github.com",      // GitHub zipball URLs
 	"codeload.github.com", // where api.github.com redirects those zipballs
-	"gitlab.com",          // dist URLs of GitLab packages
-	"bitbucket.org",       // dist URLs of Bitbucket packages
-	"registry.npmjs.org",  // npm packuments and tarballs (the default npm upstream)
+	"gitlab.com",          // GitLab archive URLs
+	"bitbucket.org",       // Bitbucket archive URLs
 }
 
 // ErrNotPermitted is returned (wrapped) by Permits and Leaf for a host the

@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -34,12 +36,16 @@ func caCommand() *cli.Command {
 					"subdomains) and IP addresses: X.509 name constraints that every client checks,\n" +
 					"so that even a stolen key cannot impersonate any other site. Name every host\n" +
 					"sigil is to intercept: registries and the archive hosts their metadata names.\n" +
-					"Default: " + strings.Join(certs.DefaultHosts, ", ") + ".\n" +
+					"Default: the hosts of --composer-upstream and --npm-upstream (or of the\n" +
+					"repositories the machine's Composer and npm are configured with), plus the\n" +
+					"code hosts archives are commonly served from: " + strings.Join(certs.DefaultArchiveHosts, ", ") + ".\n" +
 					"A CA is never overwritten. Prints the path of ca.pem.\n" +
 					"Environment: SIGIL_CA_DIR, SIGIL_CA_HOSTS (comma-separated).",
 				Flags: []cli.Flag{
 					dirFlag(),
 					&cli.StringSliceFlag{Name: "host", Usage: "HOST the CA may mint for (repeatable; replaces the default list)", EnvVars: envVars("ca-host", "ca-hosts")},
+					&cli.StringFlag{Name: "composer-upstream", Usage: "URL of the Composer repository sigil mirrors (its host goes into the default list)", EnvVars: envVar("composer-upstream")},
+					&cli.StringFlag{Name: "npm-upstream", Usage: "URL of the npm registry sigil mirrors (its host goes into the default list)", EnvVars: envVar("npm-upstream")},
 				},
 				Action: runCAInit,
 			},
@@ -76,10 +82,14 @@ func runCAInit(c *cli.Context) error {
 		return usageError("ca init takes no arguments", "name hosts with --host HOST")
 	}
 	hosts := nonEmpty(c.StringSlice("host"))
-	if len(hosts) > 0 {
-		if err := certs.CheckHosts(hosts); err != nil {
-			return usageError("--host: "+err.Error(), "name the registry and archive hosts sigil intercepts, e.g. --host repo.packagist.org")
+	if len(hosts) == 0 {
+		var err error
+		if hosts, err = defaultCAHosts(c); err != nil {
+			return err
 		}
+	}
+	if err := certs.CheckHosts(hosts); err != nil {
+		return usageError("--host: "+err.Error(), "name the registry and archive hosts sigil intercepts, e.g. --host registry.example.com")
 	}
 	dir := c.String("dir")
 	ca, err := certs.InitCA(dir, certs.Options{Hosts: hosts})
@@ -164,4 +174,35 @@ func absPath(p string) string {
 		return a
 	}
 	return p
+}
+
+// defaultCAHosts are the hosts of the configured upstreams, or of the
+// repositories the machine's Composer and npm use, plus the code hosts
+// archives are commonly served from.
+func defaultCAHosts(c *cli.Context) ([]string, error) {
+	var hosts []string
+	for _, up := range []struct{ flag, fallback string }{
+		{"composer-upstream", composerDefaultRepository(c.Context)},
+		{"npm-upstream", npmDefaultRegistry(c.Context)},
+	} {
+		raw := c.String(up.flag)
+		if raw == "" {
+			raw = up.fallback
+		}
+		if raw == "" {
+			continue
+		}
+		u, err := url.Parse(raw)
+		if err != nil || u.Hostname() == "" {
+			return nil, usageError(fmt.Sprintf("--%s %q: want an http or https URL", up.flag, raw), "")
+		}
+		if !slices.Contains(hosts, u.Hostname()) {
+			hosts = append(hosts, u.Hostname())
+		}
+	}
+	if len(hosts) == 0 {
+		return nil, usageError("no registry host is known for the CA to mint for",
+			"name them with --host, or set --composer-upstream / --npm-upstream (SIGIL_COMPOSER_UPSTREAM, SIGIL_NPM_UPSTREAM)")
+	}
+	return append(hosts, certs.DefaultArchiveHosts...), nil
 }

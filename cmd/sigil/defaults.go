@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -23,6 +24,22 @@ func composerDefaultRepository(ctx context.Context) string {
 		return ""
 	}
 	return firstComposerRepository(out)
+}
+
+// npmDefaultRegistry asks the machine's npm for the registry it is
+// configured with ("" when npm is not installed).
+func npmDefaultRegistry(ctx context.Context) string {
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "npm", "config", "get", "registry").Output()
+	if err != nil {
+		return ""
+	}
+	reg := strings.TrimSpace(string(out))
+	if !strings.HasPrefix(reg, "http://") && !strings.HasPrefix(reg, "https://") {
+		return ""
+	}
+	return reg
 }
 
 // firstComposerRepository picks, from Composer's `repositories` setting, the
