@@ -44,7 +44,7 @@ var (
 // an archive of ecosystem eco (composer.json or package.json), as the
 // registry would record it on publish:
 //
-// Composer (packagist.org): Composer's ArrayLoader lowercases link targets
+// Composer (the public Composer repository): Composer's ArrayLoader lowercases link targets
 // (composer/composer src/Composer/Package/Loader/ArrayLoader.php,
 // parseLinks), and Packagist's Updater stores each constraint as Composer's
 // pretty constraint except that a constraint holding both "," and "@" has

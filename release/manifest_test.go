@@ -56,7 +56,7 @@ const (
 	"optionalDependencies": {"b": "^2.0.0", "c": "^3.0.0"},
 	"peerDependencies": {"react": ">=18"},
 	"bundleDependencies": ["d"],
-	"dist": {"integrity": "sha512-AAAA", "tarball": "https://registry.npmjs.org/@acme/foo/-/foo-1.2.3.tgz"}
+	"dist": {"integrity": "sha512-AAAA", "tarball": "https://npm.example.test/@acme/foo/-/foo-1.2.3.tgz"}
 }`
 	legacyNPMVersion = `{
 	"name": "@acme/foo", "version": "1.2.3",
