@@ -129,18 +129,15 @@ func (h *Handler) serveDist(w http.ResponseWriter, r *http.Request, req distReq)
 		return
 	}
 	a, err := h.checker.Archive(r.Context(), e.facts)
-	var blocked *proxy.BlockedError
 	switch {
-	case errors.As(err, &blocked):
-		h.log.Warn("composer: archive blocked", "package", req.pkg, "version", req.version, "reason", blocked.Verdict.Reason())
-		h.fail(w, r, "", err)
-		return
-	case errors.Is(err, proxy.ErrNotFound):
+	case err == nil:
+	case proxy.StatusOf(err) == http.StatusNotFound:
 		// Unlike an unknown document, a missing archive is worth a
 		// line in Composer's output.
 		writeWarning(w, http.StatusNotFound, "sigil: the upstream has no archive for "+req.pkg+" "+req.version)
 		return
-	case err != nil:
+	default:
+		// A refusal is 410 with its reasons (the Checker logged it).
 		h.fail(w, r, "the archive of "+req.pkg+" "+req.version, err)
 		return
 	}
@@ -149,7 +146,6 @@ func (h *Handler) serveDist(w http.ResponseWriter, r *http.Request, req distReq)
 	}
 	hdr := w.Header()
 	if a.Verdict.Action == policy.Warn {
-		h.log.Warn("composer: archive served with a warning", "package", req.pkg, "version", req.version, "reason", a.Verdict.Reason())
 		hdr.Set("X-Sigil-Verdict", headerValue(string(h.mode)+"; warned=1; "+a.Verdict.Reason(), 2048))
 	}
 	hdr.Set("Content-Type", archiveTypes[e.dist.typ])

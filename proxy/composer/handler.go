@@ -60,8 +60,8 @@ type Config struct {
 	// Mode is the default mode, only used to word the X-Sigil-Verdict
 	// header; verdicts come from the Checker. Default: enforce.
 	Mode policy.Mode
-	// Logger receives one line per non-allowed verdict and per failure.
-	// Default: discard.
+	// Logger receives failures and dropped metadata entries. Verdicts
+	// are the Checker's to log. Default: discard.
 	Logger *slog.Logger
 	// Forward is forward-proxy mode: metadata is filtered as in mirror
 	// mode, but archive URLs stay the upstream's, since the client's

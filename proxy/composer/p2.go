@@ -121,20 +121,21 @@ func (h *Handler) filter(ctx context.Context, d *p2Doc, base string) ([]byte, su
 		if reason == "" {
 			reason = d.pkg + "@" + e.facts.Version
 		}
+		// The Checker logs each verdict; here they become notices.
 		switch v.Action {
 		case policy.Allow:
-			h.log.Debug("composer: version allowed", "package", d.pkg, "version", e.facts.Version, "signed", v.Signed)
 		case policy.Warn:
 			sum.warned++
-			h.log.Warn("composer: version served with a warning", "package", d.pkg, "version", e.facts.Version, "reason", reason)
 			note("sigil allowed with a warning: " + reason)
 		default: // Block, and any action sigil does not know, fails closed
 			sum.blocked++
-			h.log.Warn("composer: version blocked", "package", d.pkg, "version", e.facts.Version, "reason", reason)
 			note("sigil blocked: " + reason)
 			continue
 		}
 		served = append(served, h.servedVersion(e, v, base))
+	}
+	if sum.blocked+sum.warned > 0 {
+		h.log.Debug("composer: metadata filtered", "package", d.pkg, "versions", len(d.entries), "blocked", sum.blocked, "warned", sum.warned)
 	}
 	if n := len(sum.reasons) - len(notices); n > 0 {
 		notices = append(notices, notice{
