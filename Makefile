@@ -39,8 +39,9 @@ e2e-deps:
 e2e: e2e-deps build
 	SIGIL_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 20m ./integration/...
 
+# The hot-path benchmarks (COUNT=5 make bench, then benchstat).
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+	GO=$(GO) bash scripts/bench.sh
 
 clean:
 	rm -rf bin

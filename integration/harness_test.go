@@ -26,7 +26,7 @@ var (
 	buildErr  error
 )
 
-func sigilBin(t *testing.T) string {
+func sigilBin(t testing.TB) string {
 	t.Helper()
 	if p := os.Getenv("SIGIL_BIN"); p != "" {
 		return p
@@ -68,7 +68,7 @@ func needClient(t *testing.T, name string) string {
 
 // sigil runs the binary to completion and returns stdout; a non-zero exit
 // fails the test with stderr.
-func sigil(t *testing.T, dir string, args ...string) string {
+func sigil(t testing.TB, dir string, args ...string) string {
 	t.Helper()
 	out, errOut, err := sigilResult(t, dir, nil, args...)
 	if err != nil {
@@ -77,7 +77,7 @@ func sigil(t *testing.T, dir string, args ...string) string {
 	return out
 }
 
-func sigilResult(t *testing.T, dir string, env []string, args ...string) (string, string, error) {
+func sigilResult(t testing.TB, dir string, env []string, args ...string) (string, string, error) {
 	t.Helper()
 	cmd := exec.Command(sigilBin(t), args...)
 	cmd.Dir = dir
@@ -101,7 +101,7 @@ func cleanEnv() []string {
 }
 
 // freeAddr returns a loopback address nobody listens on right now.
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -138,7 +138,7 @@ func (b *syncBuffer) String() string {
 
 // startDaemon starts `sigil args...` with env, and waits until healthPath
 // answers 200 on addr.
-func startDaemon(t *testing.T, addr, healthPath string, env []string, args ...string) *daemon {
+func startDaemon(t testing.TB, addr, healthPath string, env []string, args ...string) *daemon {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, sigilBin(t), args...)
@@ -187,7 +187,7 @@ func (d *daemon) url() string { return "http://" + d.addr }
 
 // zipTree writes files (path → content) under a top-level directory, as a
 // GitHub zipball has them.
-func zipTree(t *testing.T, top string, files map[string]string) []byte {
+func zipTree(t testing.TB, top string, files map[string]string) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	zw := zip.NewWriter(&buf)
@@ -204,7 +204,7 @@ func zipTree(t *testing.T, top string, files map[string]string) []byte {
 	return buf.Bytes()
 }
 
-func writeFile(t *testing.T, path string, data []byte) {
+func writeFile(t testing.TB, path string, data []byte) {
 	t.Helper()
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		t.Fatal(err)
@@ -214,7 +214,7 @@ func writeFile(t *testing.T, path string, data []byte) {
 	}
 }
 
-func readFile(t *testing.T, path string) string {
+func readFile(t testing.TB, path string) string {
 	t.Helper()
 	data, err := os.ReadFile(path)
 	if err != nil {
