@@ -1,6 +1,7 @@
 package composer
 
 import (
+	"bytes"
 	"crypto/sha1"
 	"encoding/hex"
 	"encoding/json"
@@ -96,6 +97,24 @@ func BenchmarkParseP2_500Versions(b *testing.B) {
 	for b.Loop() {
 		if _, err := parseP2(body, "acme/big"); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkStatic_500Versions is the baseline for BenchmarkP2_500Versions:
+// the same upstream document served as a static file (http.ServeContent
+// from memory, as a plain file server or caching proxy would).
+func BenchmarkStatic_500Versions(b *testing.B) {
+	r := benchRig(b, 500)
+	body := r.up.docs[upstreamBase+"/p2/acme/big.json"]
+	req := httptest.NewRequest(http.MethodGet, "http://127.0.0.1:8780/p2/acme/big.json", nil)
+	b.ReportAllocs()
+	for b.Loop() {
+		w := httptest.NewRecorder()
+		w.Header().Set("Content-Type", "application/json")
+		http.ServeContent(w, req, "", archiveTime, bytes.NewReader(body))
+		if w.Code != 200 {
+			b.Fatalf("status %d", w.Code)
 		}
 	}
 }
