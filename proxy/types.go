@@ -77,8 +77,13 @@ type BlockedError struct {
 	Verdict policy.Verdict
 }
 
+// Error is the verdict's reasons, which already name the package and
+// version.
 func (e *BlockedError) Error() string {
-	return e.Facts.Package + " " + e.Facts.Version + ": " + e.Verdict.Reason()
+	if len(e.Verdict.Reasons) == 0 {
+		return e.Facts.Package + "@" + e.Facts.Version + ": blocked"
+	}
+	return e.Verdict.Reason()
 }
 
 // Document is an upstream metadata document.

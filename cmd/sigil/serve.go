@@ -101,6 +101,10 @@ func runServe(c *cli.Context) error {
 	}
 	defer store.Close()
 
+	// The cache is ours alone now (Badger holds its lock), so staging
+	// directories left by a sigil that crashed can go.
+	sweepStaging(cacheDir, logger)
+
 	lg, err := releaseLog(c, store, logger)
 	if err != nil {
 		return err
@@ -110,7 +114,7 @@ func runServe(c *cli.Context) error {
 		Policy:  pol,
 		Cache:   proxy.StoreCache(store),
 		Client:  upstreamClient,
-		TempDir: filepath.Join(cacheDir),
+		TempDir: cacheDir,
 		Logger:  logger.With("part", "verdict"),
 	})
 	if err != nil {
@@ -181,6 +185,17 @@ func runServe(c *cli.Context) error {
 	shutdown, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	return srv.Shutdown(shutdown)
+}
+
+// sweepStaging removes download staging directories a previous run left
+// behind when it did not shut down cleanly. They hold unverified bytes only.
+func sweepStaging(dir string, logger *slog.Logger) {
+	stale, _ := filepath.Glob(filepath.Join(dir, "sigil-downloads-*"))
+	for _, d := range stale {
+		if err := os.RemoveAll(d); err != nil {
+			logger.Warn("could not remove a stale staging directory", "dir", d, "err", err)
+		}
+	}
 }
 
 func urlString(u *url.URL) string {
