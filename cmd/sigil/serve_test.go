@@ -1,10 +1,14 @@
 package main
 
 import (
+	"crypto/rand"
 	"log/slog"
+	"strings"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/sigilproxy/sigil/release"
 )
 
 func TestSweepStagingRemovesOnlyStagingDirs(t *testing.T) {
@@ -24,9 +28,19 @@ func TestSweepStagingRemovesOnlyStagingDirs(t *testing.T) {
 }
 
 func TestCoreKeys(t *testing.T) {
-	const k = "core+12345678+AQ=="
-	if _, err := coreKeys([]string{"pypi=" + k}); err == nil {
-		t.Error("unknown ecosystem accepted")
+	_, k, err := release.GenerateKey(rand.Reader, "core")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := coreKeys([]string{k, "composer=" + k})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got[release.Composer]) != 2 || len(got[release.NPM]) != 1 {
+		t.Errorf("coreKeys = %v: a bare key is every ecosystem's, composer= only Composer's", got)
+	}
+	if _, err := coreKeys([]string{"pypi=" + k}); err == nil || !strings.Contains(err.Error(), "pypi") {
+		t.Errorf("unknown ecosystem: %v", err)
 	}
 	if _, err := coreKeys([]string{"composer=not-a-key"}); err == nil {
 		t.Error("malformed key accepted")
