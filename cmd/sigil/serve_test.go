@@ -3,9 +3,9 @@ package main
 import (
 	"crypto/rand"
 	"log/slog"
-	"strings"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/sigilproxy/sigil/release"
