@@ -14,8 +14,9 @@ import (
 	"github.com/sigilproxy/sigil/proxy"
 )
 
-// Every status sigil answers is chosen here. Two rules come from Composer's
-// downloader (src/Composer/Util/Http/CurlDownloader.php):
+// Errors get their status from proxy.StatusOf; how an answer is written is
+// decided here, by two rules from Composer's downloader
+// (src/Composer/Util/Http/CurlDownloader.php, Composer 2.5):
 //
 //   - 401 and 403 make Composer prompt for credentials, so no verdict and no
 //     failure is ever answered with them.
