@@ -29,7 +29,9 @@ func TestMain(m *testing.M) {
 	// our own slog logger (routed to t.Log) says.
 	klog.LogToStderr(false)
 	klog.SetOutput(io.Discard)
-	os.Exit(m.Run())
+	code := m.Run()
+	benchCleanup()
+	os.Exit(code)
 }
 
 // testLogger returns a logger that writes to t.Log until the test ends.

@@ -7,7 +7,6 @@ import (
 	"slices"
 
 	f_log "github.com/transparency-dev/formats/log"
-	"github.com/transparency-dev/tessera/client"
 
 	"github.com/sigilproxy/sigil/release"
 	"github.com/sigilproxy/sigil/tlog"
@@ -54,13 +53,10 @@ func (s *Server) Lookup(ctx context.Context, eco, pkg string) (*tlog.LookupRespo
 	// The proof builder reads the tiles of exactly cp.Size, so every proof
 	// is against the checkpoint returned. Tiles never change once written
 	// (a partial tile that Tessera removes is replaced by the full one,
-	// which the builder falls back to).
-	pb, err := client.NewProofBuilder(ctx, cp.Size, s.reader.ReadTile)
-	if err != nil {
-		return nil, err
-	}
+	// which the reader falls back to).
+	pb := &proofBuilder{size: cp.Size, read: s.reader.ReadTile, cache: s.tiles}
 	for _, e := range found {
-		p, err := pb.InclusionProof(ctx, e.idx)
+		p, err := pb.inclusion(ctx, e.idx)
 		if err != nil {
 			return nil, fmt.Errorf("inclusion proof of entry %d in tree of size %d: %w", e.idx, cp.Size, err)
 		}

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	lru "github.com/hashicorp/golang-lru/v2"
 	f_log "github.com/transparency-dev/formats/log"
 	"github.com/transparency-dev/tessera"
 	"github.com/transparency-dev/tessera/api/layout"
@@ -107,6 +108,7 @@ type Server struct {
 	root     *os.Root
 	static   *staticHandler
 	ix       *index
+	tiles    *lru.Cache[tileKey, *expandedTile] // for lookups' proofs
 
 	// mu serializes admission decisions: the authority and uniqueness
 	// checks of one note and the call that queues it happen under mu, so
@@ -143,6 +145,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		origin:  signer.Name(),
 		v:       verifier,
 		pending: map[string]*pendingAdd{},
+		tiles:   newTileCache(),
 	}
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("log directory: %w", err)
