@@ -11,5 +11,6 @@ func commands() []*cli.Command {
 		verifyCommand(),
 		caCommand(),
 		serveCommand(),
+		logCommand(),
 	}
 }
