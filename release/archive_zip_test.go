@@ -156,7 +156,7 @@ func TestZip64(t *testing.T) {
 // zip64Stored writes a zip of stored entries the way a zip64 writer does
 // for large files: 32-bit size and offset fields all ones, the values in
 // zip64 extra fields, and the zip64 end record and locator.
-func zip64Stored(t *testing.T, prefix string, tree map[string]string) []byte {
+func zip64Stored(t testing.TB, prefix string, tree map[string]string) []byte {
 	var out, dir bytes.Buffer
 	le := binary.LittleEndian
 	names := sortedNames(tree)
@@ -356,6 +356,9 @@ func FuzzHashZip(f *testing.F) {
 	f.Add(makeZip(f, entries(small, "", sortedNames(small)), zip.Store))
 	f.Add(makeZip(f, []testEntry{{name: "p/", kind: 'd'}, {name: "p/l", body: "t", kind: 'l'}, {name: "p/t", body: "x"}}, zip.Deflate))
 	f.Add(makeZip(f, nil, zip.Store))
+	f.Add(zip64Stored(f, "p/", small))
+	f.Add(rawZip(f, &zip.FileHeader{Name: "p/s", Method: zip.Store, CRC32: crc32.ChecksumIEEE([]byte("s")),
+		CompressedSize64: 1, UncompressedSize64: 1}, []byte("s")))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		hash := func() (*ArchiveInfo, error) { return hashZipBytes(data, "composer.json", fuzzLimits) }
 		info, err := hash()
