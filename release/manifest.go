@@ -44,9 +44,10 @@ var (
 // an archive of ecosystem eco (composer.json or package.json), as the
 // registry would record it on publish:
 //
-// Composer (the public Composer repository): Composer's ArrayLoader lowercases link targets
-// (composer/composer src/Composer/Package/Loader/ArrayLoader.php,
-// parseLinks), and Packagist's Updater stores each constraint as Composer's
+// Composer (the public Composer repository): Composer's ArrayLoader
+// lowercases link targets (composer/composer
+// src/Composer/Package/Loader/ArrayLoader.php, parseLinks), and Packagist's
+// Updater stores each constraint as Composer's
 // pretty constraint except that a constraint holding both "," and "@" has
 // each "<op>version@flag" rewritten to "<op>version-flag", or to
 // "<op>version" for @stable (composer/packagist src/Package/Updater.php,

@@ -30,7 +30,7 @@ const (
 }`
 	composerP2 = `{
 	"name": "acme/foo", "version": "v1.2.3", "version_normalized": "1.2.3.0",
-	"dist": {"type": "zip", "url": "https://api.github.com/repos/acme/foo/zipball/abc", "reference": "abc", "shasum": ""},
+	"dist": {"type": "zip", "url": "https://git.example.test/acme/foo/zipball/abc", "reference": "abc", "shasum": ""},
 	"require": {"php": ">=8.1", "acme/bar": "^1.0", "monolog/monolog": ">=1.0-dev,<2.0"},
 	"require-dev": {"phpunit/phpunit": "^10"},
 	"replace": {"acme/old-foo": "self.version"}
