@@ -47,12 +47,12 @@ var (
 // Composer (the public Composer repository): Composer's ArrayLoader
 // lowercases link targets (composer/composer
 // src/Composer/Package/Loader/ArrayLoader.php, parseLinks), and Packagist's
-// Updater stores each constraint as Composer's
-// pretty constraint except that a constraint holding both "," and "@" has
-// each "<op>version@flag" rewritten to "<op>version-flag", or to
-// "<op>version" for @stable (composer/packagist src/Package/Updater.php,
-// "handle links"). Both are applied here. Packagist also strips control
-// characters (ConsoleIO::sanitize); they are refused here instead.
+// Updater stores each constraint as Composer's pretty constraint, except
+// that a constraint holding both "," and "@" has each "<op>version@flag"
+// rewritten to "<op>version-flag", or to "<op>version" for @stable
+// (composer/packagist src/Package/Updater.php, "handle links"). Both are
+// applied here. Packagist also strips control characters
+// (ConsoleIO::sanitize); they are refused here instead.
 //
 // npm: see npmDependencies.
 func ManifestDigest(eco string, manifestJSON []byte) (string, error) {
