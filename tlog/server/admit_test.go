@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"net/http"
 	"slices"
 	"strconv"
@@ -202,4 +203,25 @@ func TestConcurrentAdds(t *testing.T) {
 	if got := len(tl.lookup(eco, pkg).Entries); got != versions+1 {
 		t.Errorf("lookup has %d entries; want %d", got, versions+1)
 	}
+}
+
+// FuzzAdd feeds arbitrary bodies to Add: nothing unsigned by an authorized
+// key is admitted, and every refusal is a 4xx RefusedError with one line.
+func FuzzAdd(f *testing.F) {
+	tl := newTestLog(f, func(c *Config) { c.Logger = nil })
+	vendor := newKey(f, "acme")
+	f.Add(keyEvent(f, release.Composer, "acme", release.ActionAdd, vendor.vkey, vendor.signer))
+	f.Add(statement(f, release.Composer, "acme/foo", "v1.0.0", 1, vendor.signer))
+	f.Add([]byte("sigil-release/v1\n\n— x AAAAAAAA\n"))
+	f.Add([]byte("\n\n"))
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		r, err := tl.srv.Add(t.Context(), msg)
+		if err == nil {
+			t.Fatalf("admitted %q at %d", msg, r.Index)
+		}
+		var re *RefusedError
+		if !errors.As(err, &re) || re.Status < 400 || re.Status >= 500 || strings.Contains(re.Reason, "\n") {
+			t.Fatalf("Add(%q) = %v; want a one-line 4xx refusal", msg, err)
+		}
+	})
 }
