@@ -9,6 +9,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/transparency-dev/tessera/api/layout"
 )
@@ -33,8 +34,28 @@ type staticHandler struct {
 	root *os.Root
 }
 
+// serveCheckpoint answers without Last-Modified and conditional requests:
+// the checkpoint changes several times a second, more often than
+// If-Modified-Since can tell apart, and a stale 304 would hide new entries.
 func (h *staticHandler) serveCheckpoint(w http.ResponseWriter, r *http.Request) {
-	h.serveFile(w, r, layout.CheckpointPath, "text/plain; charset=utf-8", checkpointCacheControl, false)
+	cp, err := h.root.ReadFile(layout.CheckpointPath)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			http.NotFound(w, r)
+			return
+		}
+		http.Error(w, "cannot read the checkpoint", http.StatusInternalServerError)
+		return
+	}
+	hdr := w.Header()
+	hdr.Set("Content-Type", "text/plain; charset=utf-8")
+	hdr.Set("Cache-Control", checkpointCacheControl)
+	hdr.Set("X-Content-Type-Options", "nosniff")
+	hdr.Set("Content-Length", strconv.Itoa(len(cp)))
+	if r.Method == http.MethodHead {
+		return
+	}
+	_, _ = w.Write(cp)
 }
 
 func (h *staticHandler) serveTile(w http.ResponseWriter, r *http.Request) {
@@ -52,7 +73,7 @@ func (h *staticHandler) serveTile(w http.ResponseWriter, r *http.Request) {
 func (h *staticHandler) serveFile(w http.ResponseWriter, r *http.Request, name, ctype, cacheControl string, compress bool) {
 	f, err := h.root.Open(name)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
 			http.NotFound(w, r)
 			return
 		}
