@@ -14,6 +14,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -80,14 +81,15 @@ func newKey(t testing.TB, name string) key {
 }
 
 // testLog is a log server on a fresh directory with fresh keys, served on
-// a loopback httptest server.
+// a loopback httptest server whose URL stays the same across reopen.
 type testLog struct {
-	t    testing.TB
-	cfg  Config
-	srv  *Server
-	http *httptest.Server
-	core key
-	logK key
+	t       testing.TB
+	cfg     Config
+	srv     *Server
+	http    *httptest.Server
+	handler atomic.Pointer[http.Handler]
+	core    key
+	logK    key
 }
 
 // newTestLog opens a log with one core key for every ecosystem. mod may
@@ -106,6 +108,17 @@ func newTestLog(t testing.TB, mod func(*Config)) *testLog {
 	if mod != nil {
 		mod(&tl.cfg)
 	}
+	tl.http = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if h := tl.handler.Load(); h != nil {
+			(*h).ServeHTTP(w, r)
+			return
+		}
+		http.Error(w, "log closed", http.StatusServiceUnavailable)
+	}))
+	t.Cleanup(func() {
+		tl.close()
+		tl.http.Close()
+	})
 	tl.open()
 	return tl
 }
@@ -118,17 +131,14 @@ func (tl *testLog) open() {
 		tl.t.Fatalf("Open: %v", err)
 	}
 	tl.srv = srv
-	tl.http = httptest.NewServer(srv.Handler())
-	tl.t.Cleanup(tl.close)
+	h := srv.Handler()
+	tl.handler.Store(&h)
 }
 
-// close stops the HTTP server and closes the log; it is safe to call
-// twice.
+// close closes the log (the HTTP server answers 503 until it reopens); it
+// is safe to call twice.
 func (tl *testLog) close() {
-	if tl.http != nil {
-		tl.http.Close()
-		tl.http = nil
-	}
+	tl.handler.Store(nil)
 	if tl.srv != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
