@@ -1,0 +1,562 @@
+package npm
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+
+	"golang.org/x/mod/semver"
+
+	"github.com/sigilproxy/sigil/policy"
+	"github.com/sigilproxy/sigil/proxy"
+	"github.com/sigilproxy/sigil/release"
+)
+
+// maxNotices bounds the reasons listed in one policyRestrictions message:
+// a package whose every version is unsigned under a "deny" policy would
+// otherwise print hundreds of lines. All are in the log.
+const maxNotices = 20
+
+// Media types of the two packument forms (npm/registry
+// docs/responses/package-metadata.md; pacote lib/registry.js asks for the
+// abbreviated one with "application/vnd.npm.install-v1+json; q=1.0,
+// application/json; q=0.8, */*").
+const (
+	typeFull        = "application/json"
+	typeAbbreviated = "application/vnd.npm.install-v1+json"
+)
+
+// servePackument answers a packument: the upstream's, each version decided
+// by the Checker and by its registry signature, blocked ones removed,
+// tarballs pointed at sigil, in the form the client asked for.
+func (h *Handler) servePackument(w http.ResponseWriter, r *http.Request, name string) {
+	base, ok := h.base(r)
+	if !ok {
+		writeError(w, http.StatusBadRequest, "sigil: bad Host header")
+		return
+	}
+	ctx := r.Context()
+	p, stale, err := h.packument(ctx, name)
+	if err != nil {
+		h.fail(w, r, "the metadata of "+name, err)
+		return
+	}
+	abbreviated := wantsAbbreviated(r.Header.Values("Accept"))
+	body, sum := h.filter(ctx, p, base, abbreviated)
+	hdr := w.Header()
+	// The answer depends on Accept; shared caches must keep the forms
+	// apart, as npm's own cache does (make-fetch-happen honours Vary).
+	hdr.Set("Vary", "Accept")
+	noStore := false
+	if sum.blocked+sum.warned > 0 {
+		hdr.Set("X-Sigil-Verdict", sum.header(h.mode))
+		// npm prints an npm-notice header, but only from a response
+		// its HTTP cache did not store (npm-registry-fetch
+		// lib/check-response.js skips responses carrying
+		// x-local-cache, which make-fetch-happen lib/cache/entry.js
+		// sets on every response it stores). So a packument with
+		// something to say is not stored by npm: the notice is printed
+		// on every install that reads it.
+		hdr.Set("npm-notice", sum.notice(name))
+		noStore = true
+	}
+	if stale {
+		hdr.Set("X-Sigil-Stale", "upstream unreachable; serving its last metadata")
+	}
+	form, ctype := "full", typeFull
+	if abbreviated {
+		form, ctype = "abbreviated", typeAbbreviated
+	}
+	key := "npm " + form + " " + base + h.prefix + "/" + escapedName(name)
+	h.serveDocument(w, r, key, body, ctype, noStore)
+}
+
+// packument fetches and parses the upstream's packument of name, and
+// remembers its facts for the tarball requests that follow.
+func (h *Handler) packument(ctx context.Context, name string) (*packument, bool, error) {
+	u := h.upstreamBase + "/" + escapedName(name)
+	doc, err := h.upstream.Document(ctx, u)
+	if err != nil {
+		return nil, false, err
+	}
+	p, err := parsePackument(doc.Body, name)
+	if err != nil {
+		return nil, false, malformed(u, err)
+	}
+	h.index.put(name, newDocIndex(p))
+	return p, doc.Stale, nil
+}
+
+// wantsAbbreviated reports whether an Accept header asks for the
+// abbreviated form: it names its media type with a q above zero.
+func wantsAbbreviated(accept []string) bool {
+	for _, a := range accept {
+		for part := range strings.SplitSeq(a, ",") {
+			typ, params, _ := strings.Cut(part, ";")
+			if !strings.EqualFold(strings.TrimSpace(typ), typeAbbreviated) {
+				continue
+			}
+			q := "1"
+			for param := range strings.SplitSeq(params, ";") {
+				if k, v, ok := strings.Cut(param, "="); ok && strings.EqualFold(strings.TrimSpace(k), "q") {
+					q = strings.TrimSpace(v)
+				}
+			}
+			if strings.Trim(q, "0.") != "" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// summary counts what filter did, for the headers and the log.
+type summary struct {
+	blocked, warned int
+	reasons         []string // of blocked and warned versions, in order
+}
+
+func (s summary) header(mode policy.Mode) string {
+	v := fmt.Sprintf("%s; blocked=%d; warned=%d", mode, s.blocked, s.warned)
+	if len(s.reasons) > 0 {
+		v += "; " + strings.Join(s.reasons, "; ")
+	}
+	return headerValue(v, 2048)
+}
+
+// notice is the one line npm prints for a packument.
+func (s summary) notice(name string) string {
+	var parts []string
+	if s.blocked > 0 {
+		parts = append(parts, fmt.Sprintf("%d %s blocked", s.blocked, plural(s.blocked, "version")))
+	}
+	if s.warned > 0 {
+		parts = append(parts, fmt.Sprintf("%d served with warnings", s.warned))
+	}
+	msg := "sigil: " + name + ": " + strings.Join(parts, ", ")
+	if len(s.reasons) > 0 {
+		msg += "; " + s.reasons[0]
+		if n := len(s.reasons) - 1; n > 0 {
+			msg += fmt.Sprintf(" (and %d more: see sigil's log)", n)
+		}
+	}
+	return headerValue(msg, 1024)
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return word
+	}
+	return word + "s"
+}
+
+// decided is the outcome for one version.
+type decided struct {
+	served bool
+	reason string // "" when allowed without a word
+}
+
+// decide decides every version of p: one Checker call for all of them,
+// and the registry signature of each.
+func (h *Handler) decide(ctx context.Context, p *packument) []decided {
+	facts := make([]proxy.VersionFacts, 0, len(p.versions))
+	for i := range p.versions {
+		if v := &p.versions[i]; v.problem == "" {
+			facts = append(facts, v.facts)
+		}
+	}
+	var verdicts []proxy.VersionVerdict
+	if len(facts) > 0 {
+		verdicts = h.checker.Versions(ctx, release.NPM, p.name, facts)
+	}
+	if len(verdicts) != len(facts) {
+		// The Checker broke its contract; fail closed for this document.
+		h.log.Error("npm: checker returned the wrong number of verdicts", "package", p.name, "want", len(facts), "got", len(verdicts))
+		verdicts = make([]proxy.VersionVerdict, len(facts))
+		for i := range verdicts {
+			verdicts[i].Action = policy.Block
+			verdicts[i].Reasons = []string{p.name + "@" + facts[i].Version + ": sigil could not decide this version (internal error)"}
+		}
+	}
+	var ks *keyState
+	if h.keys != nil {
+		ks = h.keys.current(ctx)
+	}
+	out := make([]decided, len(p.versions))
+	j := 0
+	for i := range p.versions {
+		v := &p.versions[i]
+		if v.problem != "" {
+			out[i] = decided{reason: v.problem}
+			h.log.Warn("npm: dropped a malformed version", "package", p.name, "problem", v.problem)
+			continue
+		}
+		vd := h.withRegistry(ks, p.name, &v.versionFacts, p.times[v.key], verdicts[j].Verdict)
+		j++
+		out[i] = decided{served: vd.Action == policy.Allow || vd.Action == policy.Warn, reason: vd.Reason()}
+		if vd.Action == policy.Allow && len(vd.Reasons) == 0 {
+			out[i].reason = ""
+		} else if out[i].reason == "" {
+			out[i].reason = p.name + "@" + v.key
+		}
+	}
+	return out
+}
+
+// withRegistry adds the registry-signature check of one version to its
+// vendor verdict. They are separate checks of separate claims (the
+// registry published these bytes; the vendor signed them); the verdict
+// acted on is the stricter of the two, with the reasons of both.
+func (h *Handler) withRegistry(ks *keyState, pkg string, v *versionFacts, published string, vd policy.Verdict) policy.Verdict {
+	if ks == nil {
+		return vd
+	}
+	reasons := h.keys.check(ks, pkg, v, published, h.sigMode == SignaturesRequire)
+	if len(reasons) == 0 {
+		return vd
+	}
+	for _, reason := range reasons {
+		h.log.Debug("npm: registry signature", "package", pkg, "version", v.facts.Version, "reason", reason)
+	}
+	out := vd
+	out.Reasons = append(slices.Clip(vd.Reasons), reasons...)
+	switch {
+	case out.Action == policy.Block:
+	case h.sigMode == SignaturesRequire && h.modeOf(pkg) != policy.ModeWarn:
+		out.Action, out.Failed = policy.Block, true
+	case h.sigMode == SignaturesRequire:
+		out.Action, out.Failed = policy.Warn, true
+	default:
+		out.Action = policy.Warn
+	}
+	return out
+}
+
+// filter decides p and returns the packument to serve.
+func (h *Handler) filter(ctx context.Context, p *packument, base string, abbreviated bool) ([]byte, summary) {
+	ds := h.decide(ctx, p)
+	var sum summary
+	dropped := map[string]bool{}
+	for i, d := range ds {
+		v := &p.versions[i]
+		switch {
+		case !d.served:
+			sum.blocked++
+			dropped[v.key] = true
+		case d.reason != "":
+			sum.warned++
+		default:
+			continue
+		}
+		sum.reasons = append(sum.reasons, d.reason)
+	}
+	if sum.blocked+sum.warned > 0 {
+		first := ""
+		if len(sum.reasons) > 0 {
+			first = sum.reasons[0]
+		}
+		h.log.Warn("npm: packument served with blocked or warned versions", "package", p.name, "blocked", sum.blocked, "warned", sum.warned, "first", first)
+	}
+	w := writer{h: h, p: p, ds: ds, base: base, dropped: dropped}
+	// Served documents are about as large as the upstream's (or, for the
+	// abbreviated form, smaller): allocate once.
+	b := make([]byte, 0, p.size+p.size/8+1024)
+	if abbreviated {
+		return w.abbreviated(b), sum
+	}
+	return w.full(b), sum
+}
+
+// writer writes a served packument.
+type writer struct {
+	h       *Handler
+	p       *packument
+	ds      []decided
+	base    string
+	dropped map[string]bool // version keys not served
+}
+
+// Members of an upstream packument that sigil never serves:
+// policyRestrictions is sigil's own to write; stagedVersions would let
+// npm (with --include-staged) install versions outside "versions", which
+// sigil has not decided; _attachments is the publish payload, read by
+// nothing that installs.
+var droppedTop = map[string]bool{"policyRestrictions": true, "stagedVersions": true, "_attachments": true}
+
+// full writes the full form: the upstream's document with blocked
+// versions gone from versions and time, dist-tags moved, tarballs
+// rewritten, and policyRestrictions saying why.
+func (w *writer) full(b []byte) []byte {
+	b = append(b, '{')
+	for _, m := range w.p.top {
+		switch {
+		case droppedTop[m.key]:
+		case m.key == "versions" && jsonKind(m.val) == '{':
+			b = appendMember(b, m.key, nil)
+			b = w.versions(b, false)
+		case m.key == "time" && jsonKind(m.val) == '{':
+			b = appendMember(b, m.key, nil)
+			b = w.time(b, m.val)
+		case m.key == "dist-tags" && jsonKind(m.val) == '{':
+			b = appendMember(b, m.key, nil)
+			b = w.distTags(b)
+		default:
+			b = appendMember(b, m.key, m.val)
+		}
+	}
+	b = w.restrictions(b)
+	return append(b, '}')
+}
+
+// abbreviated writes the abbreviated form the registry serves for the
+// install Accept header: name, modified, dist-tags and versions, each
+// version cut to what installing reads (abbreviatedFields).
+func (w *writer) abbreviated(b []byte) []byte {
+	b = append(b, '{')
+	b = appendMember(b, "name", appendString(nil, w.p.name))
+	if raw, ok := w.p.top.get("modified"); ok {
+		b = appendMember(b, "modified", raw)
+	} else if t, ok := w.p.times["modified"]; ok {
+		b = appendMember(b, "modified", appendString(nil, t))
+	}
+	if w.p.distTags != nil {
+		b = appendMember(b, "dist-tags", nil)
+		b = w.distTags(b)
+	}
+	if raw, ok := w.p.top.get("versions"); ok && jsonKind(raw) == '{' {
+		b = appendMember(b, "versions", nil)
+		b = w.versions(b, true)
+	}
+	b = w.restrictions(b)
+	return append(b, '}')
+}
+
+// abbreviatedFields are the version members the abbreviated form keeps:
+// those the registry documents (npm/registry
+// docs/responses/package-metadata.md), those it has added since
+// (deprecated, hasInstallScript, cpu, os, libc, funding,
+// peerDependenciesMeta, acceptDependencies) and the rest of what npm
+// records in a lockfile from a registry manifest (@npmcli/arborist
+// lib/shrinkwrap.js pkgMetaKeys).
+var abbreviatedFields = map[string]bool{
+	"name": true, "version": true, "deprecated": true, "dist": true,
+	"dependencies": true, "optionalDependencies": true, "devDependencies": true,
+	"peerDependencies": true, "peerDependenciesMeta": true, "bundleDependencies": true,
+	"bundledDependencies": true, "acceptDependencies": true,
+	"bin": true, "directories": true, "engines": true, "cpu": true, "os": true, "libc": true,
+	"funding": true, "license": true, "_hasShrinkwrap": true, "hasInstallScript": true,
+}
+
+// versions writes the served "versions" object.
+func (w *writer) versions(b []byte, abbreviated bool) []byte {
+	b = append(b, '{')
+	for i := range w.p.versions {
+		if !w.ds[i].served {
+			continue
+		}
+		v := &w.p.versions[i]
+		b = appendMember(b, v.key, nil)
+		b = append(b, '{')
+		for _, m := range v.obj {
+			switch {
+			case abbreviated && !abbreviatedFields[m.key]:
+			case m.key == "dist":
+				b = appendMember(b, m.key, nil)
+				b = w.dist(b, v)
+			default:
+				b = appendMember(b, m.key, m.val)
+			}
+		}
+		if abbreviated && hasInstallScript(v.obj) {
+			b = appendMember(b, "hasInstallScript", []byte("true"))
+		}
+		b = append(b, '}')
+	}
+	return append(b, '}')
+}
+
+// hasInstallScript reports whether the abbreviated form must say that the
+// version runs install scripts: the full form says it with "scripts",
+// which the abbreviated form lacks, and npm reads hasInstallScript instead
+// (@npmcli/arborist lib/node.js). As the registry does, it is added only
+// where the version does not carry one itself.
+func hasInstallScript(v object) bool {
+	if _, ok := v.get("hasInstallScript"); ok {
+		return false
+	}
+	raw, ok := v.get("scripts")
+	if !ok || jsonKind(raw) != '{' {
+		return false
+	}
+	scripts, err := parseObject(raw)
+	if err != nil {
+		return false
+	}
+	for _, s := range []string{"preinstall", "install", "postinstall"} {
+		if v, ok := scripts.str(s); ok && v != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// dist writes a served dist: every member as the upstream wrote it
+// (integrity and signatures byte for byte), but the tarball URL sigil's
+// own, except in forward mode.
+func (w *writer) dist(b []byte, v *version) []byte {
+	b = append(b, '{')
+	for _, m := range v.dist {
+		if m.key == "tarball" && !w.h.forward {
+			b = appendMember(b, m.key, appendString(nil, w.base+w.h.prefix+tarballPath(w.p.name, v.key)))
+			continue
+		}
+		b = appendMember(b, m.key, m.val)
+	}
+	return append(b, '}')
+}
+
+// time writes "time" without the entries of versions not served.
+func (w *writer) time(b []byte, raw []byte) []byte {
+	t, _ := parseObject(raw) // parsed before; it parses
+	b = append(b, '{')
+	for _, m := range t {
+		if !w.dropped[m.key] {
+			b = appendMember(b, m.key, m.val)
+		}
+	}
+	return append(b, '}')
+}
+
+// distTags writes "dist-tags", moving each tag that names a version not
+// served (see moveTag).
+func (w *writer) distTags(b []byte) []byte {
+	var cands []string // served versions by precedence, highest first
+	b = append(b, '{')
+	for _, m := range w.p.distTags {
+		target, ok := stringValue(m.val)
+		if !ok {
+			continue // names no version
+		}
+		if !w.dropped[target] {
+			b = appendMember(b, m.key, m.val)
+			continue
+		}
+		if cands == nil {
+			cands = w.servedBySemver()
+		}
+		if to, ok := moveTag(target, cands); ok {
+			b = appendMember(b, m.key, appendString(nil, to))
+		}
+	}
+	return append(b, '}')
+}
+
+// moveTag finds where a tag that named the blocked version from goes: the
+// version of highest precedence among those served that is lower than
+// from, and a prerelease only if from is one. Lower, because a tag is a
+// maintainer's choice: "latest" may sit below a newer major published
+// under "next", and a blocked "latest" must not promote that major. A
+// prerelease only for a prerelease tag, as npm never picks a prerelease
+// for a plain range. None (ok false): the tag goes away. cands are
+// canonical "v"-prefixed versions, highest first.
+func moveTag(from string, cands []string) (string, bool) {
+	f, ok := semverOf(from)
+	if !ok {
+		return "", false
+	}
+	pre := semver.Prerelease(f) != ""
+	for _, c := range cands {
+		if semver.Compare(c, f) >= 0 || (!pre && semver.Prerelease(c) != "") {
+			continue
+		}
+		return c[1:], true
+	}
+	return "", false
+}
+
+// servedBySemver returns the served versions that are semantic versions,
+// "v"-prefixed, highest precedence first (ties by string, for a stable
+// choice).
+func (w *writer) servedBySemver() []string {
+	out := []string{}
+	for i := range w.p.versions {
+		if !w.ds[i].served {
+			continue
+		}
+		if s, ok := semverOf(w.p.versions[i].key); ok {
+			out = append(out, s)
+		}
+	}
+	slices.SortFunc(out, func(a, b string) int {
+		return cmp.Or(semver.Compare(b, a), strings.Compare(b, a))
+	})
+	return out
+}
+
+// semverOf returns "v"+s if s is a full semantic version (x.y.z, optional
+// prerelease and build), as npm's registry stores them.
+func semverOf(s string) (string, bool) {
+	v := "v" + s
+	core, _, _ := strings.Cut(v, "+")
+	if !semver.IsValid(v) || semver.Canonical(v) != core {
+		return "", false
+	}
+	return v, true
+}
+
+// restrictions writes policyRestrictions for the versions not served:
+// npm-pick-manifest (lib/index.js) reads policyRestrictions.versions as
+// versions that exist but may not be installed, and when the version it
+// picks is one of them it fails with E403 "Could not download
+// name@spec due to policy violations:" followed by policyRestrictions.
+// message. Entries hold only name and version: nothing to download.
+func (w *writer) restrictions(b []byte) []byte {
+	var idx []int
+	for i := range w.p.versions {
+		if !w.ds[i].served {
+			idx = append(idx, i)
+		}
+	}
+	if len(idx) == 0 {
+		return b
+	}
+	// The message lists the newest first: what npm picks, most often.
+	slices.SortStableFunc(idx, func(a, b int) int {
+		va, oka := semverOf(w.p.versions[a].key)
+		vb, okb := semverOf(w.p.versions[b].key)
+		switch {
+		case oka && okb:
+			return semver.Compare(vb, va)
+		case oka:
+			return -1
+		case okb:
+			return 1
+		}
+		return 0
+	})
+	msg := make([]string, 0, min(len(idx), maxNotices)+2)
+	msg = append(msg, fmt.Sprintf("sigil blocked %d %s of %s:", len(idx), plural(len(idx), "version"), w.p.name))
+	for _, i := range idx[:min(len(idx), maxNotices)] {
+		msg = append(msg, "  "+w.ds[i].reason)
+	}
+	if n := len(idx) - maxNotices; n > 0 {
+		msg = append(msg, fmt.Sprintf("  and %d more; sigil's log has every reason", n))
+	}
+	b = appendMember(b, "policyRestrictions", nil)
+	b = append(b, '{')
+	b = appendMember(b, "message", appendString(nil, strings.Join(msg, "\n")))
+	b = appendMember(b, "versions", nil)
+	b = append(b, '{')
+	for _, i := range idx {
+		v := &w.p.versions[i]
+		b = appendMember(b, v.key, nil)
+		b = append(b, '{')
+		b = appendMember(b, "name", appendString(nil, w.p.name))
+		b = appendMember(b, "version", appendString(nil, v.key))
+		b = append(b, '}')
+	}
+	return append(b, "}}"...)
+}

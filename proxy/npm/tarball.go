@@ -1,0 +1,98 @@
+package npm
+
+import (
+	"encoding/hex"
+	"errors"
+	"net/http"
+
+	"github.com/sigilproxy/sigil/policy"
+	"github.com/sigilproxy/sigil/proxy"
+)
+
+// serveTarball answers a tarball: the version looked up in the upstream's
+// packument (whose dist.tarball is the only URL ever fetched for it),
+// decided, verified by the Checker, served from the cache.
+//
+// The request names a package and a version, never a URL: sigil's
+// tarball paths are the registry's shape ("{name}/-/{name}-{version}.tgz"),
+// and so are the paths npm asks for when it replaces the registry host of
+// a lockfile's "resolved" URL with sigil's (pacote lib/remote.js,
+// replace-registry-host), and the paths a forward-mode client asks the
+// upstream for.
+func (h *Handler) serveTarball(w http.ResponseWriter, r *http.Request, name, version string) {
+	ctx := r.Context()
+	e, err := h.lookup(r, name, version)
+	if err != nil {
+		h.fail(w, r, "the metadata of "+name, err)
+		return
+	}
+	if e == nil {
+		writeError(w, http.StatusNotFound, "sigil: "+name+"@"+quoteVersion(version)+" is not in the upstream's metadata")
+		return
+	}
+	if e.problem != "" {
+		h.log.Warn("npm: tarball of a malformed version refused", "package", name, "version", version, "problem", e.problem)
+		h.fail(w, r, "", &proxy.BlockedError{Facts: e.facts, Verdict: policy.Verdict{Action: policy.Block, Failed: true, Reasons: []string{e.problem}}})
+		return
+	}
+	var ks *keyState
+	if h.keys != nil {
+		ks = h.keys.current(ctx)
+	}
+	// What the registry signature alone blocks is not downloaded.
+	if vd := h.withRegistry(ks, name, &e.versionFacts, e.published, policy.Verdict{Action: policy.Allow}); vd.Blocked() {
+		h.log.Warn("npm: tarball blocked", "package", name, "version", version, "reason", vd.Reason())
+		h.fail(w, r, "", &proxy.BlockedError{Facts: e.facts, Verdict: vd})
+		return
+	}
+	a, err := h.checker.Archive(ctx, e.facts)
+	var blocked *proxy.BlockedError
+	switch {
+	case errors.As(err, &blocked):
+		h.log.Warn("npm: tarball blocked", "package", name, "version", version, "reason", blocked.Verdict.Reason())
+		h.fail(w, r, "", err)
+		return
+	case errors.Is(err, proxy.ErrNotFound):
+		writeError(w, http.StatusNotFound, "sigil: the upstream has no tarball for "+name+"@"+version)
+		return
+	case err != nil:
+		h.fail(w, r, "the tarball of "+name+"@"+version, err)
+		return
+	}
+	if a.Closer != nil {
+		defer a.Closer.Close()
+	}
+	vd := h.withRegistry(ks, name, &e.versionFacts, e.published, a.Verdict)
+	hdr := w.Header()
+	if vd.Blocked() {
+		// Cannot happen (the registry check blocked nothing above, and
+		// the Checker returned no refusal); fail closed all the same.
+		h.fail(w, r, "", &proxy.BlockedError{Facts: e.facts, Verdict: vd})
+		return
+	}
+	if vd.Action != policy.Allow || len(vd.Reasons) > 0 {
+		h.log.Warn("npm: tarball served with a warning", "package", name, "version", version, "reason", vd.Reason())
+		hdr.Set("X-Sigil-Verdict", headerValue(string(h.mode)+"; warned=1; "+vd.Reason(), 2048))
+	}
+	hdr.Set("Content-Type", "application/octet-stream")
+	hdr.Set("ETag", `"`+hex.EncodeToString(a.SHA256[:])+`"`)
+	// A later revocation must reach clients behind shared caches.
+	hdr.Set("Cache-Control", "no-cache")
+	http.ServeContent(w, r, "", a.ModTime, a.Body)
+}
+
+// lookup returns the facts of name@version from the packument sigil parsed
+// last (within indexTTL) or from the upstream's, or nil if the packument
+// has no such version.
+func (h *Handler) lookup(r *http.Request, name, version string) (*indexed, error) {
+	x, ok := h.index.get(name)
+	if !ok {
+		if _, _, err := h.packument(r.Context(), name); err != nil {
+			return nil, err
+		}
+		if x, ok = h.index.get(name); !ok {
+			return nil, errors.New("the packument just parsed is not indexed")
+		}
+	}
+	return x.versions[version], nil
+}
