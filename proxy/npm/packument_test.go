@@ -201,10 +201,10 @@ func TestPackumentAbbreviated(t *testing.T) {
 func TestWantsAbbreviated(t *testing.T) {
 	for accept, want := range map[string]bool{
 		"application/vnd.npm.install-v1+json; q=1.0, application/json; q=0.8, */*": true,
-		"application/vnd.npm.install-v1+json": true,
-		"Application/Vnd.Npm.Install-V1+Json;Q=0.5": true,
-		"application/vnd.npm.install-v1+json; q=0":  false,
-		"application/vnd.npm.install-v1+json;q=0.0": false,
+		"application/vnd.npm.install-v1+json":                                      true,
+		"Application/Vnd.Npm.Install-V1+Json;Q=0.5":                                true,
+		"application/vnd.npm.install-v1+json; q=0":                                 false,
+		"application/vnd.npm.install-v1+json;q=0.0":                                false,
 		"application/json": false,
 		"*/*":              false,
 		"":                 false,
@@ -264,13 +264,13 @@ func TestDistTagsMove(t *testing.T) {
 	for _, c := range []struct {
 		from, to string
 	}{
-		{"2.0.0", "1.10.0"},            // below, never the newer 3.0.0; releases only
-		{"1.11.0", "1.10.0"},           // 1.10 > 1.2: precedence, not strings
-		{"2.0.0-rc.2", "2.0.0-rc.1"},   // a prerelease tag may move to a prerelease
-		{"2.0.0-beta.1", "1.10.0"},     // below every served prerelease of 2.0.0
-		{"1.0.0", ""},                  // nothing below: the tag goes
-		{"1.0.0+build.2", ""},          // build metadata has no precedence
-		{"not-semver", ""},             // nothing to compare with
+		{"2.0.0", "1.10.0"},          // below, never the newer 3.0.0; releases only
+		{"1.11.0", "1.10.0"},         // 1.10 > 1.2: precedence, not strings
+		{"2.0.0-rc.2", "2.0.0-rc.1"}, // a prerelease tag may move to a prerelease
+		{"2.0.0-beta.1", "1.10.0"},   // below every served prerelease of 2.0.0
+		{"1.0.0", ""},                // nothing below: the tag goes
+		{"1.0.0+build.2", ""},        // build metadata has no precedence
+		{"not-semver", ""},           // nothing to compare with
 		{"4.0.0-alpha", "3.0.0"},
 	} {
 		to, ok := moveTag(c.from, served)
