@@ -120,7 +120,7 @@ func (r *composerRegistry) serve(w http.ResponseWriter, req *http.Request) {
 				"name":    v.Name,
 				"version": v.Version,
 				"dist":    map[string]any{"type": "zip", "url": r.srv.URL + distPath(v), "reference": v.Ref, "shasum": ""},
-				"source":  map[string]any{"type": "git", "url": "https://git.example.invalid/" + v.Name + ".git", "reference": v.Ref},
+				"source":  map[string]any{"type": "git", "url": "http://127.0.0.1:9/" + v.Name + ".git", "reference": v.Ref},
 				"type":    "library",
 			}
 			if len(v.Require) > 0 {
