@@ -194,13 +194,17 @@ func (h *Handler) findVersion(r *http.Request, req distReq) (ref *archiveRef, se
 			x = newDocIndex(d)
 			h.index.put(u, x)
 		}
-		refs := x.versions[req.version]
-		for i := range refs {
-			if d := refs[i].dist; d.ok && distSegment(d) == req.segment && distExt[d.typ] == req.ext {
-				return &refs[i], true, nil
+		for i := range x.refs {
+			ref := &x.refs[i]
+			if ref.facts.Version != req.version {
+				continue
+			}
+			seen = true
+			if d := ref.dist; d.ok && distSegment(d) == req.segment && distExt[d.typ] == req.ext {
+				return ref, true, nil
 			}
 		}
-		if len(refs) > 0 {
+		if seen {
 			return nil, true, nil
 		}
 	}

@@ -26,18 +26,20 @@ type archiveRef struct {
 	dist  dist
 }
 
-// docIndex holds the archive facts of one upstream p2 document, by
-// version string.
+// docIndex holds the archive facts of one upstream p2 document, in
+// document order. A lookup scans it: a few thousand string comparisons
+// per archive request cost less than building a map on every metadata
+// request.
 type docIndex struct {
-	versions map[string][]archiveRef
-	made     time.Time
+	refs []archiveRef
+	made time.Time
 }
 
 func newDocIndex(d *p2Doc) *docIndex {
-	x := &docIndex{versions: make(map[string][]archiveRef, len(d.entries)), made: time.Now()}
+	x := &docIndex{refs: make([]archiveRef, 0, len(d.entries)), made: time.Now()}
 	for i := range d.entries {
 		if e := &d.entries[i]; e.problem == "" {
-			x.versions[e.facts.Version] = append(x.versions[e.facts.Version], archiveRef{e.facts, e.dist})
+			x.refs = append(x.refs, archiveRef{e.facts, e.dist})
 		}
 	}
 	return x
