@@ -162,23 +162,11 @@ func (l *LogState) SecurityErrors(ctx context.Context) ([][]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	var out [][]byte
-	err := l.s.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: l.key(tagSecErr), PrefetchValues: true, PrefetchSize: 16})
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			v, err := it.Item().ValueCopy(nil)
-			if err != nil {
-				return err
-			}
-			out = append(out, v)
-		}
-		return nil
-	})
+	kvs, err := l.securityErrorKeys(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("security errors of log %q: %w", l.origin, err)
+		return nil, err
 	}
-	return out, nil
+	return values(kvs), nil
 }
 
 func (l *LogState) tileKey(path string) ([]byte, error) {

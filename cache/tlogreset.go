@@ -58,34 +58,37 @@ func (l *LogState) Reset(ctx context.Context) (int, error) {
 // ArchivedSecurityErrors returns the evidence that Reset archived, oldest
 // first.
 func (l *LogState) ArchivedSecurityErrors(ctx context.Context) ([][]byte, error) {
-	var out [][]byte
-	err := l.s.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: l.key(tagSecErrArchived), PrefetchValues: true})
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			v, err := it.Item().ValueCopy(nil)
-			if err != nil {
-				return err
-			}
-			out = append(out, v)
-		}
-		return nil
-	})
+	kvs, err := l.scan(ctx, tagSecErrArchived)
 	if err != nil {
 		return nil, fmt.Errorf("archived security errors of log %q: %w", l.origin, err)
 	}
-	return out, nil
+	return values(kvs), nil
 }
 
 type keyValue struct{ key, value []byte }
 
+func values(kvs []keyValue) [][]byte {
+	out := make([][]byte, len(kvs))
+	for i, kv := range kvs {
+		out[i] = kv.value
+	}
+	return out
+}
+
 func (l *LogState) securityErrorKeys(ctx context.Context) ([]keyValue, error) {
+	kvs, err := l.scan(ctx, tagSecErr)
+	if err != nil {
+		return nil, fmt.Errorf("security errors of log %q: %w", l.origin, err)
+	}
+	return kvs, nil
+}
+
+// scan returns every record of this log under tag, in key order. It is
+// for the small evidence lists, not for tiles.
+func (l *LogState) scan(ctx context.Context, tag byte) ([]keyValue, error) {
 	var out []keyValue
 	err := l.s.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: l.key(tagSecErr), PrefetchValues: true})
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: l.key(tag), PrefetchValues: true, PrefetchSize: 16})
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
 			if err := ctx.Err(); err != nil {
@@ -99,10 +102,7 @@ func (l *LogState) securityErrorKeys(ctx context.Context) ([]keyValue, error) {
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("security errors of log %q: %w", l.origin, err)
-	}
-	return out, nil
+	return out, err
 }
 
 func beUint64(v uint64) []byte {
