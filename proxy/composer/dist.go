@@ -1,6 +1,7 @@
 package composer
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -115,7 +116,9 @@ var archiveTypes = map[string]string{"zip": "application/zip", "tar": "applicati
 // serveDist answers an archive: found in the metadata, verified (or
 // refused) by the Checker, served from the cache.
 func (h *Handler) serveDist(w http.ResponseWriter, r *http.Request, req distReq) {
-	e, seen, err := h.findVersion(r, req)
+	e, seen, err := h.findArchive(r.Context(), req.pkg, req.version, func(d dist) bool {
+		return distSegment(d) == req.segment && distExt[d.typ] == req.ext
+	})
 	if err != nil {
 		h.fail(w, r, "metadata of "+req.pkg, err)
 		return
@@ -128,17 +131,24 @@ func (h *Handler) serveDist(w http.ResponseWriter, r *http.Request, req distReq)
 		writeWarning(w, http.StatusNotFound, msg)
 		return
 	}
+	h.serveArchive(w, r, e)
+}
+
+// serveArchive answers the archive of e: verified (or refused) by the
+// Checker, served from the cache.
+func (h *Handler) serveArchive(w http.ResponseWriter, r *http.Request, e *archiveRef) {
+	pkg, version := e.facts.Package, e.facts.Version
 	a, err := h.checker.Archive(r.Context(), e.facts)
 	switch {
 	case err == nil:
 	case proxy.StatusOf(err) == http.StatusNotFound:
 		// Unlike an unknown document, a missing archive is worth a
 		// line in Composer's output.
-		writeWarning(w, http.StatusNotFound, "sigil: the upstream has no archive for "+req.pkg+" "+req.version)
+		writeWarning(w, http.StatusNotFound, "sigil: the upstream has no archive for "+pkg+" "+version)
 		return
 	default:
 		// A refusal is 410 with its reasons (the Checker logged it).
-		h.fail(w, r, "the archive of "+req.pkg+" "+req.version, err)
+		h.fail(w, r, "the archive of "+pkg+" "+version, err)
 		return
 	}
 	if a.Closer != nil {
@@ -162,18 +172,17 @@ func blockedReason(b *proxy.BlockedError) string {
 	return b.Facts.Package + "@" + b.Facts.Version
 }
 
-// findVersion returns the archive of the upstream's metadata of req.pkg
-// whose version and archive are the ones req names, or nil, and whether
-// the version was there at all. It looks first in the file Packagist lists
-// the version in, then in the other.
-func (h *Handler) findVersion(r *http.Request, req distReq) (ref *archiveRef, seen bool, err error) {
-	ctx := r.Context()
+// findArchive returns the archive of the upstream's metadata of pkg whose
+// version is version and whose dist match accepts, or nil, and whether the
+// version was there at all. It looks first in the file Packagist lists the
+// version in, then in the other.
+func (h *Handler) findArchive(ctx context.Context, pkg, version string, match func(dist) bool) (ref *archiveRef, seen bool, err error) {
 	root, err := h.rootInfo(ctx)
 	if err != nil {
 		return nil, false, err
 	}
-	files := []string{req.pkg, req.pkg + devSuffix}
-	if devVersion(req.version) {
+	files := []string{pkg, pkg + devSuffix}
+	if devVersion(version) {
 		files[0], files[1] = files[1], files[0]
 	}
 	for _, file := range files {
@@ -187,7 +196,7 @@ func (h *Handler) findVersion(r *http.Request, req distReq) (ref *archiveRef, se
 			if err != nil {
 				return nil, false, err
 			}
-			d, err := parseP2(doc.Body, req.pkg)
+			d, err := parseP2(doc.Body, pkg)
 			if err != nil {
 				return nil, false, malformed(u, err)
 			}
@@ -196,11 +205,11 @@ func (h *Handler) findVersion(r *http.Request, req distReq) (ref *archiveRef, se
 		}
 		for i := range x.refs {
 			ref := &x.refs[i]
-			if ref.facts.Version != req.version {
+			if ref.facts.Version != version {
 				continue
 			}
 			seen = true
-			if d := ref.dist; d.ok && distSegment(d) == req.segment && distExt[d.typ] == req.ext {
+			if ref.dist.ok && match(ref.dist) {
 				return ref, true, nil
 			}
 		}

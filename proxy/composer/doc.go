@@ -29,6 +29,13 @@
 //     which verifies it. The upstream URL of an archive is only ever
 //     learned from the upstream's metadata for that package and version;
 //     a request names what to look up, never what to fetch.
+//   - In Forward mode (a forward proxy in front, package proxy/forward)
+//     served archive URLs stay the upstream's, and the Handler serves an
+//     archive by URL (ServeArchiveURL) only when metadata it served named
+//     that URL; the version's facts are then read from the upstream's
+//     metadata again, as for /dists/, which is not a route in this mode
+//     (see forward.go). Every other URL is left to the proxy, which
+//     refuses it.
 //   - A version keeps its "source" only when its verdict says the verified
 //     statement names that reference, because Composer falls back to the
 //     source when a dist download fails. "version_normalized",

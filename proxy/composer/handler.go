@@ -65,8 +65,19 @@ type Config struct {
 	Logger *slog.Logger
 	// Forward is forward-proxy mode: metadata is filtered as in mirror
 	// mode, but archive URLs stay the upstream's, since the client's
-	// requests for them reach sigil through the proxy anyway.
+	// requests for them reach sigil through the proxy anyway. The
+	// Handler then remembers the archive URLs of the metadata it served
+	// and serves those URLs (ServeArchiveURL); its own /dists/ route is
+	// off, because the rest of the upstream's paths are the upstream's.
 	Forward bool
+	// Learned keeps, in Forward mode, the archive URLs learned from
+	// served metadata across restarts (under keys that start with
+	// "composer-forward "), so that a client installing from its lock
+	// file after a restart is still served. Each record only says which
+	// package and version named a URL; the facts an archive is checked
+	// against are read again from the upstream's metadata. Default: kept
+	// in memory only.
+	Learned proxy.MetaStore
 }
 
 // Handler serves the Composer repository protocol v2 under Config.Prefix.
@@ -85,6 +96,8 @@ type Handler struct {
 	root   *rootInfo // last parsed upstream packages.json
 
 	index indexCache // archive facts of recently parsed p2 documents
+
+	learned *learned // forward mode only
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -132,6 +145,9 @@ func New(cfg Config) (*Handler, error) {
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
+	if h.forward {
+		h.learned = newLearned(cfg.Learned, "composer-forward "+h.upstreamURL.String()+" ", h.log)
+	}
 	return h, nil
 }
 
@@ -161,7 +177,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if allow(w, r, http.MethodGet, http.MethodHead) {
 			h.serveP2(w, r, name)
 		}
-	case strings.HasPrefix(p, "/dists/"):
+	case strings.HasPrefix(p, "/dists/") && !h.forward:
 		d, ok := parseDistPath(p[len("/dists/"):])
 		if !ok {
 			notFound(w)

@@ -49,6 +49,11 @@ func (h *Handler) serveP2(w http.ResponseWriter, r *http.Request, file string) {
 		return
 	}
 	h.index.put(u, newDocIndex(d)) // the archive requests follow
+	if h.forward {
+		// Blocked versions are learned too: a lock file that names one
+		// then gets the verdict, not "unknown URL".
+		h.learned.learn(ctx, d)
+	}
 	body, sum := h.filter(ctx, d, base)
 	if sum.blocked+sum.warned > 0 {
 		w.Header().Set("X-Sigil-Verdict", sum.header(h.mode))
