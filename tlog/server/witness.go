@@ -78,6 +78,10 @@ func newWitnessMonitor(base *http.Client, ws []Witness, threshold int) *witnessM
 			m.record(key, err.Error())
 		case resp.StatusCode == http.StatusOK:
 			m.record(key, "")
+		case resp.StatusCode == http.StatusConflict && resp.Header.Get("Content-Type") == "text/x.tlog.size":
+			// The witness knows a later size than Tessera assumed (it
+			// cosigned a checkpoint that was then not published); Tessera
+			// asks again from that size. Not a failure.
 		default:
 			m.record(key, resp.Status)
 		}
