@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -47,11 +48,17 @@ func validDocument(body []byte) error {
 // JSON (part of a document validDocument accepted); on other input it
 // fails or returns nonsense, but never panics or loops.
 func parseObject(raw []byte) (object, error) {
+	return parseObjectInto(raw, nil)
+}
+
+// parseObjectInto is parseObject appending to o[:0], for a caller that
+// parses many objects with one scratch slice and keeps copies.
+func parseObjectInto(raw []byte, o object) (object, error) {
+	o = o[:0]
 	i := skipSpace(raw, 0)
 	if i >= len(raw) || raw[i] != '{' {
 		return nil, fmt.Errorf("%s where an object is expected", describe(raw))
 	}
-	var o object
 	var index map[string]int // built once objects grow large
 	add := func(key string, v []byte) {
 		if index == nil && len(o) < 16 {
@@ -85,9 +92,11 @@ func parseObject(raw []byte) (object, error) {
 		if end < 0 {
 			return nil, errSyntax
 		}
-		key, ok := stringValue(raw[i:end])
+		key, ok := knownKeys[string(raw[i+1:end-1])] // no allocation
 		if !ok {
-			return nil, errSyntax
+			if key, ok = stringValue(raw[i:end]); !ok {
+				return nil, errSyntax
+			}
 		}
 		if i = skipSpace(raw, end); i >= len(raw) || raw[i] != ':' {
 			return nil, errSyntax
@@ -110,6 +119,26 @@ func parseObject(raw []byte) (object, error) {
 		}
 	}
 }
+
+// knownKeys are the member names of npm packuments, shared rather than
+// allocated for each of the thousands of objects in a large packument.
+// (A name written with escapes is not found here and is decoded.)
+var knownKeys = func() map[string]string {
+	m := map[string]string{}
+	for _, k := range strings.Fields(`name version description keywords homepage bugs url email
+		repository type author license main module types typings exports files bin man directories
+		engines os cpu libc scripts dependencies devDependencies peerDependencies
+		peerDependenciesMeta optionalDependencies bundleDependencies bundledDependencies
+		acceptDependencies overrides funding deprecated gitHead readme readmeFilename
+		_id _rev _nodeVersion _npmVersion _npmUser _hasShrinkwrap _npmOperationalInternal host tmp
+		_resolved _integrity _from _shasum maintainers contributors publishConfig workspaces
+		dist integrity shasum tarball fileCount unpackedSize signatures keyid sig attestations
+		provenance predicateType npm-signature hasInstallScript gypfile sideEffects browser
+		dist-tags latest next versions time created modified users _attachments`) {
+		m[k] = k
+	}
+	return m
+}()
 
 // get returns the value of the member named key.
 func (o object) get(key string) ([]byte, bool) {

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/sigilproxy/sigil/proxy"
@@ -95,15 +96,21 @@ func parsePackument(body []byte, name string) (*packument, error) {
 		return nil, fmt.Errorf("versions: %w", err)
 	}
 	p.versions = make([]version, len(vs))
-	digests := manifestMemo{}
+	sc := &scratch{digests: manifestMemo{}}
 	for i, m := range vs {
-		p.versions[i] = newVersion(name, m.key, m.val, digests)
+		p.versions[i] = newVersion(name, m.key, m.val, sc)
 	}
 	return p, nil
 }
 
+// scratch is what parsing the versions of one packument reuses.
+type scratch struct {
+	obj     object // each version object is split here, then copied
+	digests manifestMemo
+}
+
 // newVersion extracts the facts of one version object.
-func newVersion(pkg, key string, raw []byte, digests manifestMemo) version {
+func newVersion(pkg, key string, raw []byte, sc *scratch) version {
 	v := version{key: key}
 	fail := func(format string, args ...any) version {
 		v.problem = pkg + "@" + quoteVersion(key) + ": " + fmt.Sprintf(format, args...)
@@ -112,10 +119,12 @@ func newVersion(pkg, key string, raw []byte, digests manifestMemo) version {
 	if !validVersion(key) {
 		return fail("not a version string npm could install")
 	}
-	obj, err := parseObject(raw)
+	obj, err := parseObjectInto(raw, sc.obj)
 	if err != nil {
 		return fail("the version entry is %s, not an object", describe(raw))
 	}
+	sc.obj = obj
+	obj = slices.Clone(obj) // of its exact size
 	v.obj = obj
 	// The registry stores a version under its own version string and
 	// package name; an entry that says otherwise is not what the verdict
@@ -158,7 +167,7 @@ func newVersion(pkg, key string, raw []byte, digests manifestMemo) version {
 			v.sigIntegrity = "sha1-" + base64.StdEncoding.EncodeToString(sum)
 		}
 	}
-	v.facts.Manifest, v.facts.ManifestErr = digests.digest(obj)
+	v.facts.Manifest, v.facts.ManifestErr = sc.digests.digest(obj)
 	if raw, ok := v.dist.get("signatures"); ok {
 		v.signatures, v.sigProblem = parseSignatures(raw)
 	}
