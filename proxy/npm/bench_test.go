@@ -117,4 +117,3 @@ func BenchmarkParsePackument_500Versions(b *testing.B) {
 		}
 	}
 }
-
