@@ -1,0 +1,37 @@
+package main
+
+import (
+	"os"
+	"regexp"
+	"testing"
+)
+
+// TestExamplesUseKnownVariables keeps examples/ true to the code: every
+// SIGIL_* variable an example sets must be one that sigil serve reads.
+func TestExamplesUseKnownVariables(t *testing.T) {
+	known := map[string]bool{}
+	for _, f := range serveCommand().Flags {
+		if ev, ok := f.(interface{ GetEnvVars() []string }); ok {
+			for _, v := range ev.GetEnvVars() {
+				known[v] = true
+			}
+		}
+	}
+	re := regexp.MustCompile(`\b(SIGIL_[A-Z_]+)\s*[:=]`)
+	for _, file := range []string{"../../examples/systemd/sigil.env", "../../examples/ci/github-actions.yml", "../../examples/systemd/sigil.service"} {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := 0
+		for _, m := range re.FindAllSubmatch(data, -1) {
+			found++
+			if name := string(m[1]); !known[name] {
+				t.Errorf("%s sets %s, which sigil serve does not read", file, name)
+			}
+		}
+		if found == 0 {
+			t.Errorf("%s sets no SIGIL_* variable", file)
+		}
+	}
+}
