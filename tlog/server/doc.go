@@ -81,6 +81,17 @@
 // sequenced (Tessera's POSIX storage writes entry bundles, tiles and tree
 // state with fsync before an index is returned) and published.
 //
+// # Checkpoints and proofs
+//
+// Tessera publishes a checkpoint at most every Config.CheckpointInterval
+// (default 1s) while the log grows, after the witnesses cosigned it, and
+// republishes an unchanged one every ten minutes so that cosignatures stay
+// fresh. An add therefore takes about one interval. Lookup proofs are
+// built from the log's own tiles for exactly the size of the checkpoint
+// returned; each tile, immutable for its (level, index, width), is expanded
+// once into all its inner nodes and kept in an LRU, so a lookup of a
+// hundred entries costs about a millisecond.
+//
 // # Index
 //
 // A Badger database beside the log (Dir/.sigil-index) maps (ecosystem,
