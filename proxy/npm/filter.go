@@ -322,7 +322,7 @@ func (w *writer) abbreviated(b []byte) []byte {
 	} else if t, ok := w.p.times["modified"]; ok {
 		b = appendMember(b, "modified", appendString(nil, t))
 	}
-	if w.p.distTags != nil {
+	if w.p.hasTags {
 		b = appendMember(b, "dist-tags", nil)
 		b = w.distTags(b)
 	}

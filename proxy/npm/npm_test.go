@@ -6,10 +6,12 @@ import (
 	"compress/gzip"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/sigilproxy/sigil/policy"
@@ -48,6 +50,9 @@ type npmRig struct {
 	*rig
 	dir string
 	key *regKey
+
+	mu      sync.Mutex
+	accepts map[string][]string // Accept headers of packument requests, by path
 }
 
 // publish adds name@version with deps to the upstream and returns its
@@ -83,6 +88,16 @@ func newNPMRig(t *testing.T, opts ...rigOption) *npmRig {
 	}
 	k := newRegKey(t)
 	r := &npmRig{rig: newRig(t, append([]rigOption{withSignatures(SignaturesWarn)}, opts...)...), dir: t.TempDir(), key: k}
+	r.accepts = map[string][]string{}
+	h := r.h
+	r.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if !strings.HasSuffix(req.URL.Path, ".tgz") {
+			r.mu.Lock()
+			r.accepts[req.URL.Path] = append(r.accepts[req.URL.Path], req.Header.Get("Accept"))
+			r.mu.Unlock()
+		}
+		h.ServeHTTP(w, req)
+	})
 	r.up.set(keysURL, keysDoc([]*regKey{k}))
 	r.publish(t, "@acme/dep", map[string]string{"latest": "1.0.0"}, [2]string{"1.0.0", ""})
 	r.publish(t, "tiny", map[string]string{"latest": "2.0.0"},
@@ -181,5 +196,36 @@ func TestRealNPMWarn(t *testing.T) {
 	}
 	if !strings.Contains(out, "npm notice sigil: tiny: 3 served with warnings; tiny@1.0.0: the package is unsigned") {
 		t.Error("npm did not print the warning")
+	}
+}
+
+func TestRealNPMAbbreviated(t *testing.T) {
+	// npm builds trees from full packuments (npm 11); npm outdated reads
+	// abbreviated ones. Both must be what npm can use.
+	r := newNPMRig(t)
+	r.checker.set("2.0.0", policy.Block, "tiny@2.0.0: blocked")
+	if _, err := r.npm(t, "proj", "cache", "install", "tiny@1.0.0"); err != nil {
+		t.Fatalf("npm install: %v", err)
+	}
+	out, _ := r.npm(t, "proj", "cache", "outdated", "--json")
+	var report map[string]struct{ Current, Wanted, Latest string }
+	if err := json.Unmarshal([]byte(out[strings.IndexByte(out, '{'):]), &report); err != nil {
+		t.Fatalf("npm outdated: %v", err)
+	}
+	if got := report["tiny"]; got.Current != "1.0.0" || got.Wanted != "1.1.0" || got.Latest != "1.1.0" {
+		t.Errorf("npm outdated: %+v; latest must be the moved tag", got)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var full, abbreviated int
+	for _, a := range r.accepts["/npm/tiny"] {
+		if wantsAbbreviated([]string{a}) {
+			abbreviated++
+		} else {
+			full++
+		}
+	}
+	if full == 0 || abbreviated == 0 {
+		t.Errorf("npm asked for tiny with %v; the test wants both forms", r.accepts["/npm/tiny"])
 	}
 }

@@ -22,6 +22,7 @@ type packument struct {
 	// are none.
 	versions []version
 	distTags object            // "dist-tags", values still raw
+	hasTags  bool              // "dist-tags" is an object
 	times    map[string]string // "time": publish time by version
 }
 
@@ -71,6 +72,7 @@ func parsePackument(body []byte, name string) (*packument, error) {
 		}
 	}
 	if raw, ok := top.get("dist-tags"); ok && jsonKind(raw) == '{' {
+		p.hasTags = true
 		if p.distTags, err = parseObject(raw); err != nil {
 			return nil, fmt.Errorf("dist-tags: %w", err)
 		}

@@ -11,7 +11,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/sigilproxy/sigil/proxy"
 )
@@ -176,19 +175,20 @@ func (p *memPins) PinNPMKeys(ctx context.Context, registry string, keys map[stri
 	return maps.Clone(pinned), nil
 }
 
-// headerValue makes s safe for a header: one line, bounded.
+// headerValue makes s safe for a header: one line of printable ASCII
+// (Node's HTTP parser takes nothing else for granted), bounded.
 func headerValue(s string, max int) string {
 	s = strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
+		switch {
+		case r < 0x20 || r == 0x7f:
 			return ' '
+		case r > 0x7f:
+			return '?'
 		}
 		return r
 	}, s)
 	if len(s) > max {
-		for max > 0 && !utf8.RuneStart(s[max]) {
-			max--
-		}
-		s = s[:max] + "…"
+		s = s[:max-3] + "..."
 	}
 	return s
 }
