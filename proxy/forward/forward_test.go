@@ -1,0 +1,390 @@
+package forward
+
+import (
+	"bufio"
+	"crypto/tls"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sigilproxy/sigil/policy"
+)
+
+// p2 decodes a served p2 document's versions of acme/foo.
+func p2Versions(t *testing.T, body string) map[string]string {
+	t.Helper()
+	var doc struct {
+		Packages map[string][]map[string]any `json:"packages"`
+	}
+	if err := json.Unmarshal([]byte(body), &doc); err != nil {
+		t.Fatalf("%v: %s", err, body)
+	}
+	out := map[string]string{}
+	for _, v := range doc.Packages["acme/foo"] {
+		dist, _ := v["dist"].(map[string]any)
+		out[v["version"].(string)], _ = dist["url"].(string)
+	}
+	return out
+}
+
+func TestInterceptedMetadataFiltered(t *testing.T) {
+	r := newRig(t, rigOptions{})
+	resp, body := r.get(r.reg.meta.URL + "/packages.json")
+	if resp.StatusCode != 200 || !strings.Contains(body, `"metadata-url":"/p2/%package%.json"`) {
+		t.Fatalf("packages.json: %d %s", resp.StatusCode, body)
+	}
+	// The client trusted sigil's leaf, minted for the upstream's address
+	// by sigil's CA: the upstream's own certificate never reached it.
+	leaf := resp.TLS.PeerCertificates[0]
+	if leaf.Issuer.CommonName != r.ca.Certificate().Subject.CommonName || len(leaf.IPAddresses) != 1 || leaf.IPAddresses[0].String() != "127.0.0.1" {
+		t.Errorf("leaf %v issued by %v", leaf.IPAddresses, leaf.Issuer)
+	}
+
+	resp, body = r.get(r.reg.meta.URL + "/p2/acme/foo.json")
+	if resp.StatusCode != 200 {
+		t.Fatalf("p2: %d %s", resp.StatusCode, body)
+	}
+	vs := p2Versions(t, body)
+	if len(vs) != 1 || vs["1.0.0"] != r.reg.distURL("1.0.0") {
+		t.Errorf("served versions %v: want 1.0.0 alone, with the upstream's dist URL", vs)
+	}
+	if !strings.Contains(body, "sigil blocked: acme/foo@2.0.0") {
+		t.Errorf("no warning for the blocked version: %s", body)
+	}
+	if r.nonHits.Load() != 0 {
+		t.Error("a proxy request reached the mirror routes")
+	}
+}
+
+func TestArchiveServedOnlyWhenLearned(t *testing.T) {
+	r := newRig(t, rigOptions{})
+	u := r.reg.distURL("1.0.0")
+
+	// Before metadata named it: refused, and the upstream is not asked.
+	resp, body := r.get(u)
+	if resp.StatusCode != http.StatusNotFound || resp.Header.Get("Content-Type") != "application/json" ||
+		!strings.Contains(body, "has not seen metadata naming "+r.reg.meta.URL) || !strings.Contains(body, "composer update") {
+		t.Errorf("unlearned archive: %d %q %s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
+	}
+	if n := r.reg.archiveHits.Load(); n != 0 {
+		t.Errorf("the upstream was asked for an unlearned archive %d times", n)
+	}
+
+	r.get(r.reg.meta.URL + "/p2/acme/foo.json")
+	resp, body = r.get(u)
+	if resp.StatusCode != 200 || body != "zip of 1.0.0" {
+		t.Fatalf("learned archive: %d %s", resp.StatusCode, body)
+	}
+	if f := r.checker.asked[0]; f.ArchiveURL != u || f.Version != "1.0.0" || f.Package != "acme/foo" {
+		t.Errorf("checker asked with %+v", f)
+	}
+	// A blocked version's archive gets the verdict.
+	resp, body = r.get(r.reg.distURL("2.0.0"))
+	if resp.StatusCode != http.StatusGone || !strings.Contains(body, "differs from the statement") {
+		t.Errorf("blocked archive: %d %s", resp.StatusCode, body)
+	}
+	// Another URL on the same host is still refused.
+	resp, _ = r.get(r.reg.meta.URL + "/dist/acme/foo/3.0.0.zip")
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("unnamed URL: %d", resp.StatusCode)
+	}
+	// So is a path of the upstream's that is no route of the front, in
+	// enforce mode: it is not metadata sigil can check.
+	resp, _ = r.get(r.reg.meta.URL + "/search.json?q=foo")
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("search: %d", resp.StatusCode)
+	}
+}
+
+func TestArchiveHostLearned(t *testing.T) {
+	r := newRig(t, rigOptions{separateArchives: true})
+	u := r.reg.distURL("1.0.0")
+	host := strings.TrimPrefix(r.reg.archives.URL, "https://")
+
+	// The archive host is no upstream: before metadata named it, CONNECT
+	// is refused and nothing connects to it.
+	resp, body, _ := r.connect(host)
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "no connection was made") {
+		t.Errorf("CONNECT to an unlearned archive host: %d %s", resp.StatusCode, body)
+	}
+	if _, err := r.client().Get(u); err == nil {
+		t.Error("GET through a refused CONNECT succeeded")
+	}
+	if n := r.reg.archiveHits.Load(); n != 0 {
+		t.Errorf("archive host reached %d times", n)
+	}
+
+	r.get(r.reg.meta.URL + "/p2/acme/foo.json")
+	resp, body = r.get(u)
+	if resp.StatusCode != 200 || body != "zip of 1.0.0" {
+		t.Fatalf("learned archive host: %d %s", resp.StatusCode, body)
+	}
+	// Same host, another port: another origin, not learned.
+	other := "127.0.0.1:1"
+	if resp, _, _ := r.connect(other); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("CONNECT %s: %d", other, resp.StatusCode)
+	}
+}
+
+func TestUnknownHostRefusedWithoutConnecting(t *testing.T) {
+	r := newRig(t, rigOptions{})
+	target := newCountingListener(t)
+	addr := target.Addr().String()
+
+	resp, body, _ := r.connect(addr)
+	if resp.StatusCode != http.StatusForbidden || !strings.HasPrefix(body, "sigil: refused CONNECT "+addr+": ") ||
+		strings.Count(body, "\n") != 1 {
+		t.Errorf("CONNECT: %d %q", resp.StatusCode, body)
+	}
+	// The same through a client, for https and for plain http.
+	if _, err := r.client().Get("https://" + addr + "/"); err == nil {
+		t.Error("https GET to an unknown host succeeded")
+	}
+	resp, body = r.get("http://" + addr + "/x")
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "sigil: refused GET") {
+		t.Errorf("plain GET: %d %s", resp.StatusCode, body)
+	}
+	// By name too: nothing is resolved.
+	if resp, _, _ := r.connect("unknown.example.test:443"); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("CONNECT by name: %d", resp.StatusCode)
+	}
+	time.Sleep(50 * time.Millisecond) // a connection in flight would have landed
+	if n := target.accepted.Load(); n != 0 {
+		t.Fatalf("the unknown host received %d connections", n)
+	}
+}
+
+func TestAllowListedTunnelled(t *testing.T) {
+	other := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "other") }))
+	t.Cleanup(other.Close)
+	host := strings.TrimPrefix(other.URL, "https://")
+	r := newRig(t, rigOptions{allow: []string{host}})
+
+	resp, err := r.client(other.Certificate()).Get(other.URL + "/anything")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(b) != "other" {
+		t.Errorf("tunnel: %s", b)
+	}
+	// Untouched: the client saw the host's own certificate, not sigil's.
+	if !resp.TLS.PeerCertificates[0].Equal(other.Certificate()) {
+		t.Error("an allowed host was intercepted")
+	}
+	// Plain HTTP to an allowed host and port is forwarded as it is.
+	plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "plain") }))
+	t.Cleanup(plain.Close)
+	r2 := newRig(t, rigOptions{allow: []string{strings.TrimPrefix(plain.URL, "http://")}})
+	if resp, body := r2.get(plain.URL + "/x"); resp.StatusCode != 200 || body != "plain" {
+		t.Errorf("plain allowed: %d %s", resp.StatusCode, body)
+	}
+}
+
+func TestUpstreamInterceptedEvenIfAllowed(t *testing.T) {
+	r := newRig(t, rigOptions{})
+	// The upstream's host is allowed too (set after the fact: the rig
+	// makes the registry, so its port is known only now).
+	r.p.allow[strings.TrimPrefix(r.reg.meta.URL, "https://")] = true
+	resp, _ := r.get(r.reg.meta.URL + "/packages.json")
+	if resp.TLS.PeerCertificates[0].Issuer.CommonName != r.ca.Certificate().Subject.CommonName {
+		t.Error("an allowed upstream was tunnelled, not intercepted")
+	}
+}
+
+func TestHostNotPermittedByCA(t *testing.T) {
+	r := newRig(t, rigOptions{})
+	// An upstream at a name the CA does not cover.
+	u, _ := url.Parse("https://localhost:1")
+	p, err := New(Config{CA: r.ca, Upstreams: []Upstream{{URL: u, Front: http.NotFoundHandler()}}, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	srv := httptest.NewServer(p)
+	t.Cleanup(srv.Close)
+	r.srv = srv
+	resp, body, _ := r.connect("localhost:1")
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "sigil ca init --dir NEWDIR --host localhost") ||
+		!strings.Contains(body, "not permitted") {
+		t.Errorf("CONNECT to a host the CA does not permit: %d %s", resp.StatusCode, body)
+	}
+}
+
+func TestPlainHTTPUpstream(t *testing.T) {
+	r := newRig(t, rigOptions{})
+	// A second front for a plain-HTTP upstream: intercepted without TLS.
+	plain := httptest.NewServer(http.HandlerFunc(r.reg.serveMeta))
+	t.Cleanup(plain.Close)
+	u, _ := url.Parse(plain.URL)
+	p, err := New(Config{CA: r.ca, Upstreams: []Upstream{{URL: u, Front: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		io.WriteString(w, "front "+req.Host+" "+req.URL.Path)
+	})}}, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	r.srv = httptest.NewServer(p)
+	t.Cleanup(r.srv.Close)
+	host := strings.TrimPrefix(plain.URL, "http://")
+	if resp, body := r.get(plain.URL + "/packages.json"); resp.StatusCode != 200 || body != "front "+host+" /packages.json" {
+		t.Errorf("plain upstream: %d %s", resp.StatusCode, body)
+	}
+	// An https request to a plain upstream's origin is another origin.
+	if resp, _, _ := r.connect(host); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("CONNECT to a plain upstream's host: %d", resp.StatusCode)
+	}
+	// An absolute https URL without CONNECT is not proxied.
+	c, err := net.Dial("tcp", r.srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "GET https://"+host+"/packages.json HTTP/1.1\r\nHost: "+host+"\r\nConnection: close\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("absolute https URL: %d", resp.StatusCode)
+	}
+}
+
+func TestUpstreamTLSFailureIs502(t *testing.T) {
+	r := newRig(t, rigOptions{untrusted: true})
+	resp, body := r.get(r.reg.meta.URL + "/p2/acme/foo.json")
+	if resp.StatusCode != http.StatusBadGateway || !strings.Contains(body, "certificate") {
+		t.Errorf("untrusted upstream: %d %s", resp.StatusCode, body)
+	}
+}
+
+func TestMisdirectedRequest(t *testing.T) {
+	r := newRig(t, rigOptions{})
+	host := strings.TrimPrefix(r.reg.meta.URL, "https://")
+	_, _, c := r.connect(host)
+	roots := r.client().Transport.(*http.Transport).TLSClientConfig.RootCAs
+	tc := tls.Client(c, &tls.Config{RootCAs: roots, ServerName: "127.0.0.1"})
+	// The connection is for the upstream; the request names another host.
+	io.WriteString(tc, "GET /packages.json HTTP/1.1\r\nHost: other.example.test\r\nConnection: close\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(tc), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusMisdirectedRequest {
+		t.Errorf("status %d, want 421", resp.StatusCode)
+	}
+	if r.reg.metaHits.Load() != 0 {
+		t.Error("the upstream was asked")
+	}
+}
+
+func TestWarnModePassesUnknownURLs(t *testing.T) {
+	r := newRig(t, rigOptions{mode: policy.ModeWarn})
+	resp, body := r.get(r.reg.distURL("1.0.0"))
+	if resp.StatusCode != 200 || body != "zip of 1.0.0" || !strings.Contains(resp.Header.Get("X-Sigil-Verdict"), "served unverified") {
+		t.Errorf("warn pass-through: %d %q %s", resp.StatusCode, resp.Header.Get("X-Sigil-Verdict"), body)
+	}
+	if len(r.checker.asked) != 0 {
+		t.Error("a pass-through went to the checker")
+	}
+	// Hosts are still refused in warn mode.
+	target := newCountingListener(t)
+	if resp, _, _ := r.connect(target.Addr().String()); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("warn mode let an unknown host through: %d", resp.StatusCode)
+	}
+}
+
+func TestNonProxyRequests(t *testing.T) {
+	r := newRig(t, rigOptions{})
+	resp, err := http.Get(r.srv.URL + "/composer/packages.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(b) != "mirror /composer/packages.json" {
+		t.Errorf("non-proxy request: %s", b)
+	}
+	// A proxy request for sigil's own address is a request for its
+	// mirror routes (HTTP_PROXY set, mirror URL configured).
+	if resp, body := r.get(r.srv.URL + "/composer/packages.json"); resp.StatusCode != 200 || body != "mirror /composer/packages.json" {
+		t.Errorf("proxy request to sigil itself: %d %s", resp.StatusCode, body)
+	}
+	// CONNECT to sigil itself is refused.
+	if resp, _, _ := r.connect(r.srv.Listener.Addr().String()); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("CONNECT to sigil: %d", resp.StatusCode)
+	}
+}
+
+func TestNonProxyOnly(t *testing.T) {
+	target := newCountingListener(t)
+	h := NonProxyOnly(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "mirror "+r.URL.Path) }), testLogger(t))
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	r := &rig{t: t, srv: srv, ca: testCA(t)}
+
+	resp, body, _ := r.connect(target.Addr().String())
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "--ca-dir") {
+		t.Errorf("CONNECT without a CA: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := r.get("http://" + target.Addr().String() + "/x"); resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "no forward proxy") {
+		t.Errorf("plain proxy request without a CA: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := r.get(srv.URL + "/composer/p"); resp.StatusCode != 200 || body != "mirror /composer/p" {
+		t.Errorf("proxy request to sigil itself: %d %s", resp.StatusCode, body)
+	}
+	if n := target.accepted.Load(); n != 0 {
+		t.Errorf("%d connections made", n)
+	}
+}
+
+func TestCanonicalTarget(t *testing.T) {
+	for in, want := range map[string]string{
+		"Example.TEST:443":      "example.test:443",
+		"example.test.:443":     "example.test:443",
+		"example.test":          "example.test:443", // default port
+		"127.0.0.1:0443":        "127.0.0.1:443",
+		"[::1]:8443":            "[::1]:8443",
+		"[::ffff:127.0.0.1]:1":  "127.0.0.1:1",
+		"example.test:0":        "",
+		"example.test:70000":    "",
+		"example.test:+1":       "",
+		"exa mple.test:443":     "",
+		"a..b:443":              "",
+		"[fe80::1%eth0]:443":    "",
+		"user@example.test:443": "",
+		":443":                  "",
+	} {
+		got, _, ok := canonicalTarget(in, "443")
+		if !ok {
+			got = ""
+		}
+		if got != want {
+			t.Errorf("canonicalTarget(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestParseAllow(t *testing.T) {
+	for in, want := range map[string]string{
+		"git.example.test":      "git.example.test:443 git.example.test:80",
+		"git.example.test:8443": "git.example.test:8443",
+		"[::1]:22":              "[::1]:22",
+		"*.example.test":        "",
+		"https://example.test":  "",
+		"example.test/x":        "",
+		"":                      "",
+	} {
+		got, err := parseAllow(in)
+		if strings.Join(got, " ") != want || (err != nil) != (want == "") {
+			t.Errorf("parseAllow(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+}
