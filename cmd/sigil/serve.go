@@ -41,7 +41,7 @@ func serveCommand() *cli.Command {
 			"Composer installed on this machine ('composer config --global repositories').\n" +
 			"Without --log, no release log is consulted: every package is treated as\n" +
 			"unsigned (--unsigned decides), and first-seen archive hashes are pinned.",
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "listen", Value: defaultListen, Usage: "ADDR to listen on", EnvVars: envVar("listen")},
 			&cli.StringFlag{Name: "cache-dir", Usage: "DIR of the Badger cache (default: sigil in the user cache directory)", EnvVars: envVar("cache-dir")},
 			&cli.StringFlag{Name: "mode", Value: string(policy.ModeEnforce), Usage: "enforce (block what fails) or warn (serve it, report why)", EnvVars: envVar("mode")},
@@ -60,7 +60,7 @@ func serveCommand() *cli.Command {
 			&cli.StringFlag{Name: "policy", Usage: "FILE of per-package rules (TOML); flags beat the file", EnvVars: envVar("policy")},
 			&cli.StringFlag{Name: "log-format", Value: "text", Usage: "text or json", EnvVars: envVar("log-format")},
 			&cli.BoolFlag{Name: "debug", Usage: "log every verdict, not only the ones that are not allow", EnvVars: envVar("debug")},
-		},
+		}, forwardFlags()...),
 		Action: runServe,
 	}
 }
@@ -157,13 +157,19 @@ func runServe(c *cli.Context) error {
 		})
 	}
 
+	handler, stopForward, err := forwardHandler(c, mux, forwardParts{composerURL, upstream, verifier, store, pol.Mode, upstreamClient, logger})
+	if err != nil {
+		return err
+	}
+	defer stopForward()
+
 	ln, err := net.Listen("tcp", c.String("listen"))
 	if err != nil {
 		return checkFailed(fmt.Errorf("listening on %s: %w", c.String("listen"), err),
 			"another process may use the port: pick another --listen")
 	}
 	srv := &http.Server{
-		Handler: mux,
+		Handler: handler,
 		// Archives can be large and clients slow, so there is no write
 		// timeout; a slow client holding headers open is cut off.
 		ReadHeaderTimeout: 10 * time.Second,

@@ -1,0 +1,122 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/sigilproxy/sigil/cache"
+	"github.com/sigilproxy/sigil/certs"
+	"github.com/sigilproxy/sigil/policy"
+	"github.com/sigilproxy/sigil/proxy"
+	"github.com/sigilproxy/sigil/proxy/composer"
+	"github.com/sigilproxy/sigil/proxy/forward"
+)
+
+// forwardFlags are serve's flags for forward (HTTPS_PROXY) mode.
+func forwardFlags() []cli.Flag {
+	return []cli.Flag{
+		// SIGIL_CA_DIR is also what 'sigil ca init' and 'ca show' read.
+		&cli.StringFlag{Name: "ca-dir", Usage: "DIR of the CA made by 'sigil ca init': turns on forward (HTTPS_PROXY) mode", EnvVars: envVar("ca-dir")},
+		&cli.StringSliceFlag{Name: "allow-host", Usage: "HOST[:PORT] that forward mode tunnels untouched (repeatable; HOST alone: ports 443 and 80)", EnvVars: envVars("allow-host", "allow-hosts")},
+	}
+}
+
+// forwardParts is what forward mode shares with the mirror: the same
+// upstream fetching, checker, cache and mode.
+type forwardParts struct {
+	composerURL *url.URL // nil: no Composer upstream
+	upstream    proxy.Upstream
+	checker     proxy.Checker
+	store       *cache.Store
+	mode        policy.Mode
+	client      *http.Client // trusts --upstream-ca
+	logger      *slog.Logger
+}
+
+// forwardHandler returns the handler of sigil's listener: the mirror
+// routes, with forward mode in front of them when --ca-dir is set, and a
+// function that stops forward mode's intercepted connections. Without
+// --ca-dir every proxy request is refused: sigil is never an open proxy.
+func forwardHandler(c *cli.Context, mirror http.Handler, parts forwardParts) (http.Handler, func(), error) {
+	logger := parts.logger.With("part", "forward")
+	allow := nonEmpty(c.StringSlice("allow-host"))
+	dir := c.String("ca-dir")
+	if dir == "" {
+		if len(allow) > 0 {
+			return nil, nil, usageError("--allow-host needs --ca-dir", "forward mode needs a CA: 'sigil ca init --dir DIR', then --ca-dir DIR")
+		}
+		return forward.NonProxyOnly(mirror, logger), func() {}, nil
+	}
+	ca, err := certs.LoadCA(dir)
+	if err != nil {
+		return nil, nil, caError(err)
+	}
+	var upstreams []forward.Upstream
+	if u := parts.composerURL; u != nil {
+		h, err := composer.New(composer.Config{
+			UpstreamURL: u,
+			Upstream:    parts.upstream,
+			Checker:     parts.checker,
+			Prefix:      forwardPrefix(u),
+			Served:      parts.store,
+			Learned:     proxy.StoreCache(parts.store),
+			Mode:        parts.mode,
+			Forward:     true,
+			Logger:      parts.logger.With("part", "composer-forward"),
+		})
+		if err != nil {
+			return nil, nil, usageError(err.Error(), "")
+		}
+		upstreams = append(upstreams, forward.Upstream{URL: u, Front: h})
+		if err := ca.Permits(u.Host); err != nil {
+			// Not fatal: the mirror still works, and forward mode
+			// refuses the host with the same hint.
+			logger.Warn("forward mode cannot intercept the Composer upstream: "+err.Error(),
+				"hint", "make a CA that names it: sigil ca init --dir NEWDIR --host "+u.Hostname())
+		}
+	}
+	p, err := forward.New(forward.Config{
+		CA:        ca,
+		Upstreams: upstreams,
+		Allow:     allow,
+		NonProxy:  mirror,
+		Mode:      parts.mode,
+		Client:    parts.client,
+		Logger:    logger,
+	})
+	if err != nil {
+		return nil, nil, usageError(strings.TrimPrefix(err.Error(), "forward: "), "want --allow-host HOST or HOST:PORT")
+	}
+	logger.Info("forward mode on: set HTTPS_PROXY to sigil's address and trust its CA (sigil ca show)",
+		"ca", ca.Certificate().Subject.CommonName, "ca_hosts", strings.Join(ca.Hosts(), ","),
+		"composer_upstream", urlString(parts.composerURL), "allow", strings.Join(allow, ","))
+	stop := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if p.Shutdown(ctx) != nil {
+			p.Close()
+		}
+	}
+	return p, stop, nil
+}
+
+// forwardPrefix is the path a forward-mode front is mounted at: the
+// upstream URL's path, as the client asks for it ("/" for none; the
+// directory of a packages.json URL).
+func forwardPrefix(u *url.URL) string {
+	p := strings.TrimSuffix(u.Path, "/")
+	if strings.HasSuffix(p, ".json") {
+		p = path.Dir(p)
+	}
+	if p == "" || p == "." || p == "/" {
+		return "/"
+	}
+	return p
+}
