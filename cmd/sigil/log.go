@@ -38,6 +38,8 @@ func logCommand() *cli.Command {
 		Name:  "log",
 		Usage: "run the release log, or submit notes to it",
 		Subcommands: []*cli.Command{
+			logEvidenceCommand(),
+			logResetCommand(),
 			{
 				Name:      "serve",
 				Usage:     "run the release log",
@@ -50,17 +52,17 @@ func logCommand() *cli.Command {
 					"The checkpoint origin is the key's name unless --origin is given; then the same key\n" +
 					"signs under the name ORIGIN and the log's verifier key is logged at start.\n\n" +
 					"Environment: SIGIL_LOG_DIR, SIGIL_LOG_SIGNER_KEY (the key FILE), SIGIL_LOG_LISTEN,\n" +
-					"SIGIL_LOG_ORIGIN, SIGIL_CORE_KEYS and SIGIL_WITNESSES (comma-separated),\n" +
-					"SIGIL_WITNESS_THRESHOLD, SIGIL_CHECKPOINT_INTERVAL. (The log's own variables carry\n" +
-					"LOG_ so that they do not collide with the proxy's --listen and --log-key.)",
+					"SIGIL_LOG_ORIGIN, SIGIL_CORE_KEYS and SIGIL_LOG_WITNESSES (comma-separated),\n" +
+					"SIGIL_LOG_WITNESS_THRESHOLD, SIGIL_CHECKPOINT_INTERVAL. (The log's own variables carry\n" +
+					"LOG_ so that they do not collide with the proxy's --listen, --log-key and --witness.)",
 				Flags: []cli.Flag{
 					&cli.StringFlag{Name: "dir", Usage: "DIR of the log (created if missing)", EnvVars: envVar("log-dir")},
 					&cli.StringFlag{Name: "key", Usage: "SIGNER_FILE of the log's checkpoint key (from sigil keygen)", EnvVars: envVar("log-signer-key")},
 					&cli.StringFlag{Name: "listen", Value: defaultLogListen, Usage: "ADDR to listen on", EnvVars: envVar("log-listen")},
 					&cli.StringFlag{Name: "origin", Usage: "checkpoint origin line (default: the key's name)", EnvVars: envVar("log-origin")},
 					&cli.StringSliceFlag{Name: "core-key", Usage: "[ECO=]VKEY: an ecosystem's core key; without ECO= for every ecosystem (repeatable)", EnvVars: envVars("core-key", "core-keys")},
-					&cli.StringSliceFlag{Name: "witness", Usage: "VKEY=URL of a C2SP tlog-witness to cosign checkpoints (repeatable)", EnvVars: envVars("witness", "witnesses")},
-					&cli.IntFlag{Name: "witness-threshold", Usage: "how many witnesses must cosign a checkpoint before it is published (default: all)", EnvVars: envVar("witness-threshold")},
+					&cli.StringSliceFlag{Name: "witness", Usage: "VKEY=URL of a C2SP tlog-witness to cosign checkpoints (repeatable)", EnvVars: envVars("log-witness", "log-witnesses")},
+					&cli.IntFlag{Name: "witness-threshold", Usage: "how many witnesses must cosign a checkpoint before it is published (default: all)", EnvVars: envVar("log-witness-threshold")},
 					&cli.DurationFlag{Name: "checkpoint-interval", Value: server.DefaultCheckpointInterval, Usage: "how often a checkpoint is published while the log grows (at least 100ms)", EnvVars: envVar("checkpoint-interval")},
 					&cli.StringFlag{Name: "log-format", Value: "text", Usage: "text or json", EnvVars: envVar("log-format")},
 					&cli.BoolFlag{Name: "debug", Usage: "log at debug level", EnvVars: envVar("debug")},
