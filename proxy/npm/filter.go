@@ -44,6 +44,9 @@ func (h *Handler) servePackument(w http.ResponseWriter, r *http.Request, name st
 		h.fail(w, r, "the metadata of "+name, err)
 		return
 	}
+	if h.forward {
+		h.learned.learn(ctx, p)
+	}
 	abbreviated := wantsAbbreviated(r.Header.Values("Accept"))
 	body, sum := h.filter(ctx, p, base, abbreviated)
 	hdr := w.Header()

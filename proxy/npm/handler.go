@@ -69,7 +69,18 @@ type Config struct {
 	// Forward is forward-proxy mode: packuments are filtered as in
 	// mirror mode, but tarball URLs stay the upstream's, since the
 	// client's requests for them reach sigil through the proxy anyway.
+	// The Handler then also remembers the tarball URLs of the packuments
+	// it served and serves those URLs (ServeArchiveURL, for tarballs on
+	// other hosts or paths), and tells its routes from the upstream's
+	// other paths (Routes).
 	Forward bool
+	// Learned keeps, in Forward mode, the tarball URLs learned from served
+	// packuments across restarts (under keys that start with
+	// "npm-forward "), so that npm ci after a restart is still served
+	// tarballs the registry does not keep at its own paths. Each record
+	// only says which package and version named a URL; the facts are read
+	// again from the upstream's packument. Default: memory only.
+	Learned proxy.MetaStore
 	// RegistrySignatures is what sigil does with the registry's own
 	// signatures (dist.signatures): off, warn or require. Default: warn.
 	RegistrySignatures SignatureMode
@@ -97,11 +108,20 @@ type Handler struct {
 	sigMode      SignatureMode
 	keys         *keyring // nil when sigMode is off
 	client       *http.Client
+	learned      *learned // tarball URLs of served packuments (forward mode)
 
 	index indexCache // facts of recently parsed packuments
 }
 
 var _ http.Handler = (*Handler)(nil)
+
+// The forward proxy's optional interfaces (proxy/forward Router and
+// Archives), spelled out here rather than imported.
+var _ interface {
+	Routes(escapedPath string) bool
+	ArchiveOrigin(ctx context.Context, origin string) bool
+	ServeArchiveURL(w http.ResponseWriter, r *http.Request, archiveURL string) bool
+} = (*Handler)(nil)
 
 // New checks cfg and returns its Handler. It does no I/O.
 func New(cfg Config) (*Handler, error) {
@@ -159,6 +179,7 @@ func New(cfg Config) (*Handler, error) {
 	if h.client == nil {
 		h.client = proxy.UpstreamClient(nil)
 	}
+	h.learned = newLearned(cfg.Learned, "npm-forward "+h.upstreamBase+" ", h.log)
 	if h.sigMode != SignaturesOff {
 		pins := cfg.Keys
 		if pins == nil {

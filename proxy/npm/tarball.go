@@ -20,7 +20,6 @@ import (
 // replace-registry-host), and the paths a forward-mode client asks the
 // upstream for.
 func (h *Handler) serveTarball(w http.ResponseWriter, r *http.Request, name, version string) {
-	ctx := r.Context()
 	e, err := h.lookup(r, name, version)
 	if err != nil {
 		h.fail(w, r, "the metadata of "+name, err)
@@ -30,6 +29,13 @@ func (h *Handler) serveTarball(w http.ResponseWriter, r *http.Request, name, ver
 		writeError(w, http.StatusNotFound, "sigil: "+name+"@"+quoteVersion(version)+" is not in the upstream's metadata")
 		return
 	}
+	h.serveVersion(w, r, name, version, e)
+}
+
+// serveVersion answers the tarball of the version e, found in the
+// upstream's packument.
+func (h *Handler) serveVersion(w http.ResponseWriter, r *http.Request, name, version string, e *indexed) {
+	ctx := r.Context()
 	if e.problem != "" {
 		h.log.Warn("npm: tarball of a malformed version refused", "package", name, "version", version, "problem", e.problem)
 		h.fail(w, r, "", &proxy.BlockedError{Facts: e.facts, Verdict: policy.Verdict{Action: policy.Block, Failed: true, Reasons: []string{e.problem}}})
