@@ -15,7 +15,9 @@
 //
 // Anything else is a fast 404, as is an invalid package name, before the
 // upstream is asked anything; a write (publish, unpublish, dist-tag, login)
-// is a 405: sigil is read-only.
+// is a 405: sigil is read-only. In forward mode the Handler also
+// implements proxy/forward's Router (Routes) and Archives
+// (ArchiveOrigin, ServeArchiveURL).
 //
 // What it guarantees:
 //
@@ -63,7 +65,10 @@
 //     packument (remembered for a minute after the packument was parsed,
 //     fetched again otherwise), through Checker.Archive, which verifies
 //     the bytes (tree hash, and against dist.integrity) before they are
-//     served with http.ServeContent.
+//     served with http.ServeContent. In forward mode a tarball URL of
+//     another shape or host is served only if a packument sigil served
+//     named it (ServeArchiveURL, see forward.go), and again only as that
+//     version's dist.tarball in the current packument.
 //   - Packuments carry sigil's own validators: an ETag of the served bytes
 //     and a Last-Modified from the ServedStore that moves when the bytes
 //     do, including when only a verdict changed; If-None-Match and
