@@ -24,11 +24,24 @@ func newWorld(t *testing.T) *world {
 	w := &world{t: t, dir: dir}
 	w.core = strings.TrimSpace(sigil(t, dir, "keygen", "--name", "composer-core", "--out", filepath.Join(dir, "core")))
 	w.logKey = strings.TrimSpace(sigil(t, dir, "keygen", "--name", "log.sigil.test", "--out", filepath.Join(dir, "log")))
-	addr := freeAddr(t)
-	w.log = startDaemon(t, addr, "/checkpoint", nil,
-		"log", "serve", "--dir", filepath.Join(dir, "logdir"), "--key", filepath.Join(dir, "log.key"),
-		"--listen", addr, "--core-key", "composer="+w.core)
+	w.startLog(freeAddr(t), filepath.Join(dir, "logdir"))
 	return w
+}
+
+func (w *world) startLog(addr, dir string) {
+	w.t.Helper()
+	w.log = startDaemon(w.t, addr, "/checkpoint", nil,
+		"log", "serve", "--dir", dir, "--key", filepath.Join(w.dir, "log.key"),
+		"--listen", addr, "--core-key", "composer="+w.core, "--checkpoint-interval", "200ms")
+}
+
+// forkLog plays a log operator who starts a second history of the same log,
+// with the same key, at the same address: whatever it logs next is a fork
+// of what sigil serve has seen.
+func (w *world) forkLog() {
+	w.t.Helper()
+	w.log.stop()
+	w.startLog(w.log.addr, w.t.TempDir())
 }
 
 // key makes a vendor key and returns the path prefix of its files.
@@ -72,8 +85,15 @@ func (w *world) add(files ...string) {
 // flags, and returns it.
 func (w *world) serve(upstream string, flags ...string) *daemon {
 	w.t.Helper()
+	return w.serveCache(upstream, w.t.TempDir(), flags...)
+}
+
+// serveCache is serve with a given cache directory, for tests that restart
+// sigil over the same cache.
+func (w *world) serveCache(upstream, cacheDir string, flags ...string) *daemon {
+	w.t.Helper()
 	addr := freeAddr(w.t)
-	args := append([]string{"serve", "--listen", addr, "--cache-dir", w.t.TempDir(),
+	args := append([]string{"serve", "--listen", addr, "--cache-dir", cacheDir,
 		"--log", w.log.url(), "--log-key", w.logKey, "--core-key", "composer=" + w.core,
 		"--composer-upstream", upstream}, flags...)
 	return startDaemon(w.t, addr, "/-/healthz", nil, args...)

@@ -117,6 +117,7 @@ type daemon struct {
 	addr string
 	cmd  *exec.Cmd
 	logs *syncBuffer
+	stop func() // ends the process (interrupt, then kill) and waits; idempotent
 }
 
 type syncBuffer struct {
@@ -151,12 +152,20 @@ func startDaemon(t testing.TB, addr, healthPath string, env []string, args ...st
 		cancel()
 		t.Fatal(err)
 	}
-	d := &daemon{addr: addr, cmd: cmd, logs: logs}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	// exited is closed when the process is gone; waitErr is then set.
+	exited := make(chan struct{})
+	var waitErr error
+	go func() { waitErr = cmd.Wait(); close(exited) }()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			<-exited
+		})
+	}
+	d := &daemon{addr: addr, cmd: cmd, logs: logs, stop: stop}
 	t.Cleanup(func() {
-		cancel()
-		<-exited
+		stop()
 		if t.Failed() {
 			t.Logf("sigil %s output:\n%s", args[0], logs.String())
 		}
@@ -164,8 +173,8 @@ func startDaemon(t testing.TB, addr, healthPath string, env []string, args ...st
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		select {
-		case err := <-exited:
-			t.Fatalf("sigil %s exited before it served: %v\n%s", strings.Join(args, " "), err, logs.String())
+		case <-exited:
+			t.Fatalf("sigil %s exited before it served: %v\n%s", strings.Join(args, " "), waitErr, logs.String())
 		default:
 		}
 		resp, err := http.Get("http://" + addr + healthPath)
