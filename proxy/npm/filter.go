@@ -39,7 +39,7 @@ func (h *Handler) servePackument(w http.ResponseWriter, r *http.Request, name st
 		return
 	}
 	ctx := r.Context()
-	p, stale, err := h.packument(ctx, name)
+	p, _, stale, err := h.packument(ctx, name)
 	if err != nil {
 		h.fail(w, r, "the metadata of "+name, err)
 		return
@@ -79,18 +79,19 @@ func (h *Handler) servePackument(w http.ResponseWriter, r *http.Request, name st
 
 // packument fetches and parses the upstream's packument of name, and
 // remembers its facts for the tarball requests that follow.
-func (h *Handler) packument(ctx context.Context, name string) (*packument, bool, error) {
+func (h *Handler) packument(ctx context.Context, name string) (*packument, *docIndex, bool, error) {
 	u := h.upstreamBase + "/" + escapedName(name)
 	doc, err := h.upstream.Document(ctx, u)
 	if err != nil {
-		return nil, false, err
+		return nil, nil, false, err
 	}
 	p, err := parsePackument(doc.Body, name)
 	if err != nil {
-		return nil, false, malformed(u, err)
+		return nil, nil, false, malformed(u, err)
 	}
-	h.index.put(name, newDocIndex(p))
-	return p, doc.Stale, nil
+	x := newDocIndex(p)
+	h.index.put(name, x)
+	return p, x, doc.Stale, nil
 }
 
 // wantsAbbreviated reports whether an Accept header asks for the

@@ -93,11 +93,9 @@ func (h *Handler) serveVersion(w http.ResponseWriter, r *http.Request, name, ver
 func (h *Handler) lookup(r *http.Request, name, version string) (*indexed, error) {
 	x, ok := h.index.get(name)
 	if !ok {
-		if _, _, err := h.packument(r.Context(), name); err != nil {
+		var err error
+		if _, x, _, err = h.packument(r.Context(), name); err != nil {
 			return nil, err
-		}
-		if x, ok = h.index.get(name); !ok {
-			return nil, errors.New("the packument just parsed is not indexed")
 		}
 	}
 	return x.versions[version], nil
