@@ -43,8 +43,10 @@
 //     verifies only sigil's leaf.
 //
 // Limitation: a URL is known only once metadata naming it passed through
-// sigil. An install from a lock file (composer install) on a sigil whose
-// cache never served that metadata is refused until an update (composer
-// update) runs through it; fronts that keep what they learned in sigil's
-// cache (composer.Config.Learned) remember it across restarts.
+// sigil. An install from a lock file (composer install) through a sigil
+// whose cache never served that metadata is refused (its archive host at
+// CONNECT, if that is not the upstream's) until the metadata passes
+// through it: 'composer update --lock' does that and keeps the locked
+// versions. Fronts that keep what they learned in sigil's cache
+// (composer.Config.Learned) remember it across restarts.
 package forward

@@ -144,8 +144,8 @@ func (p *Proxy) unknownURL(w http.ResponseWriter, r *http.Request, u string) {
 	}
 	p.log.Warn("forward: refused a URL that no metadata sigil served names", "method", r.Method, "url", u, "client", r.RemoteAddr)
 	msg := "sigil has not seen metadata naming " + oneLine(u) + ", so it cannot verify it and refuses it. " +
-		"hint: update the dependencies through sigil (composer update) so that their metadata passes through it; " +
-		"an install from a lock file alone works only with a sigil that served that metadata before"
+		"hint: an install from a lock file works only through a sigil that served the metadata naming its archives; " +
+		"let the metadata pass through sigil first (composer update --lock does, and keeps the locked versions)"
 	writeJSONError(w, http.StatusNotFound, msg)
 }
 
