@@ -22,6 +22,7 @@ import (
 	"github.com/sigilproxy/sigil/policy"
 	"github.com/sigilproxy/sigil/proxy"
 	"github.com/sigilproxy/sigil/proxy/composer"
+	"github.com/sigilproxy/sigil/proxy/npm"
 	"github.com/sigilproxy/sigil/release"
 	"github.com/sigilproxy/sigil/tlog"
 )
@@ -55,6 +56,8 @@ func serveCommand() *cli.Command {
 			&cli.StringSliceFlag{Name: "vendor-key", Usage: "NS=VKEY: trust VKEY for namespace NS (repeatable)", EnvVars: envVars("vendor-key", "vendor-keys")},
 			&cli.BoolFlag{Name: "break-glass", Value: true, Usage: "honour core-signed key changes on namespaces that have keys", EnvVars: envVar("break-glass")},
 			&cli.StringFlag{Name: "composer-upstream", Usage: "URL of the Composer repository to mirror", EnvVars: envVar("composer-upstream")},
+			&cli.StringFlag{Name: "npm-upstream", Usage: "URL of the npm registry to mirror", EnvVars: envVar("npm-upstream")},
+			&cli.StringFlag{Name: "npm-registry-signatures", Value: string(npm.SignaturesWarn), Usage: "the registry's own signatures (dist.signatures): off, warn or require", EnvVars: envVar("npm-registry-signatures")},
 			&cli.StringFlag{Name: "upstream-ca", Usage: "FILE of extra CA certificates (PEM) to trust for upstreams", EnvVars: envVar("upstream-ca")},
 			&cli.StringFlag{Name: "public-url", Usage: "URL clients reach sigil at, when a reverse proxy is in front (default: from each request)", EnvVars: envVar("public-url")},
 			&cli.StringFlag{Name: "policy", Usage: "FILE of per-package rules (TOML); flags beat the file", EnvVars: envVar("policy")},
@@ -157,6 +160,21 @@ func runServe(c *cli.Context) error {
 		})
 	}
 
+	npmURL, err := npmMirror(c, mux, npm.Config{
+		Upstream:  upstream,
+		Checker:   verifier,
+		PublicURL: c.String("public-url"),
+		Served:    store,
+		Keys:      store,
+		Mode:      pol.Mode,
+		Policy:    pol,
+		Client:    upstreamClient,
+		Logger:    logger.With("part", "npm"),
+	}, logger)
+	if err != nil {
+		return err
+	}
+
 	handler, stopForward, err := forwardHandler(c, mux, forwardParts{composerURL, upstream, verifier, store, pol.Mode, upstreamClient, logger})
 	if err != nil {
 		return err
@@ -181,7 +199,7 @@ func runServe(c *cli.Context) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	logger.Info("sigil serving", "listen", ln.Addr().String(), "mode", pol.Mode, "unsigned", pol.Unsigned,
-		"cache", cacheDir, "log", c.String("log"), "composer_upstream", urlString(composerURL))
+		"cache", cacheDir, "log", c.String("log"), "composer_upstream", urlString(composerURL), "npm_upstream", urlString(npmURL))
 	select {
 	case err := <-errc:
 		return checkFailed(fmt.Errorf("serving: %w", err), "")
@@ -374,6 +392,11 @@ func composerUpstream(c *cli.Context, logger *slog.Logger) (*url.URL, error) {
 	raw := c.String("composer-upstream")
 	if raw == "" {
 		raw = composerDefaultRepository(c.Context)
+		if raw != "" && pointsAt(raw, c.String("listen")) {
+			logger.Warn("Composer is configured to use sigil itself; not mirroring it", "repository", raw,
+				"hint", "set --composer-upstream (SIGIL_COMPOSER_UPSTREAM) to the repository sigil should follow")
+			raw = ""
+		}
 		if raw == "" {
 			logger.Warn("no Composer upstream: set --composer-upstream (SIGIL_COMPOSER_UPSTREAM); /composer answers 503")
 			return nil, nil
@@ -385,4 +408,60 @@ func composerUpstream(c *cli.Context, logger *slog.Logger) (*url.URL, error) {
 		return nil, usageError(fmt.Sprintf("--composer-upstream %q: want an http or https URL", raw), "")
 	}
 	return u, nil
+}
+
+// npmMirror mounts the npm registry at /npm/ when an npm upstream is known:
+// --npm-upstream, or the registry the machine's npm is configured with. It
+// returns that upstream, or nil.
+func npmMirror(c *cli.Context, mux *http.ServeMux, cfg npm.Config, logger *slog.Logger) (*url.URL, error) {
+	if err := cfg.RegistrySignatures.UnmarshalText([]byte(c.String("npm-registry-signatures"))); err != nil {
+		return nil, usageError("--npm-registry-signatures: "+err.Error(), "want off, warn or require")
+	}
+	raw := c.String("npm-upstream")
+	if raw == "" {
+		raw = npmDefaultRegistry(c.Context)
+		if raw != "" && pointsAt(raw, c.String("listen")) {
+			logger.Warn("npm is configured to use sigil itself; not mirroring it", "registry", raw,
+				"hint", "set --npm-upstream (SIGIL_NPM_UPSTREAM) to the registry sigil should follow")
+			raw = ""
+		}
+		if raw == "" {
+			logger.Warn("no npm upstream: set --npm-upstream (SIGIL_NPM_UPSTREAM); /npm/ answers 503")
+			mux.HandleFunc("/npm/", func(w http.ResponseWriter, r *http.Request) {
+				http.Error(w, `{"error":"sigil: no npm upstream is configured (set --npm-upstream or SIGIL_NPM_UPSTREAM)"}`, http.StatusServiceUnavailable)
+			})
+			return nil, nil
+		}
+		logger.Info("npm upstream taken from npm's configuration", "url", raw)
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, usageError(fmt.Sprintf("--npm-upstream %q: want an http or https URL", raw), "")
+	}
+	cfg.UpstreamURL = u
+	h, err := npm.New(cfg)
+	if err != nil {
+		return nil, usageError(err.Error(), "")
+	}
+	mux.Handle("/npm/", h)
+	return u, nil
+}
+
+// pointsAt reports whether an upstream URL names sigil's own listen
+// address: a client already configured to use sigil must not make sigil
+// mirror itself.
+func pointsAt(raw, listen string) bool {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return false
+	}
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return false
+	}
+	if u.Port() != port {
+		return false
+	}
+	h := u.Hostname()
+	return h == host || (host == "0.0.0.0" || host == "" || host == "::") || h == "localhost" || net.ParseIP(h).IsLoopback()
 }

@@ -46,3 +46,21 @@ func TestCoreKeys(t *testing.T) {
 		t.Error("malformed key accepted")
 	}
 }
+
+func TestPointsAt(t *testing.T) {
+	for _, c := range []struct {
+		url, listen string
+		want        bool
+	}{
+		{"http://127.0.0.1:8780/npm/", "127.0.0.1:8780", true},
+		{"http://localhost:8780/composer", "127.0.0.1:8780", true},
+		{"http://127.0.0.1:8781/", "127.0.0.1:8780", false},
+		{"https://registry.example.test/", "127.0.0.1:8780", false},
+		{"http://10.1.2.3:8780/", "127.0.0.1:8780", false},
+		{"http://sigil.example.test:8780/", "0.0.0.0:8780", true},
+	} {
+		if got := pointsAt(c.url, c.listen); got != c.want {
+			t.Errorf("pointsAt(%q, %q) = %v, want %v", c.url, c.listen, got, c.want)
+		}
+	}
+}
