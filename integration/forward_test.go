@@ -1,0 +1,178 @@
+package integration
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// forwardScenario is a release log and a private registry over HTTPS
+// with a CA of its own, reached by Composer through sigil as its
+// HTTPS_PROXY, with the registry's URLs in composer.json:
+//
+//	acme/good       v1.0.0 signed and logged                    → installs
+//	acme/tampered   v1.0.0 signed; registry then serves other bytes
+//	acme/newer      v1.0.0 signed, v1.1.0 unsigned              → v1.0.0
+//	free/pkg        v1.0.0 with no keys for its vendor          → warns
+//
+// Archives are on another origin than the metadata (another port), which
+// sigil intercepts only once metadata it served named it.
+type forwardScenario struct {
+	w        *world
+	reg      *composerRegistry
+	repo     string // the registry's URL, as composer.json names it
+	registry *upstreamTLS
+	caDir    string // sigil's CA
+	bundle   string // COMPOSER_CAFILE: system roots and sigil's CA
+}
+
+func newForwardScenario(t *testing.T) *forwardScenario {
+	t.Helper()
+	needClient(t, "composer")
+	w := newWorld(t)
+	s := &forwardScenario{w: w, registry: newUpstreamTLS(t)}
+	s.reg, s.repo = newTLSComposerRegistry(t, s.registry)
+	s.caDir, s.bundle = sigilCA(t)
+
+	acme := w.key("acme-release")
+	w.event("add", w.coreKey(), "acme", acme)
+	file := func(name string) map[string]string {
+		return map[string]string{"src/" + name + ".php": "<?php // " + name + "\n"}
+	}
+	signLog := func(v *composerVersion) {
+		w.add(w.sign(acme, v, s.reg.add(t, v)))
+	}
+	signLog(&composerVersion{Name: "acme/good", Version: "v1.0.0", Files: file("Good")})
+	tampered := &composerVersion{Name: "acme/tampered", Version: "v1.0.0", Files: file("Tampered")}
+	signLog(tampered)
+	s.reg.tamper(tampered, zipTree(t, "acme-tampered-abababa", map[string]string{
+		"composer.json":    `{"name":"acme/tampered"}`,
+		"src/Tampered.php": "<?php system($_GET['x']);\n",
+	}))
+	signLog(&composerVersion{Name: "acme/newer", Version: "v1.0.0", Files: file("NewerOld")})
+	s.reg.add(t, &composerVersion{Name: "acme/newer", Version: "v1.1.0", Files: file("NewerNew")})
+	s.reg.add(t, &composerVersion{Name: "free/pkg", Version: "v1.0.0", Files: file("Free")})
+	return s
+}
+
+// serve starts sigil in forward mode for the registry, trusting its CA.
+func (s *forwardScenario) serve(cacheDir string, flags ...string) (*daemon, func()) {
+	return s.w.serveForward(cacheDir, s.repo, append([]string{"--ca-dir", s.caDir, "--upstream-ca", s.registry.caFile}, flags...)...)
+}
+
+// update runs composer update in a new project that requires pkgs.
+func (s *forwardScenario) update(t *testing.T, d *daemon, require map[string]string) (string, string, bool) {
+	dir := composerProject(t, []string{s.repo}, require)
+	out, ok := composerThrough(t, dir, d.addr, s.bundle, "update")
+	return dir, out, ok
+}
+
+func TestComposerForward(t *testing.T) {
+	s := newForwardScenario(t)
+	d, _ := s.serve(t.TempDir(), "--mode", "enforce")
+
+	t.Run("signed version installs", func(t *testing.T) {
+		dir, out, ok := s.update(t, d, map[string]string{"acme/good": "^1.0"})
+		if !ok || !strings.Contains(installed(t, dir, "acme/good", "src/Good.php"), "Good") {
+			t.Fatalf("acme/good did not install through forward mode:\n%s", out)
+		}
+		// The lock file keeps the registry's own archive URL: forward
+		// mode rewrites nothing.
+		if lock := readFile(t, filepath.Join(dir, "composer.lock")); !strings.Contains(lock, `"url": "`+s.reg.srv.URL+distPath(&composerVersion{Name: "acme/good", Version: "v1.0.0"})+`"`) {
+			t.Errorf("the lock file does not name the registry's archive URL:\n%s", lock)
+		}
+		if s.reg.hitsFor("/dist/acme/good/v1.0.0.zip") == 0 {
+			t.Error("the archive was not fetched from the registry")
+		}
+	})
+	t.Run("tampered archive is refused", func(t *testing.T) {
+		dir, out, ok := s.update(t, d, map[string]string{"acme/tampered": "^1.0"})
+		if ok || installed(t, dir, "acme/tampered", "src/Tampered.php") != "" {
+			t.Fatalf("tampered archive installed:\n%s", out)
+		}
+		wantAll(t, out, "acme/tampered", "tree")
+	})
+	t.Run("unsigned newer version is kept out", func(t *testing.T) {
+		dir, out, ok := s.update(t, d, map[string]string{"acme/newer": "^1.0"})
+		if !ok || installed(t, dir, "acme/newer", "src/NewerOld.php") == "" || installed(t, dir, "acme/newer", "src/NewerNew.php") != "" {
+			t.Fatalf("want the signed v1.0.0, not the unsigned v1.1.0:\n%s", out)
+		}
+		wantAll(t, out, "v1.1.0")
+	})
+	t.Run("unsigned vendor warns by default", func(t *testing.T) {
+		dir, out, ok := s.update(t, d, map[string]string{"free/pkg": "^1.0"})
+		if !ok || installed(t, dir, "free/pkg", "src/Free.php") == "" {
+			t.Fatalf("free/pkg did not install with --unsigned warn:\n%s", out)
+		}
+		wantAll(t, out, "free/pkg", "unsigned")
+	})
+	t.Run("a host that is not an upstream is refused and reaches nothing", func(t *testing.T) {
+		other := newCountingListener(t)
+		otherURL := "https://" + other.Addr().String()
+		// First, so that Composer asks it before it finds the package
+		// in the registry (it asks no repository after a canonical one
+		// had the package).
+		dir := composerProject(t, []string{otherURL, s.repo}, map[string]string{"acme/good": "^1.0"})
+		out, ok := composerThrough(t, dir, d.addr, s.bundle, "update")
+		if ok {
+			t.Fatalf("composer update succeeded with a repository sigil must refuse:\n%s", out)
+		}
+		wantAll(t, out, other.Addr().String(), "403")
+		if n := other.accepted.Load(); n != 0 {
+			t.Errorf("the refused host received %d connections", n)
+		}
+		if logs := d.logs.String(); !strings.Contains(logs, "target="+other.Addr().String()) || !strings.Contains(logs, "no connection was made") {
+			t.Errorf("the refusal is not in sigil's log:\n%s", logs)
+		}
+	})
+}
+
+// TestComposerForwardLockFile installs from a lock file: through the sigil
+// that served the metadata, through that sigil restarted on its cache,
+// and through a sigil with a fresh cache, which has never seen metadata
+// naming the archive and refuses it (the documented limitation).
+func TestComposerForwardLockFile(t *testing.T) {
+	s := newForwardScenario(t)
+	cache := t.TempDir()
+	first, stop := s.serve(cache)
+	dir, out, ok := s.update(t, first, map[string]string{"acme/good": "^1.0"})
+	if !ok {
+		t.Fatalf("composer update:\n%s", out)
+	}
+	if out, ok := composerThrough(t, dir, first.addr, s.bundle, "install"); !ok || installed(t, dir, "acme/good", "src/Good.php") == "" {
+		t.Fatalf("install from the lock file through the same sigil:\n%s", out)
+	}
+	stop()
+
+	again, _ := s.serve(cache)
+	if out, ok := composerThrough(t, dir, again.addr, s.bundle, "install"); !ok || installed(t, dir, "acme/good", "src/Good.php") == "" {
+		t.Fatalf("install from the lock file after a restart on the same cache (the learned URLs persist):\n%s", out)
+	}
+
+	fresh, _ := s.serve(t.TempDir())
+	out, ok = composerThrough(t, dir, fresh.addr, s.bundle, "install")
+	if ok || installed(t, dir, "acme/good", "src/Good.php") != "" {
+		t.Fatalf("a sigil that never saw the metadata served the archive:\n%s", out)
+	}
+	wantAll(t, out, "403")
+	if logs := fresh.logs.String(); !strings.Contains(logs, "not a host named by metadata sigil served") {
+		t.Errorf("sigil's log does not say why:\n%s", logs)
+	}
+	// 'composer update --lock' passes the metadata of the locked
+	// versions through it without changing them, even with a newer
+	// version out, and then the lock file installs.
+	newer := &composerVersion{Name: "acme/good", Version: "v1.1.0", Files: map[string]string{"src/Good.php": "<?php // Good 1.1\n"}}
+	s.w.add(s.w.sign(s.w.dir+"/acme-release", newer, s.reg.add(t, newer)))
+	lock := readFile(t, filepath.Join(dir, "composer.lock"))
+	if out, ok := composerThrough(t, dir, fresh.addr, s.bundle, "update", "--lock"); !ok {
+		t.Fatalf("update --lock through the fresh sigil:\n%s", out)
+	}
+	if got := readFile(t, filepath.Join(dir, "composer.lock")); got != lock {
+		t.Errorf("update --lock changed the lock file:\n%s", got)
+	}
+	os.Remove(filepath.Join(dir, "vendor"))
+	if out, ok := composerThrough(t, dir, fresh.addr, s.bundle, "install"); !ok || installed(t, dir, "acme/good", "src/Good.php") == "" {
+		t.Fatalf("install from the lock file after an update:\n%s", out)
+	}
+}
