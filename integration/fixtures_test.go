@@ -13,7 +13,7 @@ type world struct {
 	t    *testing.T
 	dir  string
 	log  *daemon
-	core string // composer core verifier key
+	core string // the core verifier key of every ecosystem
 	// logKey is the log's verifier key, for sigil serve --log-key.
 	logKey string
 }
@@ -32,7 +32,7 @@ func (w *world) startLog(addr, dir string) {
 	w.t.Helper()
 	w.log = startDaemon(w.t, addr, "/checkpoint", nil,
 		"log", "serve", "--dir", dir, "--key", filepath.Join(w.dir, "log.key"),
-		"--listen", addr, "--core-key", "composer="+w.core, "--checkpoint-interval", "200ms")
+		"--listen", addr, "--core-key", w.core, "--checkpoint-interval", "200ms")
 }
 
 // forkLog plays a log operator who starts a second history of the same log,
@@ -56,8 +56,14 @@ func (w *world) key(name string) string {
 // logs it.
 func (w *world) event(action, signer, namespace, key string) {
 	w.t.Helper()
-	out := filepath.Join(w.dir, "event-"+action+"-"+filepath.Base(key)+"-"+filepath.Base(signer)+".sig")
-	sigil(w.t, w.dir, "key", action, "--key", signer+".key", "--ecosystem", "composer",
+	w.ecoEvent("composer", action, signer, namespace, key)
+}
+
+// ecoEvent is event for any ecosystem.
+func (w *world) ecoEvent(eco, action, signer, namespace, key string) {
+	w.t.Helper()
+	out := filepath.Join(w.dir, "event-"+eco+"-"+action+"-"+filepath.Base(key)+"-"+filepath.Base(signer)+".sig")
+	sigil(w.t, w.dir, "key", action, "--key", signer+".key", "--ecosystem", eco,
 		"--namespace", namespace, "--out", out, key+".pub")
 	w.add(out)
 }
@@ -94,7 +100,7 @@ func (w *world) serveCache(upstream, cacheDir string, flags ...string) *daemon {
 	w.t.Helper()
 	addr := freeAddr(w.t)
 	args := append([]string{"serve", "--listen", addr, "--cache-dir", cacheDir,
-		"--log", w.log.url(), "--log-key", w.logKey, "--core-key", "composer=" + w.core,
+		"--log", w.log.url(), "--log-key", w.logKey, "--core-key", w.core,
 		"--composer-upstream", upstream}, flags...)
 	return startDaemon(w.t, addr, "/-/healthz", nil, args...)
 }
