@@ -36,7 +36,9 @@ func npmScenario(t *testing.T) (*world, *npmRegistry) {
 	reg := newNPMRegistry(t)
 	acme := w.key("acme-npm")
 	w.ecoEvent("npm", "add", w.coreKey(), "@acme", acme)
-	index := func(s string) map[string]string { return map[string]string{"index.js": "module.exports = '" + s + "';\n"} }
+	index := func(s string) map[string]string {
+		return map[string]string{"index.js": "module.exports = '" + s + "';\n"}
+	}
 	signLog := func(v *npmVersion) {
 		w.add(w.signNPM(acme, v, reg.add(t, v)))
 	}
