@@ -17,6 +17,7 @@ import (
 	"github.com/sigilproxy/sigil/proxy"
 	"github.com/sigilproxy/sigil/proxy/composer"
 	"github.com/sigilproxy/sigil/proxy/forward"
+	"github.com/sigilproxy/sigil/proxy/npm"
 )
 
 // forwardFlags are serve's flags for forward (HTTPS_PROXY) mode.
@@ -32,10 +33,11 @@ func forwardFlags() []cli.Flag {
 // upstream fetching, checker, cache and mode.
 type forwardParts struct {
 	composerURL *url.URL // nil: no Composer upstream
+	npmURL      *url.URL // nil: no npm upstream
 	upstream    proxy.Upstream
 	checker     proxy.Checker
 	store       *cache.Store
-	mode        policy.Mode
+	policy      *policy.Config
 	client      *http.Client // trusts --upstream-ca
 	logger      *slog.Logger
 }
@@ -58,6 +60,9 @@ func forwardHandler(c *cli.Context, mirror http.Handler, parts forwardParts) (ht
 	if err != nil {
 		return nil, nil, caError(err)
 	}
+	// The fronts are the mirror's, in forward mode: mounted at the
+	// upstream's own path, keeping its archive URLs, and remembering in
+	// the cache which archive URLs served metadata named.
 	var upstreams []forward.Upstream
 	if u := parts.composerURL; u != nil {
 		h, err := composer.New(composer.Config{
@@ -67,7 +72,7 @@ func forwardHandler(c *cli.Context, mirror http.Handler, parts forwardParts) (ht
 			Prefix:      forwardPrefix(u),
 			Served:      parts.store,
 			Learned:     proxy.StoreCache(parts.store),
-			Mode:        parts.mode,
+			Mode:        parts.policy.Mode,
 			Forward:     true,
 			Logger:      parts.logger.With("part", "composer-forward"),
 		})
@@ -75,11 +80,38 @@ func forwardHandler(c *cli.Context, mirror http.Handler, parts forwardParts) (ht
 			return nil, nil, usageError(err.Error(), "")
 		}
 		upstreams = append(upstreams, forward.Upstream{URL: u, Front: h})
-		if err := ca.Permits(u.Host); err != nil {
+	}
+	if u := parts.npmURL; u != nil {
+		cfg := npm.Config{
+			UpstreamURL: u,
+			Upstream:    parts.upstream,
+			Checker:     parts.checker,
+			Prefix:      forwardPrefix(u),
+			Served:      parts.store,
+			Keys:        parts.store,
+			Learned:     proxy.StoreCache(parts.store),
+			Mode:        parts.policy.Mode,
+			Policy:      parts.policy,
+			Client:      parts.client,
+			Forward:     true,
+			Logger:      parts.logger.With("part", "npm-forward"),
+		}
+		// serve checked the flag already, for the mirror.
+		if err := cfg.RegistrySignatures.UnmarshalText([]byte(c.String("npm-registry-signatures"))); err != nil {
+			return nil, nil, usageError("--npm-registry-signatures: "+err.Error(), "want off, warn or require")
+		}
+		h, err := npm.New(cfg)
+		if err != nil {
+			return nil, nil, usageError(err.Error(), "")
+		}
+		upstreams = append(upstreams, forward.Upstream{URL: u, Front: h})
+	}
+	for _, up := range upstreams {
+		if err := ca.Permits(up.URL.Host); up.URL.Scheme == "https" && err != nil {
 			// Not fatal: the mirror still works, and forward mode
 			// refuses the host with the same hint.
-			logger.Warn("forward mode cannot intercept the Composer upstream: "+err.Error(),
-				"hint", "make a CA that names it: sigil ca init --dir NEWDIR --host "+u.Hostname())
+			logger.Warn("forward mode cannot intercept an upstream: "+err.Error(),
+				"hint", "make a CA that names it: sigil ca init --dir NEWDIR --host "+up.URL.Hostname())
 		}
 	}
 	p, err := forward.New(forward.Config{
@@ -87,7 +119,7 @@ func forwardHandler(c *cli.Context, mirror http.Handler, parts forwardParts) (ht
 		Upstreams: upstreams,
 		Allow:     allow,
 		NonProxy:  mirror,
-		Mode:      parts.mode,
+		Mode:      parts.policy.Mode,
 		Client:    parts.client,
 		Logger:    logger,
 	})
@@ -96,7 +128,7 @@ func forwardHandler(c *cli.Context, mirror http.Handler, parts forwardParts) (ht
 	}
 	logger.Info("forward mode on: set HTTPS_PROXY to sigil's address and trust its CA (sigil ca show)",
 		"ca", ca.Certificate().Subject.CommonName, "ca_hosts", strings.Join(ca.Hosts(), ","),
-		"composer_upstream", urlString(parts.composerURL), "allow", strings.Join(allow, ","))
+		"composer_upstream", urlString(parts.composerURL), "npm_upstream", urlString(parts.npmURL), "allow", strings.Join(allow, ","))
 	stop := func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()

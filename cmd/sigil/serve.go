@@ -175,7 +175,7 @@ func runServe(c *cli.Context) error {
 		return err
 	}
 
-	handler, stopForward, err := forwardHandler(c, mux, forwardParts{composerURL, upstream, verifier, store, pol.Mode, upstreamClient, logger})
+	handler, stopForward, err := forwardHandler(c, mux, forwardParts{composerURL, npmURL, upstream, verifier, store, pol, upstreamClient, logger})
 	if err != nil {
 		return err
 	}

@@ -65,7 +65,7 @@ func (p *Proxy) decide(ctx context.Context, scheme, target string) decision {
 	}
 	d.status = http.StatusForbidden
 	d.reason = "not a configured upstream, not a host named by metadata sigil served, and not allowed (--allow-host); no connection was made" +
-		" (installing from a lock file? let the metadata pass through sigil first: composer update --lock keeps the locked versions)"
+		" (installing from a lock file? let the metadata pass through sigil first, e.g. with composer update --lock, which keeps the locked versions)"
 	return d
 }
 
