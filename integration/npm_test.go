@@ -188,3 +188,36 @@ func TestNPMUnsignedDeny(t *testing.T) {
 	}
 	wantAll(t, out, "free-pkg", "policy violations")
 }
+
+// TestNPMLockfileGoesThroughSigil: a lock file made against the upstream
+// names the upstream's tarball URLs; with replace-registry-host=always (as
+// examples/.npmrc and the README say) npm ci fetches them through sigil,
+// which decides them like any other download.
+func TestNPMLockfileGoesThroughSigil(t *testing.T) {
+	w, reg := npmScenario(t)
+	// The lock file, made straight from the upstream.
+	dir, out, ok := npmRun(t, reg.url(), map[string]string{"free-pkg": "^1.0.0"})
+	if !ok {
+		t.Fatalf("install from the upstream failed:\n%s", out)
+	}
+	if lock := readFile(t, filepath.Join(dir, "package-lock.json")); !strings.Contains(lock, reg.srv.URL) {
+		t.Fatalf("the lock file does not name the upstream's tarball URL:\n%s", lock)
+	}
+	proxy := w.serve("http://127.0.0.1:1", "--npm-upstream", reg.url(), "--unsigned", "deny")
+	registry := proxy.url() + "/npm/"
+	ci := func(extra ...string) (string, bool) {
+		os.RemoveAll(filepath.Join(dir, "node_modules"))
+		args := append([]string{"ci", "--no-audit", "--no-fund", "--registry", registry,
+			"--cache", t.TempDir(), "--userconfig", filepath.Join(dir, ".npmrc")}, extra...)
+		cmd := commandIn(dir, needClient(t, "npm"), args...)
+		cmd.Env = append(cleanEnv(), "NO_UPDATE_NOTIFIER=1")
+		out, err := cmd.CombinedOutput()
+		t.Logf("npm %v (%v):\n%s", args, err, out)
+		return string(out), err == nil
+	}
+	out, ok = ci("--replace-registry-host=always")
+	if ok || npmInstalled(t, dir, "free-pkg") != "" {
+		t.Fatalf("npm ci through sigil installed a package sigil denies:\n%s", out)
+	}
+	wantAll(t, out, "410", "free-pkg")
+}
