@@ -61,6 +61,7 @@ func newUpstreamTLS(t *testing.T) *upstreamTLS {
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		DNSNames:     []string{"localhost"}, // npm's proxy agent verifies only names (TestNPMForward)
 	}
 	leafDER, err := x509.CreateCertificate(rand.Reader, leafTmpl, ca, &key.PublicKey, caKey)
 	if err != nil {
@@ -96,15 +97,22 @@ func newTLSComposerRegistry(t *testing.T, u *upstreamTLS) (reg *composerRegistry
 }
 
 // sigilCA makes sigil's CA and the bundle Composer trusts through it. The
-// CA may mint for 127.0.0.1, where the test registry listens; certs wants
-// a DNS name beside any IP address (name constraints without one would
-// leave every DNS name free), so it names example.test too, which resolves
-// nowhere.
-func sigilCA(t *testing.T) (dir, bundle string) {
+// CA may mint for hosts, by default 127.0.0.1, where the test registry
+// listens, and example.test: certs wants a DNS name beside any IP address
+// (name constraints without one would leave every DNS name free), and
+// example.test resolves nowhere.
+func sigilCA(t *testing.T, hosts ...string) (dir, bundle string) {
 	t.Helper()
+	if len(hosts) == 0 {
+		hosts = []string{"example.test", "127.0.0.1"}
+	}
 	work := t.TempDir()
 	dir = filepath.Join(work, "ca")
-	sigil(t, work, "ca", "init", "--dir", dir, "--host", "example.test", "--host", "127.0.0.1")
+	args := []string{"ca", "init", "--dir", dir}
+	for _, h := range hosts {
+		args = append(args, "--host", h)
+	}
+	sigil(t, work, args...)
 	bundle = filepath.Join(work, "bundle.pem")
 	sigil(t, work, "ca", "show", "--dir", dir, "--bundle", bundle)
 	return dir, bundle
@@ -117,7 +125,7 @@ func (w *world) serveForward(cacheDir, upstream string, flags ...string) (*daemo
 	w.t.Helper()
 	addr := freeAddr(w.t)
 	args := append([]string{"serve", "--listen", addr, "--cache-dir", cacheDir,
-		"--log", w.log.url(), "--log-key", w.logKey, "--core-key", "composer=" + w.core,
+		"--log", w.log.url(), "--log-key", w.logKey, "--core-key", w.core,
 		"--composer-upstream", upstream}, flags...)
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, sigilBin(w.t), args...)

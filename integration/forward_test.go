@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -175,4 +176,80 @@ func TestComposerForwardLockFile(t *testing.T) {
 	if out, ok := composerThrough(t, dir, fresh.addr, s.bundle, "install"); !ok || installed(t, dir, "acme/good", "src/Good.php") == "" {
 		t.Fatalf("install from the lock file after an update:\n%s", out)
 	}
+}
+
+// TestNPMForward installs with the machine's npm through sigil as its
+// HTTPS_PROXY, from an npm registry over HTTPS with a CA of its own, whose
+// URL npm keeps.
+//
+// The registry is named "localhost", not 127.0.0.1: npm's proxy agent
+// (https-proxy-agent) drops the host of an IP address from the TLS
+// options and then checks the certificate against "localhost", so no
+// registry at a bare IP address verifies through any HTTPS proxy.
+//
+// npm trusts sigil's CA through its cafile setting, set to the bundle
+// (system roots and sigil's CA): NODE_EXTRA_CA_CERTS is what a default npm
+// needs, but a cafile in npm's configuration (this machine's global npmrc
+// has one) replaces Node's roots, extra certificates included.
+func TestNPMForward(t *testing.T) {
+	needClient(t, "npm")
+	w := newWorld(t)
+	registry := newUpstreamTLS(t)
+	reg := &npmRegistry{versions: map[string][]*npmVersion{}, tarballs: map[string][]byte{}}
+	reg.srv = registry.serve(t, http.HandlerFunc(reg.serve))
+	reg.srv.URL = strings.Replace(reg.srv.URL, "127.0.0.1", "localhost", 1) // packuments name it so
+	caDir, bundle := sigilCA(t, "localhost")
+
+	acme := w.key("acme-npm")
+	w.ecoEvent("npm", "add", w.coreKey(), "@acme", acme)
+	index := func(s string) map[string]string {
+		return map[string]string{"index.js": "module.exports = '" + s + "';\n"}
+	}
+	signLog := func(v *npmVersion) { w.add(w.signNPM(acme, v, reg.add(t, v))) }
+	signLog(&npmVersion{Name: "@acme/good", Version: "1.0.0", Files: index("good")})
+	tampered := &npmVersion{Name: "@acme/tampered", Version: "1.0.0", Files: index("tampered")}
+	signLog(tampered)
+	reg.tamper(tampered, npmTarball(t, map[string]string{
+		"package.json": `{"name":"@acme/tampered","version":"1.0.0","main":"index.js"}`,
+		"index.js":     "module.exports = 'evil';\n",
+	}))
+	signLog(&npmVersion{Name: "@acme/newer", Version: "1.0.0", Files: index("newer-old")})
+	reg.add(t, &npmVersion{Name: "@acme/newer", Version: "1.1.0", Files: index("newer-new")})
+	reg.add(t, &npmVersion{Name: "free-pkg", Version: "1.0.0", Files: index("free")})
+
+	d, _ := w.serveForward(t.TempDir(), "http://127.0.0.1:1", "--npm-upstream", reg.url(),
+		"--ca-dir", caDir, "--upstream-ca", registry.caFile)
+	run := func(t *testing.T, deps map[string]string) (string, string, bool) {
+		return npmRun(t, reg.url(), deps, "HTTPS_PROXY=http://"+d.addr, "https_proxy=http://"+d.addr,
+			"NO_PROXY=", "no_proxy=", "npm_config_cafile="+bundle, "NODE_EXTRA_CA_CERTS="+filepath.Join(caDir, "ca.pem"),
+			"npm_config_fetch_retries=0")
+	}
+
+	t.Run("signed version installs", func(t *testing.T) {
+		dir, out, ok := run(t, map[string]string{"@acme/good": "^1.0.0"})
+		if !ok || !strings.Contains(npmContent(t, dir, "@acme/good"), "good") {
+			t.Fatalf("@acme/good did not install through forward mode:\n%s", out)
+		}
+		// npm does not trust the registry's CA: only sigil's leaves can
+		// have served it.
+	})
+	t.Run("tampered tarball is refused", func(t *testing.T) {
+		dir, out, ok := run(t, map[string]string{"@acme/tampered": "^1.0.0"})
+		if ok || npmContent(t, dir, "@acme/tampered") != "" {
+			t.Fatalf("tampered tarball installed:\n%s", out)
+		}
+		wantAll(t, out, "@acme/tampered")
+	})
+	t.Run("unsigned newer version is kept out", func(t *testing.T) {
+		dir, out, ok := run(t, map[string]string{"@acme/newer": "^1.0.0"})
+		if !ok || npmInstalled(t, dir, "@acme/newer") != "1.0.0" {
+			t.Fatalf("want the signed 1.0.0, not the unsigned 1.1.0:\n%s", out)
+		}
+	})
+	t.Run("unsigned vendor warns by default", func(t *testing.T) {
+		dir, out, ok := run(t, map[string]string{"free-pkg": "^1.0.0"})
+		if !ok || npmInstalled(t, dir, "free-pkg") != "1.0.0" {
+			t.Fatalf("free-pkg did not install with --unsigned warn:\n%s", out)
+		}
+	})
 }
