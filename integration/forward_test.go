@@ -160,12 +160,23 @@ func TestComposerForwardLockFile(t *testing.T) {
 	if logs := fresh.logs.String(); !strings.Contains(logs, "not a host named by metadata sigil served") {
 		t.Errorf("sigil's log does not say why:\n%s", logs)
 	}
+	// With the archive on the registry's own host, the refusal reaches
+	// Composer as a warning that says why.
+	lockPath := filepath.Join(dir, "composer.lock")
+	lock := readFile(t, lockPath)
+	writeFile(t, lockPath, []byte(strings.ReplaceAll(lock, s.reg.srv.URL, s.repo)))
+	out, ok = composerThrough(t, dir, fresh.addr, s.bundle, "install")
+	if ok {
+		t.Fatalf("a sigil that never saw the metadata served an archive on the registry's host:\n%s", out)
+	}
+	wantAll(t, out, "has not seen metadata naming "+s.repo, "composer update --lock")
+	writeFile(t, lockPath, []byte(lock))
+
 	// 'composer update --lock' passes the metadata of the locked
 	// versions through it without changing them, even with a newer
 	// version out, and then the lock file installs.
 	newer := &composerVersion{Name: "acme/good", Version: "v1.1.0", Files: map[string]string{"src/Good.php": "<?php // Good 1.1\n"}}
 	s.w.add(s.w.sign(s.w.dir+"/acme-release", newer, s.reg.add(t, newer)))
-	lock := readFile(t, filepath.Join(dir, "composer.lock"))
 	if out, ok := composerThrough(t, dir, fresh.addr, s.bundle, "update", "--lock"); !ok {
 		t.Fatalf("update --lock through the fresh sigil:\n%s", out)
 	}
