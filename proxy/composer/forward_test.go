@@ -2,6 +2,8 @@ package composer
 
 import (
 	"context"
+	"encoding/json"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -207,5 +209,30 @@ func TestCanonicalURL(t *testing.T) {
 		if got != want {
 			t.Errorf("canonicalURL(%q) = %q, want %q", raw, got, want)
 		}
+	}
+}
+
+// BenchmarkP2Forward_500Versions is BenchmarkP2_500Versions in forward
+// mode, where every served document also has its archive URLs learned
+// (after the first request, memory lookups only).
+func BenchmarkP2Forward_500Versions(b *testing.B) {
+	r := newRig(b, func(c *Config) { c.Forward = true; c.Logger = slog.New(slog.DiscardHandler) })
+	doc, err := json.Marshal(minifiedDoc("acme/big", realisticVersions(500)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	r.up.set(upstreamBase+"/p2/acme/big.json", doc)
+	req := httptest.NewRequest(http.MethodGet, "http://127.0.0.1:8780/composer/p2/acme/big.json", nil)
+	b.ReportAllocs()
+	for b.Loop() {
+		w := httptest.NewRecorder()
+		r.h.ServeHTTP(w, req)
+		if w.Code != 200 {
+			b.Fatalf("status %d", w.Code)
+		}
+		r.checker.facts = r.checker.facts[:0]
+	}
+	if !r.h.ArchiveOrigin(context.Background(), "https://archives.test:443") {
+		b.Fatal("archive origin not learned")
 	}
 }
