@@ -124,7 +124,11 @@ func forwardHandler(c *cli.Context, mirror http.Handler, parts forwardParts) (ht
 		Logger:    logger,
 	})
 	if err != nil {
-		return nil, nil, usageError(strings.TrimPrefix(err.Error(), "forward: "), "want --allow-host HOST or HOST:PORT")
+		hint := ""
+		if strings.Contains(err.Error(), "allowed host") {
+			hint = "want --allow-host HOST or HOST:PORT"
+		}
+		return nil, nil, usageError(strings.TrimPrefix(err.Error(), "forward: "), hint)
 	}
 	logger.Info("forward mode on: set HTTPS_PROXY to sigil's address and trust its CA (sigil ca show)",
 		"ca", ca.Certificate().Subject.CommonName, "ca_hosts", strings.Join(ca.Hosts(), ","),

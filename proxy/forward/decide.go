@@ -48,7 +48,7 @@ func (p *Proxy) decide(ctx context.Context, scheme, target string) decision {
 	}
 	// Interception is decided before the allow list: an allowed upstream
 	// is still verified.
-	if _, ok := p.upstreams[d.origin]; ok || p.learned(ctx, d.origin) {
+	if len(p.upstreams[d.origin]) > 0 || p.learned(ctx, d.origin) {
 		if scheme == "https" {
 			if err := p.ca.Permits(host); err != nil {
 				d.status = http.StatusForbidden

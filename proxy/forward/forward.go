@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -54,6 +55,12 @@ type Upstream struct {
 	Front http.Handler
 }
 
+// upstream is an Upstream with its base path (escaped, no trailing "/").
+type upstream struct {
+	*Upstream
+	base string
+}
+
 // Config configures a Proxy. CA is required; every other field has a
 // working zero value.
 type Config struct {
@@ -90,7 +97,7 @@ type Config struct {
 // when done.
 type Proxy struct {
 	ca        *certs.CA
-	upstreams map[string]*Upstream // by origin
+	upstreams map[string][]*upstream // by origin, longest base path first
 	archives  []Archives
 	allow     map[string]bool // "host:port"
 	nonProxy  http.Handler
@@ -112,7 +119,7 @@ func New(cfg Config) (*Proxy, error) {
 	}
 	p := &Proxy{
 		ca:        cfg.CA,
-		upstreams: map[string]*Upstream{},
+		upstreams: map[string][]*upstream{},
 		allow:     map[string]bool{},
 		nonProxy:  cfg.NonProxy,
 		mode:      cfg.Mode,
@@ -129,11 +136,18 @@ func New(cfg Config) (*Proxy, error) {
 		if !ok {
 			return nil, fmt.Errorf("forward: upstream %q is not an absolute http or https URL", up.URL.Redacted())
 		}
-		if _, dup := p.upstreams[origin]; dup {
-			// One origin, one front: which should answer would be a guess.
-			return nil, fmt.Errorf("forward: two upstreams at %s", origin)
+		u := &upstream{Upstream: up, base: strings.TrimSuffix(up.URL.EscapedPath(), "/")}
+		for _, other := range p.upstreams[origin] {
+			if other.base == u.base {
+				// Which front should answer would be a guess.
+				return nil, fmt.Errorf("forward: two upstreams at %s%s: their requests cannot be told apart (give them different hosts or paths)", origin, u.base)
+			}
 		}
-		p.upstreams[origin] = up
+		// One origin may serve several registries under different paths
+		// (a repository manager); the longest base path is tried first.
+		list := append(p.upstreams[origin], u)
+		slices.SortStableFunc(list, func(a, b *upstream) int { return len(b.base) - len(a.base) })
+		p.upstreams[origin] = list
 		if a, ok := up.Front.(Archives); ok {
 			p.archives = append(p.archives, a)
 		}

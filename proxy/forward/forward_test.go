@@ -2,6 +2,7 @@ package forward
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
 	"encoding/json"
 	"io"
@@ -386,5 +387,43 @@ func TestParseAllow(t *testing.T) {
 		if strings.Join(got, " ") != want || (err != nil) != (want == "") {
 			t.Errorf("parseAllow(%q) = %q, %v; want %q", in, got, err, want)
 		}
+	}
+}
+
+// TestUpstreamsShareAnOrigin: a repository manager serves several
+// registries on one host under different paths; each front gets its own.
+func TestUpstreamsShareAnOrigin(t *testing.T) {
+	r := newRig(t, rigOptions{})
+	front := func(name string) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) { io.WriteString(w, name+" "+req.URL.Path) })
+	}
+	const host = "repo.example.test"
+	at := func(p string) *url.URL { return &url.URL{Scheme: "https", Host: host, Path: p} }
+	p, err := New(Config{CA: r.ca, Logger: testLogger(t), Upstreams: []Upstream{
+		{URL: at("/"), Front: front("root")},
+		{URL: at("/repository/npm/"), Front: front("npm")},
+		{URL: at("/repository/npm-internal"), Front: front("internal")},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	for path, want := range map[string]string{
+		"/repository/npm/left-pad":          "npm",
+		"/repository/npm-internal/left-pad": "internal",
+		"/repository/npm":                   "npm",
+		"/repository/npmx":                  "root",
+		"/packages.json":                    "root",
+	} {
+		req := httptest.NewRequest(http.MethodGet, "https://"+host+path, nil)
+		req = req.WithContext(context.WithValue(req.Context(), originKey{}, "https://"+host+":443"))
+		w := httptest.NewRecorder()
+		p.serveIntercepted(w, req)
+		if got, _, _ := strings.Cut(w.Body.String(), " "); got != want {
+			t.Errorf("%s went to %q, want %q", path, w.Body.String(), want)
+		}
+	}
+	if _, err := New(Config{CA: r.ca, Upstreams: []Upstream{{URL: at("/a/"), Front: front("1")}, {URL: at("/a"), Front: front("2")}}}); err == nil {
+		t.Error("two upstreams at one origin and path accepted")
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -114,9 +115,11 @@ func (p *Proxy) serveIntercepted(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "sigil: this connection is for "+origin+", not for "+oneLine(r.Host), http.StatusMisdirectedRequest)
 		return
 	}
-	if up := p.upstreams[origin]; up != nil && routes(up, r) {
-		up.Front.ServeHTTP(w, r)
-		return
+	for _, up := range p.upstreams[origin] {
+		if up.routes(r) {
+			up.Front.ServeHTTP(w, r)
+			return
+		}
 	}
 	u := origin + r.URL.RequestURI()
 	for _, a := range p.archives {
@@ -127,12 +130,14 @@ func (p *Proxy) serveIntercepted(w http.ResponseWriter, r *http.Request) {
 	p.unknownURL(w, r, u)
 }
 
-// routes reports whether up's front answers r.
-func routes(up *Upstream, r *http.Request) bool {
+// routes reports whether up's front answers r: what it says it routes,
+// or, when it does not say, every path under its base path.
+func (up *upstream) routes(r *http.Request) bool {
+	p := r.URL.EscapedPath()
 	if rt, ok := up.Front.(Router); ok {
-		return rt.Routes(r.URL.EscapedPath())
+		return rt.Routes(p)
 	}
-	return true
+	return up.base == "" || p == up.base || strings.HasPrefix(p, up.base+"/")
 }
 
 // unknownURL answers a URL on an intercepted host that no served metadata
