@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"sort"
 	"strings"
 	"unicode/utf8"
 
@@ -119,7 +120,8 @@ func composerLinks(top map[string]json.RawMessage, fromArchive bool) (map[string
 			return nil, err
 		}
 		lower := make(map[string]string, len(links))
-		for name, c := range links {
+		for _, name := range sortedKeysOf(links) {
+			c := links[name]
 			l := asciiLower(name)
 			if _, dup := lower[l]; dup {
 				return nil, fmt.Errorf("%w: %s: %s appears twice with different case", ErrManifest, field, quoteEntry(l))
@@ -288,7 +290,10 @@ func dependencyMap(field string, raw json.RawMessage) (map[string]string, error)
 		return nil, fmt.Errorf("%w: %s: %w", ErrManifest, field, err)
 	}
 	out := make(map[string]string, len(values))
-	for name, v := range values {
+	// In name order, so that of several bad entries the same one is named
+	// every time.
+	for _, name := range sortedKeysOf(values) {
+		v := values[name]
 		var c string
 		// Unmarshal leaves a string alone for null: check the kind first.
 		if v = bytes.TrimSpace(v); len(v) == 0 || v[0] != '"' || json.Unmarshal(v, &c) != nil {
@@ -330,4 +335,15 @@ func hasControl(s string) bool {
 		}
 	}
 	return false
+}
+
+// sortedKeysOf returns the keys of m in order, so that checks over a JSON
+// object report the same entry every time.
+func sortedKeysOf[V any](m map[string]V) []string {
+	names := make([]string, 0, len(m))
+	for n := range m {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
 }
