@@ -8,6 +8,9 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+
+	"github.com/sigilproxy/sigil/proxy/internal/front"
+	"github.com/sigilproxy/sigil/proxy/internal/rawjson"
 )
 
 // The routes here proxy two upstream APIs that packages.json names. Their
@@ -27,7 +30,7 @@ func (h *Handler) serveProviders(w http.ResponseWriter, r *http.Request, name st
 	}
 	root, err := h.rootInfo(r.Context())
 	if err != nil {
-		h.fail(w, r, "providers of "+name, err)
+		h.core.Fail(w, r, "providers of "+name, err)
 		return
 	}
 	if root.providersAPI == "" {
@@ -37,15 +40,15 @@ func (h *Handler) serveProviders(w http.ResponseWriter, r *http.Request, name st
 	u := strings.ReplaceAll(root.providersAPI, "%package%", name)
 	doc, err := h.upstream.Document(r.Context(), u)
 	if err != nil {
-		h.fail(w, r, "providers of "+name, err)
+		h.core.Fail(w, r, "providers of "+name, err)
 		return
 	}
 	body, err := filterProviders(doc.Body)
 	if err != nil {
-		h.fail(w, r, "providers of "+name, malformed(u, err))
+		h.core.Fail(w, r, "providers of "+name, front.Malformed(u, err))
 		return
 	}
-	h.serveDocument(w, r, stateKey(base, h.prefix, "/providers/"+name+".json"), body)
+	h.core.ServeDocument(w, r, stateKey(base, h.prefix, "/providers/"+name+".json"), body, contentTypeJSON, "no-cache")
 }
 
 // filterProviders keeps the entries Composer can read: objects with a
@@ -100,7 +103,7 @@ const (
 func (h *Handler) serveAdvisories(w http.ResponseWriter, r *http.Request) {
 	root, err := h.rootInfo(r.Context())
 	if err != nil {
-		h.fail(w, r, "security advisories", err)
+		h.core.Fail(w, r, "security advisories", err)
 		return
 	}
 	if root.advisoriesAPI == "" {
@@ -122,11 +125,11 @@ func (h *Handler) serveAdvisories(w http.ResponseWriter, r *http.Request) {
 		u := advisoryURL(root.advisoriesAPI, batch)
 		doc, err := h.upstream.Document(r.Context(), u)
 		if err != nil {
-			h.fail(w, r, "security advisories", err)
+			h.core.Fail(w, r, "security advisories", err)
 			return
 		}
 		if err := mergeAdvisories(merged, doc.Body, batch); err != nil {
-			h.fail(w, r, "security advisories", malformed(u, err))
+			h.core.Fail(w, r, "security advisories", front.Malformed(u, err))
 			return
 		}
 	}
@@ -198,7 +201,7 @@ func mergeAdvisories(merged object, body []byte, asked []string) error {
 		return fmt.Errorf("advisories: %w", err)
 	}
 	for name, list := range adv {
-		if _, ok := slices.BinarySearch(asked, name); !ok || jsonKind(list) != '[' {
+		if _, ok := slices.BinarySearch(asked, name); !ok || rawjson.Kind(list) != '[' {
 			continue
 		}
 		var items []json.RawMessage

@@ -7,6 +7,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/sigilproxy/sigil/proxy/internal/fronttest"
 )
 
 const advisoryAPI = "https://www.upstream.test/api/security-advisories/"
@@ -14,15 +16,15 @@ const advisoryAPI = "https://www.upstream.test/api/security-advisories/"
 func TestAdvisories(t *testing.T) {
 	r := newRig(t)
 	// Packagist answers [] for "none", as PHP encodes an empty map.
-	r.up.set(advisoryAPI+"?packages%5B%5D=acme%2Fbar&packages%5B%5D=acme%2Ffoo",
+	r.up.Set(advisoryAPI+"?packages%5B%5D=acme%2Fbar&packages%5B%5D=acme%2Ffoo",
 		`{"advisories":{"acme/foo":[{"advisoryId":"PKSA-1","packageName":"acme/foo","affectedVersions":"<1.1"}],"other/x":[{"advisoryId":"PKSA-2"}]}}`)
 	// Composer's audit: POST, http_build_query(['packages' => [...]]).
 	form := url.Values{"packages[0]": {"acme/foo"}, "packages[1]": {"Acme/Bar"}, "packages[2]": {"../etc"}, "packages[3]": {"acme/foo"}}
-	resp, body := r.do(http.MethodPost, "/composer/api/security-advisories/", "application/x-www-form-urlencoded", strings.NewReader(form.Encode()))
+	resp, body := r.Do(http.MethodPost, "/composer/api/security-advisories/", strings.NewReader(form.Encode()), "Content-Type: application/x-www-form-urlencoded")
 	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/json" {
 		t.Fatalf("%d %q: %s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
 	}
-	got := decodeJSON(t, body)
+	got := fronttest.DecodeObject(t, body)
 	want := map[string]any{"advisories": map[string]any{
 		"acme/foo": []any{map[string]any{"advisoryId": "PKSA-1", "packageName": "acme/foo", "affectedVersions": "<1.1"}},
 	}}
@@ -31,8 +33,8 @@ func TestAdvisories(t *testing.T) {
 	}
 
 	// GET works too, and an empty answer is an empty map.
-	r.up.set(advisoryAPI+"?packages%5B%5D=acme%2Fbaz", `{"advisories":[]}`)
-	resp, body = r.get("/composer/api/security-advisories/?packages[]=acme/baz")
+	r.up.Set(advisoryAPI+"?packages%5B%5D=acme%2Fbaz", `{"advisories":[]}`)
+	resp, body = r.Get("/composer/api/security-advisories/?packages[]=acme/baz")
 	if resp.StatusCode != 200 || string(body) != `{"advisories":{}}` {
 		t.Errorf("GET: %d %s", resp.StatusCode, body)
 	}
@@ -49,13 +51,13 @@ func TestAdvisoriesBatches(t *testing.T) {
 	}
 	for i := 0; i < len(names); i += advisoryBatch {
 		batch := names[i:min(i+advisoryBatch, len(names))]
-		r.up.set(advisoryURL(advisoryAPI, batch), fmt.Sprintf(`{"advisories":{%q:[{"advisoryId":"A%d"}]}}`, batch[0], i))
+		r.up.Set(advisoryURL(advisoryAPI, batch), fmt.Sprintf(`{"advisories":{%q:[{"advisoryId":"A%d"}]}}`, batch[0], i))
 	}
-	resp, body := r.do(http.MethodPost, "/composer/api/security-advisories/", "application/x-www-form-urlencoded", strings.NewReader(form.Encode()))
+	resp, body := r.Do(http.MethodPost, "/composer/api/security-advisories/", strings.NewReader(form.Encode()), "Content-Type: application/x-www-form-urlencoded")
 	if resp.StatusCode != 200 {
 		t.Fatalf("%d %s", resp.StatusCode, body)
 	}
-	adv := decodeJSON(t, body)["advisories"].(map[string]any)
+	adv := fronttest.DecodeObject(t, body)["advisories"].(map[string]any)
 	if len(adv) != 3 || adv["acme/p100"] == nil {
 		t.Errorf("merged %v", adv)
 	}
@@ -63,19 +65,19 @@ func TestAdvisoriesBatches(t *testing.T) {
 
 func TestAdvisoriesUpstreamProblems(t *testing.T) {
 	r := newRig(t)
-	r.up.set(advisoryAPI+"?packages%5B%5D=acme%2Ffoo", `{"nothing":1}`)
-	resp, body := r.get("/composer/api/security-advisories/?packages[]=acme/foo")
+	r.up.Set(advisoryAPI+"?packages%5B%5D=acme%2Ffoo", `{"nothing":1}`)
+	resp, body := r.Get("/composer/api/security-advisories/?packages[]=acme/foo")
 	if resp.StatusCode != 502 || !strings.Contains(string(body), "advisories") {
 		t.Errorf("%d %s", resp.StatusCode, body)
 	}
 	// No api-url upstream: no route.
 	r = newRig(t)
-	r.up.set(upstreamBase+"/packages.json", `{"metadata-url":"/p2/%package%.json"}`)
-	resp, _ = r.get("/composer/api/security-advisories/?packages[]=acme/foo")
+	r.up.Set(upstreamBase+"/packages.json", `{"metadata-url":"/p2/%package%.json"}`)
+	resp, _ = r.Get("/composer/api/security-advisories/?packages[]=acme/foo")
 	if resp.StatusCode != 404 {
 		t.Errorf("without api-url: %d", resp.StatusCode)
 	}
-	_, body = r.get("/composer/packages.json")
+	_, body = r.Get("/composer/packages.json")
 	if strings.Contains(string(body), "security-advisories") || strings.Contains(string(body), "providers-api") {
 		t.Errorf("advertises routes the upstream lacks: %s", body)
 	}
@@ -83,17 +85,17 @@ func TestAdvisoriesUpstreamProblems(t *testing.T) {
 
 func TestProviders(t *testing.T) {
 	r := newRig(t)
-	r.up.set("https://www.upstream.test/providers/psr/log-implementation.json",
+	r.up.Set("https://www.upstream.test/providers/psr/log-implementation.json",
 		`{"providers":[{"name":"monolog/monolog","description":"Logs","type":"library"},{"description":"no name"},"junk"]}`)
-	resp, body := r.get("/composer/providers/psr/log-implementation.json")
+	resp, body := r.Get("/composer/providers/psr/log-implementation.json")
 	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/json" {
 		t.Fatalf("%d %s", resp.StatusCode, body)
 	}
 	want := map[string]any{"providers": []any{map[string]any{"name": "monolog/monolog", "description": "Logs", "type": "library"}}}
-	if got := decodeJSON(t, body); !reflect.DeepEqual(got, want) {
+	if got := fronttest.DecodeObject(t, body); !reflect.DeepEqual(got, want) {
 		t.Errorf("got %v", got)
 	}
-	resp, _ = r.get("/composer/providers/acme/none.json")
+	resp, _ = r.Get("/composer/providers/acme/none.json")
 	if resp.StatusCode != 404 {
 		t.Errorf("unknown: %d", resp.StatusCode)
 	}
@@ -102,12 +104,12 @@ func TestProviders(t *testing.T) {
 func TestMethods(t *testing.T) {
 	r := newRig(t)
 	for _, p := range []string{"/composer/packages.json", "/composer/p2/acme/foo.json", "/composer/dists/acme/foo/1.0.0/abc.zip"} {
-		resp, _ := r.do(http.MethodPost, p, "", nil)
+		resp, _ := r.Do(http.MethodPost, p, nil)
 		if resp.StatusCode != http.StatusMethodNotAllowed {
 			t.Errorf("POST %s: %d", p, resp.StatusCode)
 		}
 	}
-	if n := len(r.up.urls()); n != 0 {
+	if n := len(r.up.URLs()); n != 0 {
 		t.Errorf("upstream asked %d times", n)
 	}
 }

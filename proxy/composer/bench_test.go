@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/sigilproxy/sigil/policy"
+	"github.com/sigilproxy/sigil/proxy/internal/fronttest"
 )
 
 // realisticVersions returns n versions of acme/big shaped like a popular
@@ -54,7 +55,7 @@ func benchRig(b *testing.B, n int) *rig {
 	if err != nil {
 		b.Fatal(err)
 	}
-	r.up.set(upstreamBase+"/p2/acme/big.json", doc)
+	r.up.Set(upstreamBase+"/p2/acme/big.json", doc)
 	return r
 }
 
@@ -68,8 +69,8 @@ func BenchmarkP2_500Versions(b *testing.B) {
 	for i := 0; i < 500; i += 10 {
 		r.checker.set(fmt.Sprintf("v%d.%d.%d", 1+i/100, (i/10)%10, i%10), policy.Block, false, "blocked for the benchmark")
 	}
-	r.checker.facts = nil
-	upBytes := len(r.up.docs[upstreamBase+"/p2/acme/big.json"])
+	r.checker.Facts = nil
+	upBytes := len(r.up.Docs[upstreamBase+"/p2/acme/big.json"])
 	req := httptest.NewRequest(http.MethodGet, "http://127.0.0.1:8780/composer/p2/acme/big.json", nil)
 	var outBytes int
 	b.ReportAllocs()
@@ -81,7 +82,7 @@ func BenchmarkP2_500Versions(b *testing.B) {
 			b.Fatalf("status %d", w.Code)
 		}
 		outBytes = w.Body.Len()
-		r.checker.facts = r.checker.facts[:0]
+		r.checker.Facts = r.checker.Facts[:0]
 	}
 	b.ReportMetric(float64(upBytes), "upstream-bytes")
 	b.ReportMetric(float64(outBytes), "served-bytes")
@@ -91,7 +92,7 @@ func BenchmarkP2_500Versions(b *testing.B) {
 // above (also paid by every archive request, which looks its version up).
 func BenchmarkParseP2_500Versions(b *testing.B) {
 	r := benchRig(b, 500)
-	body := r.up.docs[upstreamBase+"/p2/acme/big.json"]
+	body := r.up.Docs[upstreamBase+"/p2/acme/big.json"]
 	b.ReportAllocs()
 	b.SetBytes(int64(len(body)))
 	for b.Loop() {
@@ -106,13 +107,13 @@ func BenchmarkParseP2_500Versions(b *testing.B) {
 // from memory, as a plain file server or caching proxy would).
 func BenchmarkStatic_500Versions(b *testing.B) {
 	r := benchRig(b, 500)
-	body := r.up.docs[upstreamBase+"/p2/acme/big.json"]
+	body := r.up.Docs[upstreamBase+"/p2/acme/big.json"]
 	req := httptest.NewRequest(http.MethodGet, "http://127.0.0.1:8780/p2/acme/big.json", nil)
 	b.ReportAllocs()
 	for b.Loop() {
 		w := httptest.NewRecorder()
 		w.Header().Set("Content-Type", "application/json")
-		http.ServeContent(w, req, "", archiveTime, bytes.NewReader(body))
+		http.ServeContent(w, req, "", fronttest.ArchiveTime, bytes.NewReader(body))
 		if w.Code != 200 {
 			b.Fatalf("status %d", w.Code)
 		}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/sigilproxy/sigil/policy"
 	"github.com/sigilproxy/sigil/proxy"
+	"github.com/sigilproxy/sigil/proxy/internal/front"
 )
 
 // Archive URLs are sigil's own:
@@ -120,7 +121,7 @@ func (h *Handler) serveDist(w http.ResponseWriter, r *http.Request, req distReq)
 		return distSegment(d) == req.segment && distExt[d.typ] == req.ext
 	})
 	if err != nil {
-		h.fail(w, r, "metadata of "+req.pkg, err)
+		h.core.Fail(w, r, "metadata of "+req.pkg, err)
 		return
 	}
 	if e == nil {
@@ -138,7 +139,7 @@ func (h *Handler) serveDist(w http.ResponseWriter, r *http.Request, req distReq)
 // Checker, served from the cache.
 func (h *Handler) serveArchive(w http.ResponseWriter, r *http.Request, e *archiveRef) {
 	pkg, version := e.facts.Package, e.facts.Version
-	a, err := h.checker.Archive(r.Context(), e.facts)
+	a, err := h.core.Checker.Archive(r.Context(), e.facts)
 	switch {
 	case err == nil:
 	case proxy.StatusOf(err) == http.StatusNotFound:
@@ -148,7 +149,7 @@ func (h *Handler) serveArchive(w http.ResponseWriter, r *http.Request, e *archiv
 		return
 	default:
 		// A refusal is 410 with its reasons (the Checker logged it).
-		h.fail(w, r, "the archive of "+pkg+" "+version, err)
+		h.core.Fail(w, r, "the archive of "+pkg+" "+version, err)
 		return
 	}
 	if a.Closer != nil {
@@ -156,20 +157,13 @@ func (h *Handler) serveArchive(w http.ResponseWriter, r *http.Request, e *archiv
 	}
 	hdr := w.Header()
 	if a.Verdict.Action == policy.Warn {
-		hdr.Set("X-Sigil-Verdict", headerValue(string(h.mode)+"; warned=1; "+a.Verdict.Reason(), 2048))
+		hdr.Set("X-Sigil-Verdict", headerValue(string(h.core.Mode)+"; warned=1; "+a.Verdict.Reason(), 2048))
 	}
 	hdr.Set("Content-Type", archiveTypes[e.dist.typ])
 	hdr.Set("ETag", `"`+hex.EncodeToString(a.SHA256[:])+`"`)
 	// A later revocation must reach clients behind shared caches.
 	hdr.Set("Cache-Control", "no-cache")
 	http.ServeContent(w, r, "", a.ModTime, a.Body)
-}
-
-func blockedReason(b *proxy.BlockedError) string {
-	if r := b.Verdict.Reason(); r != "" {
-		return r
-	}
-	return b.Facts.Package + "@" + b.Facts.Version
 }
 
 // findArchive returns the archive of the upstream's metadata of pkg whose
@@ -187,7 +181,7 @@ func (h *Handler) findArchive(ctx context.Context, pkg, version string, match fu
 	}
 	for _, file := range files {
 		u := strings.ReplaceAll(root.metadataURL, "%package%", file)
-		x, ok := h.index.get(u)
+		x, ok := h.index.Get(u)
 		if !ok {
 			doc, err := h.upstream.Document(ctx, u)
 			if errors.Is(err, proxy.ErrNotFound) {
@@ -198,10 +192,10 @@ func (h *Handler) findArchive(ctx context.Context, pkg, version string, match fu
 			}
 			d, err := parseP2(doc.Body, pkg)
 			if err != nil {
-				return nil, false, malformed(u, err)
+				return nil, false, front.Malformed(u, err)
 			}
 			x = newDocIndex(d)
-			h.index.put(u, x)
+			h.index.Put(u, x)
 		}
 		for i := range x.refs {
 			ref := &x.refs[i]

@@ -7,25 +7,25 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/sigilproxy/sigil/policy"
 	"github.com/sigilproxy/sigil/proxy"
+	"github.com/sigilproxy/sigil/proxy/internal/fronttest"
 )
 
 // distRig serves acme/foo v1.0.0 (zip) and dev-main (tar, in ~dev.json).
 func distRig(t *testing.T) *rig {
 	r := newRig(t)
 	setupFoo(r)
-	r.up.set(upstreamBase+"/p2/acme/foo~dev.json", `{"packages":{"acme/foo":[{"name":"acme/foo","version":"dev-main","dist":{"type":"tar","url":"https://archives.test/main.tar","reference":"d1"}}]}}`)
-	r.checker.archives["https://archives.test/acme/foo/zipball/c10"] = []byte("PK zip bytes of 1.0.0")
-	r.checker.archives["https://archives.test/main.tar"] = []byte("tar bytes of main")
+	r.up.Set(upstreamBase+"/p2/acme/foo~dev.json", `{"packages":{"acme/foo":[{"name":"acme/foo","version":"dev-main","dist":{"type":"tar","url":"https://archives.test/main.tar","reference":"d1"}}]}}`)
+	r.checker.Archives["https://archives.test/acme/foo/zipball/c10"] = []byte("PK zip bytes of 1.0.0")
+	r.checker.Archives["https://archives.test/main.tar"] = []byte("tar bytes of main")
 	return r
 }
 
 func TestDistServe(t *testing.T) {
 	r := distRig(t)
-	resp, body := r.get("/composer/dists/acme/foo/v1.0.0/c10.zip")
+	resp, body := r.Get("/composer/dists/acme/foo/v1.0.0/c10.zip")
 	if resp.StatusCode != 200 || string(body) != "PK zip bytes of 1.0.0" {
 		t.Fatalf("status %d: %q", resp.StatusCode, body)
 	}
@@ -33,7 +33,7 @@ func TestDistServe(t *testing.T) {
 	for k, want := range map[string]string{
 		"Content-Type":  "application/zip",
 		"ETag":          `"` + hex.EncodeToString(sum[:]) + `"`,
-		"Last-Modified": archiveTime.Format(http.TimeFormat),
+		"Last-Modified": fronttest.ArchiveTime.Format(http.TimeFormat),
 	} {
 		if got := resp.Header.Get(k); got != want {
 			t.Errorf("%s = %q, want %q", k, got, want)
@@ -41,24 +41,24 @@ func TestDistServe(t *testing.T) {
 	}
 	// The checker was asked with the facts from the metadata: the URL
 	// it fetches is the upstream's, learned there.
-	f := r.checker.archFacts[0]
+	f := r.checker.ArchFacts[0]
 	if f.ArchiveURL != "https://archives.test/acme/foo/zipball/c10" || f.Version != "v1.0.0" || f.Package != "acme/foo" || f.Manifest == "" {
 		t.Errorf("facts %+v", f)
 	}
-	resp, _ = r.get("/composer/dists/acme/foo/v1.0.0/c10.zip", "If-None-Match: "+resp.Header.Get("ETag"))
+	resp, _ = r.Get("/composer/dists/acme/foo/v1.0.0/c10.zip", "If-None-Match: "+resp.Header.Get("ETag"))
 	if resp.StatusCode != 304 {
 		t.Errorf("If-None-Match: %d", resp.StatusCode)
 	}
-	resp, body = r.get("/composer/dists/acme/foo/v1.0.0/c10.zip", "Range: bytes=0-1")
+	resp, body = r.Get("/composer/dists/acme/foo/v1.0.0/c10.zip", "Range: bytes=0-1")
 	if resp.StatusCode != 206 || string(body) != "PK" {
 		t.Errorf("range: %d %q", resp.StatusCode, body)
 	}
-	resp, body = r.do(http.MethodHead, "/composer/dists/acme/foo/v1.0.0/c10.zip", "", nil)
+	resp, body = r.Do(http.MethodHead, "/composer/dists/acme/foo/v1.0.0/c10.zip", nil)
 	if resp.StatusCode != 200 || len(body) != 0 {
 		t.Errorf("HEAD: %d", resp.StatusCode)
 	}
 	// dev versions are found in the ~dev file.
-	resp, body = r.get("/composer/dists/acme/foo/dev-main/d1.tar")
+	resp, body = r.Get("/composer/dists/acme/foo/dev-main/d1.tar")
 	if resp.StatusCode != 200 || string(body) != "tar bytes of main" || resp.Header.Get("Content-Type") != "application/x-tar" {
 		t.Errorf("dev tar: %d %q %q", resp.StatusCode, body, resp.Header.Get("Content-Type"))
 	}
@@ -67,7 +67,7 @@ func TestDistServe(t *testing.T) {
 func TestDistWarn(t *testing.T) {
 	r := distRig(t)
 	r.checker.set("v1.0.0", policy.Warn, false, "acme/foo@v1.0.0: unsigned")
-	resp, _ := r.get("/composer/dists/acme/foo/v1.0.0/c10.zip")
+	resp, _ := r.Get("/composer/dists/acme/foo/v1.0.0/c10.zip")
 	if resp.StatusCode != 200 || !strings.Contains(resp.Header.Get("X-Sigil-Verdict"), "acme/foo@v1.0.0: unsigned") {
 		t.Errorf("%d %q", resp.StatusCode, resp.Header.Get("X-Sigil-Verdict"))
 	}
@@ -76,7 +76,7 @@ func TestDistWarn(t *testing.T) {
 func TestDistBlocked(t *testing.T) {
 	r := distRig(t)
 	r.checker.set("v1.0.0", policy.Block, false, "acme/foo@v1.0.0: archive tree h1:x differs from the statement's h1:y")
-	resp, body := r.get("/composer/dists/acme/foo/v1.0.0/c10.zip")
+	resp, body := r.Get("/composer/dists/acme/foo/v1.0.0/c10.zip")
 	if resp.StatusCode != http.StatusGone {
 		t.Fatalf("status %d", resp.StatusCode)
 	}
@@ -84,7 +84,7 @@ func TestDistBlocked(t *testing.T) {
 	if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
 		t.Errorf("Content-Type %q", ct)
 	}
-	got := decodeJSON(t, body)
+	got := fronttest.DecodeObject(t, body)
 	if len(got) != 1 || got["warning"] != "sigil blocked: acme/foo@v1.0.0: archive tree h1:x differs from the statement's h1:y" {
 		t.Errorf("body %s", body)
 	}
@@ -102,20 +102,20 @@ func TestDistErrors(t *testing.T) {
 		{name: "stale segment", path: "/composer/dists/acme/foo/v1.0.0/c9.zip", status: 404, msg: "no longer names"},
 		{name: "wrong type", path: "/composer/dists/acme/foo/v1.0.0/c10.tar", status: 404, msg: "no longer names"},
 		{name: "archive missing upstream", path: "/composer/dists/acme/foo/v1.0.0/c10.zip", status: 404, msg: "no archive",
-			setup: func(r *rig) { delete(r.checker.archives, "https://archives.test/acme/foo/zipball/c10") }},
+			setup: func(r *rig) { delete(r.checker.Archives, "https://archives.test/acme/foo/zipball/c10") }},
 		{name: "download failed", path: "/composer/dists/acme/foo/v1.0.0/c10.zip", status: 502, msg: "tls: handshake failure",
 			setup: func(r *rig) {
-				r.checker.archErr["v1.0.0"] = &proxy.UpstreamError{URL: "https://archives.test/x", Err: errors.New("tls: handshake failure")}
+				r.checker.ArchErr["v1.0.0"] = &proxy.UpstreamError{URL: "https://archives.test/x", Err: errors.New("tls: handshake failure")}
 			}},
 		{name: "cache failed", path: "/composer/dists/acme/foo/v1.0.0/c10.zip", status: 500, msg: "disk full",
-			setup: func(r *rig) { r.checker.archErr["v1.0.0"] = errors.New("disk full") }},
+			setup: func(r *rig) { r.checker.ArchErr["v1.0.0"] = errors.New("disk full") }},
 		{name: "metadata down", path: "/composer/dists/acme/foo/v1.0.0/c10.zip", status: 502, msg: "timeout",
 			setup: func(r *rig) {
-				r.up.errs[upstreamBase+"/p2/acme/foo.json"] = &proxy.UpstreamError{URL: upstreamBase + "/p2/acme/foo.json", Err: errors.New("timeout")}
+				r.up.Errs[upstreamBase+"/p2/acme/foo.json"] = &proxy.UpstreamError{URL: upstreamBase + "/p2/acme/foo.json", Err: errors.New("timeout")}
 			}},
 		{name: "blocked is not 403", path: "/composer/dists/acme/foo/v1.0.0/c10.zip", status: 410, msg: "blocked",
 			setup: func(r *rig) {
-				r.checker.archErr["v1.0.0"] = &proxy.BlockedError{Verdict: policy.Verdict{Action: policy.Block, Reasons: []string{"blocked"}}}
+				r.checker.ArchErr["v1.0.0"] = &proxy.BlockedError{Verdict: policy.Verdict{Action: policy.Block, Reasons: []string{"blocked"}}}
 			}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -123,11 +123,11 @@ func TestDistErrors(t *testing.T) {
 			if tc.setup != nil {
 				tc.setup(r)
 			}
-			resp, body := r.get(tc.path)
+			resp, body := r.Get(tc.path)
 			if resp.StatusCode != tc.status {
 				t.Fatalf("status %d: %s", resp.StatusCode, body)
 			}
-			if w, _ := decodeJSON(t, body)["warning"].(string); !strings.Contains(w, tc.msg) {
+			if w, _ := fronttest.DecodeObject(t, body)["warning"].(string); !strings.Contains(w, tc.msg) {
 				t.Errorf("warning %q lacks %q", w, tc.msg)
 			}
 		})
@@ -146,22 +146,22 @@ func TestDistOnlyLearnedURLs(t *testing.T) {
 		"/composer/dists/acme/foo/v1.0.0/c10.zip?url=https://evil.test/x.zip",
 		"/composer/dists/acme/foo/v1.0.0/c10.zip",
 	} {
-		r.get(p)
+		r.Get(p)
 	}
-	for _, u := range r.up.urls() {
+	for _, u := range r.up.URLs() {
 		switch u {
 		case upstreamBase + "/packages.json", upstreamBase + "/p2/acme/foo.json", upstreamBase + "/p2/acme/foo~dev.json":
 		default:
 			t.Errorf("upstream asked for %s", u)
 		}
 	}
-	for _, f := range r.checker.archFacts {
+	for _, f := range r.checker.ArchFacts {
 		if f.ArchiveURL != "https://archives.test/acme/foo/zipball/c10" {
 			t.Errorf("checker asked for %s", f.ArchiveURL)
 		}
 	}
-	if len(r.checker.archFacts) != 2 {
-		t.Errorf("checker asked %d times, want 2", len(r.checker.archFacts))
+	if len(r.checker.ArchFacts) != 2 {
+		t.Errorf("checker asked %d times, want 2", len(r.checker.ArchFacts))
 	}
 }
 
@@ -193,31 +193,14 @@ func TestParseDistPath(t *testing.T) {
 // request costs no second upstream fetch, yet is still decided anew.
 func TestDistReusesMetadata(t *testing.T) {
 	r := distRig(t)
-	r.get("/composer/p2/acme/foo.json")
-	before := len(r.up.urls())
+	r.Get("/composer/p2/acme/foo.json")
+	before := len(r.up.URLs())
 	r.checker.set("v1.0.0", policy.Block, false, "acme/foo@v1.0.0: revoked a second ago")
-	resp, _ := r.get("/composer/dists/acme/foo/v1.0.0/c10.zip")
-	if n := len(r.up.urls()); n != before {
-		t.Errorf("upstream asked again: %v", r.up.urls()[before:])
+	resp, _ := r.Get("/composer/dists/acme/foo/v1.0.0/c10.zip")
+	if n := len(r.up.URLs()); n != before {
+		t.Errorf("upstream asked again: %v", r.up.URLs()[before:])
 	}
 	if resp.StatusCode != http.StatusGone {
 		t.Errorf("status %d: the verdict must not be cached", resp.StatusCode)
-	}
-}
-
-func TestIndexCacheBounds(t *testing.T) {
-	var c indexCache
-	for i := range indexSize + 10 {
-		c.put(strings.Repeat("u", i+1), &docIndex{made: time.Now()})
-	}
-	if len(c.m) != indexSize || len(c.order) != indexSize {
-		t.Errorf("%d entries, %d in order", len(c.m), len(c.order))
-	}
-	if _, ok := c.get("u"); ok {
-		t.Errorf("oldest not evicted")
-	}
-	c.put("old", &docIndex{made: time.Now().Add(-2 * indexTTL)})
-	if _, ok := c.get("old"); ok {
-		t.Errorf("expired entry served")
 	}
 }

@@ -1,36 +1,25 @@
 package composer
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/sigilproxy/sigil/policy"
 	"github.com/sigilproxy/sigil/proxy"
+	"github.com/sigilproxy/sigil/proxy/internal/front"
 	"github.com/sigilproxy/sigil/release"
 )
 
 // ServedStore remembers, per served document, a digest of what sigil served
 // and since when, so that Last-Modified is sigil's own and moves when the
-// served bytes change (a new upstream version, a changed verdict).
-// *cache.Store implements it.
-type ServedStore interface {
-	// ServedState records that the document under key now has the given
-	// digest and returns its Last-Modified: the time recorded with that
-	// digest if it is unchanged, otherwise a new time, in whole seconds,
-	// at least one second after the previous one (so that a client that
-	// cached the old bytes at second t cannot get a 304 for new bytes
-	// that came within the same second). Keys are at most 4096 bytes.
-	// Safe for concurrent use.
-	ServedState(ctx context.Context, key string, digest []byte) (time.Time, error)
-}
+// served bytes change (a new upstream version, a changed verdict). Its
+// contract is front.ServedStore's; *cache.Store implements it.
+type ServedStore = front.ServedStore
 
 // Config configures a Handler. Upstream, UpstreamURL and Checker are
 // required; every other field has a working zero value.
@@ -82,84 +71,73 @@ type Config struct {
 
 // Handler serves the Composer repository protocol v2 under Config.Prefix.
 type Handler struct {
+	core        front.Core
 	upstreamURL *url.URL
 	upstream    proxy.Upstream
-	checker     proxy.Checker
 	prefix      string
 	public      *url.URL // nil: from the request
-	served      ServedStore
-	mode        policy.Mode
-	log         *slog.Logger
 	forward     bool
 
 	rootMu sync.Mutex
 	root   *rootInfo // last parsed upstream packages.json
 
-	index indexCache // archive facts of recently parsed p2 documents
+	index front.Recent[*docIndex] // archive facts of recently parsed p2 documents, by URL
 
-	learned *learned // forward mode only
+	learned *front.Learned // forward mode only
 }
 
 var _ http.Handler = (*Handler)(nil)
 
 // New checks cfg and returns its Handler.
 func New(cfg Config) (*Handler, error) {
-	if cfg.UpstreamURL == nil || !isHTTP(cfg.UpstreamURL) {
+	if cfg.UpstreamURL == nil || !front.IsHTTP(cfg.UpstreamURL) {
 		return nil, errors.New("composer: UpstreamURL must be an absolute http or https URL")
 	}
 	if cfg.Upstream == nil || cfg.Checker == nil {
 		return nil, errors.New("composer: Upstream and Checker are required")
 	}
 	h := &Handler{
+		core: front.Core{
+			Name:     "composer",
+			Checker:  cfg.Checker,
+			Log:      cfg.Logger,
+			Mode:     cfg.Mode,
+			Served:   cfg.Served,
+			NotFound: notFound,
+			Message:  writeWarning,
+		},
 		upstreamURL: cfg.UpstreamURL,
 		upstream:    cfg.Upstream,
-		checker:     cfg.Checker,
-		served:      cfg.Served,
-		mode:        cfg.Mode,
-		log:         cfg.Logger,
 		forward:     cfg.Forward,
+		index:       front.Recent[*docIndex]{TTL: indexTTL, Size: indexSize},
 	}
-	switch p := cfg.Prefix; {
-	case p == "":
-		h.prefix = "/composer"
-	case p == "/":
-		h.prefix = ""
-	case !strings.HasPrefix(p, "/") || strings.HasSuffix(p, "/") || strings.ContainsAny(p, "?#%"):
-		return nil, fmt.Errorf("composer: Prefix %q must start and not end with \"/\"", p)
-	default:
-		h.prefix = p
+	h.core.Init()
+	var err error
+	if h.prefix, err = front.Prefix(cfg.Prefix, "/composer"); err != nil {
+		return nil, fmt.Errorf("composer: %w", err)
 	}
-	if cfg.PublicURL != "" {
-		u, err := url.Parse(cfg.PublicURL)
-		if err != nil || !isHTTP(u) || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
-			return nil, fmt.Errorf("composer: PublicURL %q must be a scheme and host, like http://127.0.0.1:8780", cfg.PublicURL)
-		}
-		h.public = &url.URL{Scheme: u.Scheme, Host: u.Host}
-	}
-	if h.served == nil {
-		h.served = newMemServed()
-	}
-	if h.mode == "" {
-		h.mode = policy.ModeEnforce
-	}
-	if h.log == nil {
-		h.log = slog.New(slog.DiscardHandler)
+	if h.public, err = front.PublicURL(cfg.PublicURL); err != nil {
+		return nil, fmt.Errorf("composer: %w", err)
 	}
 	if h.forward {
-		h.learned = newLearned(cfg.Learned, "composer-forward "+h.upstreamURL.String()+" ", h.log)
+		h.learned = front.NewLearned(front.LearnedConfig{
+			Store:      cfg.Learned,
+			Prefix:     "composer-forward " + h.upstreamURL.String() + " ",
+			Log:        h.core.Log,
+			Name:       "composer",
+			Noun:       "archive",
+			MaxOrigins: maxLearnedOrigins,
+			Valid:      func(pkg, version string) bool { return validName(pkg) && validVersion(version) },
+		})
 	}
 	return h, nil
-}
-
-func isHTTP(u *url.URL) bool {
-	return (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && u.User == nil
 }
 
 // ServeHTTP routes a request under the prefix. Anything it does not know
 // is a 404 that touches neither the upstream nor the checker.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	p, ok := strings.CutPrefix(r.URL.EscapedPath(), h.prefix)
-	if !ok || !strings.HasPrefix(p, "/") {
+	p, ok := front.Path(r.URL.EscapedPath(), h.prefix)
+	if !ok {
 		notFound(w)
 		return
 	}
@@ -247,19 +225,5 @@ func allow(w http.ResponseWriter, r *http.Request, methods ...string) bool {
 // base returns the scheme and host that absolute URLs in served documents
 // start with.
 func (h *Handler) base(r *http.Request) (string, bool) {
-	if h.public != nil {
-		return h.public.String(), true
-	}
-	// The Host header becomes part of served URLs and of served-state
-	// keys, so only a plain host[:port] is accepted.
-	if !hostRE.MatchString(r.Host) {
-		return "", false
-	}
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	return scheme + "://" + r.Host, true
+	return front.Base(h.public, r)
 }
-
-var hostRE = regexp.MustCompile(`^([A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\])(:[0-9]{1,5})?$`)

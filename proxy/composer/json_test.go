@@ -146,12 +146,3 @@ func TestParseObjectPHPEmptyArray(t *testing.T) {
 		}
 	}
 }
-
-func TestAppendString(t *testing.T) {
-	for _, s := range []string{"plain", `q"uote`, "back\\slash", "ctl\x01", "<html>&", "ünï", "\u2028"} {
-		var back string
-		if err := json.Unmarshal(appendString(nil, s), &back); err != nil || back != s {
-			t.Errorf("%q: round trip %q %v", s, back, err)
-		}
-	}
-}

@@ -6,6 +6,8 @@ import (
 	"net/url"
 
 	"github.com/sigilproxy/sigil/proxy"
+	"github.com/sigilproxy/sigil/proxy/internal/front"
+	"github.com/sigilproxy/sigil/proxy/internal/rawjson"
 	"github.com/sigilproxy/sigil/release"
 )
 
@@ -59,7 +61,7 @@ func parseP2(body []byte, pkg string) (*p2Doc, error) {
 	}
 	d := &p2Doc{pkg: pkg, size: len(body), rest: object{}}
 	if raw, ok := top["security-advisories"]; ok {
-		if k := jsonKind(raw); k == '[' || k == '{' {
+		if k := rawjson.Kind(raw); k == '[' || k == '{' {
 			d.rest["security-advisories"] = raw
 		}
 	}
@@ -94,7 +96,7 @@ func parseP2(body []byte, pkg string) (*p2Doc, error) {
 		versions = expand(versions)
 	}
 	d.entries = make([]entry, len(versions))
-	digests := manifestMemo{}
+	digests := front.NewManifests(release.Composer)
 	for i, v := range versions {
 		d.entries[i] = newEntry(pkg, v, digests)
 	}
@@ -102,7 +104,7 @@ func parseP2(body []byte, pkg string) (*p2Doc, error) {
 }
 
 // newEntry extracts the facts of one expanded version.
-func newEntry(pkg string, v object, digests manifestMemo) entry {
+func newEntry(pkg string, v object, digests *front.Manifests) entry {
 	e := entry{v: v}
 	version, ok := v.stringMember("version")
 	if !ok || version == "" {
@@ -115,7 +117,7 @@ func newEntry(pkg string, v object, digests manifestMemo) entry {
 		// Composer creates the package under this name (lowercased by
 		// PHP's strtolower, ASCII only), whatever file it came from; it
 		// must be the package the verdict is about.
-		e.problem = fmt.Sprintf("%s %s: entry names package %s", pkg, quoteForLog(version), quoteForLog(name))
+		e.problem = fmt.Sprintf("%s %s: entry names package %s", pkg, front.QuoteForLog(version), front.QuoteForLog(name))
 		return e
 	}
 	e.facts = proxy.VersionFacts{
@@ -123,7 +125,7 @@ func newEntry(pkg string, v object, digests manifestMemo) entry {
 		Package:   pkg,
 		Version:   version,
 	}
-	e.facts.Manifest, e.facts.ManifestErr = digests.digest(v)
+	e.facts.Manifest, e.facts.ManifestErr = digests.Digest(manifestInput(v))
 
 	if raw, ok := v["source"]; ok {
 		if s, err := parseObject(raw); err == nil {
@@ -153,7 +155,7 @@ func parseDist(raw []byte) dist {
 	}
 	s, _ := o.stringMember("url")
 	u, err := url.Parse(s)
-	if err != nil || !isHTTP(u) {
+	if err != nil || !front.IsHTTP(u) {
 		return dist{}
 	}
 	ref, _ := o.stringMember("reference")
@@ -165,32 +167,16 @@ func parseDist(raw []byte) dist {
 // of the object made of just these equals the digest of the whole version.
 var manifestKeys = []string{"require", "conflict", "replace", "provide"}
 
-// manifestMemo computes manifest digests for one document. Most versions
-// of a package share their dependency fields with the version before (in
-// minified metadata they are literally inherited), so each distinct set is
-// digested once: for a package with hundreds of versions this is most of
-// the cost of filtering.
-type manifestMemo map[string]manifestResult
-
-type manifestResult struct {
-	digest string
-	err    error
-}
-
-func (m manifestMemo) digest(v object) (string, error) {
+// manifestInput is the object of v's manifestKeys, which
+// front.Manifests digests once per distinct value.
+func manifestInput(v object) []byte {
 	part := make(object, len(manifestKeys))
 	for _, k := range manifestKeys {
 		if raw, ok := v[k]; ok {
 			part[k] = raw
 		}
 	}
-	in := appendObject(nil, part)
-	if r, ok := m[string(in)]; ok {
-		return r.digest, r.err
-	}
-	d, err := release.MetadataManifestDigest(release.Composer, in)
-	m[string(in)] = manifestResult{d, err}
-	return d, err
+	return appendObject(nil, part)
 }
 
 // asciiLower is PHP 8's strtolower: ASCII letters only. strings.ToLower

@@ -6,12 +6,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/sigilproxy/sigil/policy"
 	"github.com/sigilproxy/sigil/proxy"
+	"github.com/sigilproxy/sigil/proxy/internal/front"
+	"github.com/sigilproxy/sigil/proxy/internal/rawjson"
 	"github.com/sigilproxy/sigil/release"
 )
 
@@ -34,34 +35,34 @@ func (h *Handler) serveP2(w http.ResponseWriter, r *http.Request, file string) {
 	pkg := strings.TrimSuffix(file, devSuffix)
 	root, err := h.rootInfo(ctx)
 	if err != nil {
-		h.fail(w, r, "metadata of "+pkg, err)
+		h.core.Fail(w, r, "metadata of "+pkg, err)
 		return
 	}
 	u := strings.ReplaceAll(root.metadataURL, "%package%", file)
 	doc, err := h.upstream.Document(ctx, u)
 	if err != nil {
-		h.fail(w, r, "metadata of "+pkg, err)
+		h.core.Fail(w, r, "metadata of "+pkg, err)
 		return
 	}
 	d, err := parseP2(doc.Body, pkg)
 	if err != nil {
-		h.fail(w, r, "metadata of "+pkg, malformed(u, err))
+		h.core.Fail(w, r, "metadata of "+pkg, front.Malformed(u, err))
 		return
 	}
-	h.index.put(u, newDocIndex(d)) // the archive requests follow
+	h.index.Put(u, newDocIndex(d)) // the archive requests follow
 	if h.forward {
 		// Blocked versions are learned too: a lock file that names one
 		// then gets the verdict, not "unknown URL".
-		h.learned.learn(ctx, d)
+		h.learn(ctx, d)
 	}
 	body, sum := h.filter(ctx, d, base)
 	if sum.blocked+sum.warned > 0 {
-		w.Header().Set("X-Sigil-Verdict", sum.header(h.mode))
+		w.Header().Set("X-Sigil-Verdict", sum.header(h.core.Mode))
 	}
 	if doc.Stale {
 		w.Header().Set("X-Sigil-Stale", "upstream unreachable; serving its last metadata")
 	}
-	h.serveDocument(w, r, stateKey(base, h.prefix, "/p2/"+file+".json"), body)
+	h.core.ServeDocument(w, r, stateKey(base, h.prefix, "/p2/"+file+".json"), body, contentTypeJSON, "no-cache")
 }
 
 // summary counts what filter did, for the X-Sigil-Verdict header.
@@ -96,19 +97,7 @@ func (h *Handler) filter(ctx context.Context, d *p2Doc, base string) ([]byte, su
 			facts = append(facts, e.facts)
 		}
 	}
-	var verdicts []proxy.VersionVerdict
-	if len(facts) > 0 {
-		verdicts = h.checker.Versions(ctx, release.Composer, d.pkg, facts)
-	}
-	if len(verdicts) != len(facts) {
-		// The Checker broke its contract; fail closed for this document.
-		h.log.Error("composer: checker returned the wrong number of verdicts", "package", d.pkg, "want", len(facts), "got", len(verdicts))
-		verdicts = make([]proxy.VersionVerdict, len(facts))
-		for i := range verdicts {
-			verdicts[i].Action = policy.Block
-			verdicts[i].Reasons = []string{d.pkg + "@" + facts[i].Version + ": sigil could not decide this version (internal error)"}
-		}
-	}
+	verdicts := h.core.Decide(ctx, release.Composer, d.pkg, facts)
 
 	served := make([]object, 0, len(d.entries))
 	j := 0
@@ -116,7 +105,7 @@ func (h *Handler) filter(ctx context.Context, d *p2Doc, base string) ([]byte, su
 		e := &d.entries[i]
 		if e.problem != "" {
 			sum.blocked++
-			h.log.Warn("composer: dropped malformed entry", "package", d.pkg, "problem", e.problem)
+			h.core.Log.Warn("composer: dropped malformed entry", "package", d.pkg, "problem", e.problem)
 			note("sigil dropped an entry: " + e.problem)
 			continue
 		}
@@ -140,7 +129,7 @@ func (h *Handler) filter(ctx context.Context, d *p2Doc, base string) ([]byte, su
 		served = append(served, h.servedVersion(e, v, base))
 	}
 	if sum.blocked+sum.warned > 0 {
-		h.log.Debug("composer: metadata filtered", "package", d.pkg, "versions", len(d.entries), "blocked", sum.blocked, "warned", sum.warned)
+		h.core.Log.Debug("composer: metadata filtered", "package", d.pkg, "versions", len(d.entries), "blocked", sum.blocked, "warned", sum.warned)
 	}
 	if n := len(sum.reasons) - len(notices); n > 0 {
 		notices = append(notices, notice{
@@ -210,13 +199,13 @@ func (h *Handler) distJSON(base string, e *entry) json.RawMessage {
 	b = append(b, '{')
 	if e.dist.reference != "" {
 		b = append(b, `"reference":`...)
-		b = appendString(b, e.dist.reference)
+		b = rawjson.AppendStringHTML(b, e.dist.reference)
 		b = append(b, ',')
 	}
 	b = append(b, `"type":`...)
-	b = appendString(b, e.dist.typ)
+	b = rawjson.AppendStringHTML(b, e.dist.typ)
 	b = append(b, `,"url":`...)
-	b = appendString(b, u)
+	b = rawjson.AppendStringHTML(b, u)
 	return append(b, '}')
 }
 
@@ -246,33 +235,23 @@ func appendP2(b []byte, d *p2Doc, versions []object, notices []notice) []byte {
 	for k := range top {
 		keys = append(keys, k)
 	}
-	slices.Sort(keys)
-	b = append(b, '{')
-	for i, k := range keys {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = appendString(b, k)
-		b = append(b, ':')
-		if k != "packages" {
-			b = append(b, bytes.TrimSpace(top[k])...)
-			continue
-		}
-		if !d.present {
-			b = append(b, "{}"...)
-			continue
+	return appendSorted(b, keys, func(b []byte, k string) []byte {
+		switch {
+		case k != "packages":
+			return append(b, bytes.TrimSpace(top[k])...)
+		case !d.present:
+			return append(b, "{}"...)
 		}
 		b = append(b, '{')
-		b = appendString(b, d.pkg)
+		b = rawjson.AppendStringHTML(b, d.pkg)
 		b = append(b, ':')
 		if minified {
 			b = appendMinified(b, versions)
 		} else {
 			b = appendPlain(b, versions)
 		}
-		b = append(b, '}')
-	}
-	return append(b, '}')
+		return append(b, '}')
+	})
 }
 
 // canMinify reports whether the composer/2.0 format can represent vs:
@@ -333,19 +312,11 @@ func appendDiff(b []byte, prev, cur object, keys []string) ([]byte, []string) {
 			keys = append(keys, k)
 		}
 	}
-	slices.Sort(keys)
-	b = append(b, '{')
-	for i, k := range keys {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = appendString(b, k)
-		b = append(b, ':')
+	b = appendSorted(b, keys, func(b []byte, k string) []byte {
 		if v, ok := cur[k]; ok {
-			b = append(b, bytes.TrimSpace(v)...)
-		} else {
-			b = strconv.AppendQuote(b, unsetMarker)
+			return append(b, bytes.TrimSpace(v)...)
 		}
-	}
-	return append(b, '}'), keys
+		return strconv.AppendQuote(b, unsetMarker)
+	})
+	return b, keys
 }

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/sigilproxy/sigil/policy"
+	"github.com/sigilproxy/sigil/proxy/internal/front"
+	"github.com/sigilproxy/sigil/proxy/internal/fronttest"
 	"github.com/sigilproxy/sigil/release"
 )
 
@@ -40,7 +42,7 @@ func minifiedDoc(pkg string, versions []map[string]any) map[string]any {
 // packages[pkg] and expands it when "minified" says so.
 func servedVersions(t testing.TB, body []byte, pkg string) ([]map[string]any, map[string]any) {
 	t.Helper()
-	top := decodeJSON(t, body)
+	top := fronttest.DecodeObject(t, body)
 	d, err := parseP2(body, pkg)
 	if err != nil {
 		t.Fatalf("served document does not parse: %v", err)
@@ -53,7 +55,7 @@ func servedVersions(t testing.TB, body []byte, pkg string) ([]map[string]any, ma
 }
 
 func setupFoo(r *rig) {
-	r.up.set(upstreamBase+"/p2/acme/foo.json", minifiedDoc("acme/foo", []map[string]any{
+	r.up.Set(upstreamBase+"/p2/acme/foo.json", minifiedDoc("acme/foo", []map[string]any{
 		testVersion("v2.0.0", "c2"), testVersion("v1.1.0", "c11"), testVersion("v1.0.0", "c10"),
 	}))
 }
@@ -63,17 +65,17 @@ func TestP2FilterEnforce(t *testing.T) {
 	setupFoo(r)
 	r.checker.set("v2.0.0", policy.Block, false, "acme/foo@v2.0.0: no logged statement signed by a valid key")
 	r.checker.set("v1.1.0", policy.Warn, false, "acme/foo@v1.1.0: unsigned")
-	resp, body := r.get("/composer/p2/acme/foo.json")
+	resp, body := r.Get("/composer/p2/acme/foo.json")
 	if resp.StatusCode != 200 {
 		t.Fatalf("status %d: %s", resp.StatusCode, body)
 	}
 	if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
 		t.Errorf("Content-Type %q", ct)
 	}
-	if r.checker.calls != 1 {
-		t.Errorf("checker called %d times, want once per document", r.checker.calls)
+	if r.checker.Calls != 1 {
+		t.Errorf("checker called %d times, want once per document", r.checker.Calls)
 	}
-	facts := r.checker.facts[0]
+	facts := r.checker.Facts[0]
 	if len(facts) != 3 {
 		t.Fatalf("facts %+v", facts)
 	}
@@ -125,7 +127,7 @@ func TestP2FilterEnforce(t *testing.T) {
 		want := map[string]any{
 			"type":      "zip",
 			"reference": ref,
-			"url":       r.srv.URL + "/composer/dists/acme/foo/" + v["version"].(string) + "/" + ref.(string) + ".zip",
+			"url":       r.Srv.URL + "/composer/dists/acme/foo/" + v["version"].(string) + "/" + ref.(string) + ".zip",
 		}
 		if !reflect.DeepEqual(dist, want) {
 			t.Errorf("dist %v, want %v", dist, want)
@@ -152,7 +154,7 @@ func TestP2Warn(t *testing.T) {
 	setupFoo(r)
 	// In warn mode the checker turns every Block into Warn.
 	r.checker.set("v2.0.0", policy.Warn, false, "acme/foo@v2.0.0: archive tree does not match the statement")
-	resp, body := r.get("/composer/p2/acme/foo.json")
+	resp, body := r.Get("/composer/p2/acme/foo.json")
 	vs, top := servedVersions(t, body, "acme/foo")
 	if len(vs) != 3 {
 		t.Fatalf("warn mode served %d versions", len(vs))
@@ -169,7 +171,7 @@ func TestP2Warn(t *testing.T) {
 func TestP2AllAllowedHasNoNotices(t *testing.T) {
 	r := newRig(t)
 	setupFoo(r)
-	resp, body := r.get("/composer/p2/acme/foo.json")
+	resp, body := r.Get("/composer/p2/acme/foo.json")
 	_, top := servedVersions(t, body, "acme/foo")
 	if _, ok := top["warnings"]; ok || resp.Header.Get("X-Sigil-Verdict") != "" {
 		t.Errorf("notices without a reason: %v %q", top["warnings"], resp.Header.Get("X-Sigil-Verdict"))
@@ -179,17 +181,17 @@ func TestP2AllAllowedHasNoNotices(t *testing.T) {
 func TestP2Conditional(t *testing.T) {
 	r := newRig(t)
 	setupFoo(r)
-	resp, _ := r.get("/composer/p2/acme/foo.json")
+	resp, _ := r.Get("/composer/p2/acme/foo.json")
 	etag, lm := resp.Header.Get("ETag"), resp.Header.Get("Last-Modified")
 	if etag == "" || lm == "" {
 		t.Fatalf("validators missing: %v", resp.Header)
 	}
 	// Composer revalidates with If-Modified-Since.
-	resp, body := r.get("/composer/p2/acme/foo.json", "If-Modified-Since: "+lm)
+	resp, body := r.Get("/composer/p2/acme/foo.json", "If-Modified-Since: "+lm)
 	if resp.StatusCode != 304 || len(body) != 0 {
 		t.Errorf("If-Modified-Since: status %d", resp.StatusCode)
 	}
-	resp, _ = r.get("/composer/p2/acme/foo.json", "If-None-Match: "+etag)
+	resp, _ = r.Get("/composer/p2/acme/foo.json", "If-None-Match: "+etag)
 	if resp.StatusCode != 304 {
 		t.Errorf("If-None-Match: status %d", resp.StatusCode)
 	}
@@ -197,7 +199,7 @@ func TestP2Conditional(t *testing.T) {
 	// A verdict changes (a revocation): the bytes, the ETag and the
 	// Last-Modified move, and the old validators no longer match.
 	r.checker.set("v1.0.0", policy.Block, false, "acme/foo@v1.0.0: signed only by a revoked key")
-	resp, _ = r.get("/composer/p2/acme/foo.json", "If-Modified-Since: "+lm)
+	resp, _ = r.Get("/composer/p2/acme/foo.json", "If-Modified-Since: "+lm)
 	if resp.StatusCode != 200 {
 		t.Fatalf("after a verdict change, If-Modified-Since: status %d", resp.StatusCode)
 	}
@@ -209,7 +211,7 @@ func TestP2Conditional(t *testing.T) {
 	if !lm2.After(lm1) {
 		t.Errorf("Last-Modified %v not after %v", lm2, lm1)
 	}
-	resp, _ = r.get("/composer/p2/acme/foo.json", "If-None-Match: "+etag)
+	resp, _ = r.Get("/composer/p2/acme/foo.json", "If-None-Match: "+etag)
 	if resp.StatusCode != 200 {
 		t.Errorf("old ETag: status %d", resp.StatusCode)
 	}
@@ -247,17 +249,17 @@ func TestP2Shapes(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := newRig(t)
-			r.up.set(upstreamBase+"/p2/acme/foo.json", tc.doc)
-			resp, body := r.get("/composer/p2/acme/foo.json")
+			r.up.Set(upstreamBase+"/p2/acme/foo.json", tc.doc)
+			resp, body := r.Get("/composer/p2/acme/foo.json")
 			if resp.StatusCode != tc.status {
 				t.Fatalf("status %d: %s", resp.StatusCode, body)
 			}
 			if tc.status != 200 {
-				if w, _ := decodeJSON(t, body)["warning"].(string); !strings.Contains(w, tc.msg) {
+				if w, _ := fronttest.DecodeObject(t, body)["warning"].(string); !strings.Contains(w, tc.msg) {
 					t.Errorf("warning %q does not contain %q", w, tc.msg)
 				}
-				if r.checker.calls != 0 || r.store.calls != 0 {
-					t.Errorf("a failed document reached the checker (%d) or the served state (%d)", r.checker.calls, r.store.calls)
+				if r.checker.Calls != 0 || r.store.calls != 0 {
+					t.Errorf("a failed document reached the checker (%d) or the served state (%d)", r.checker.Calls, r.store.calls)
 				}
 				return
 			}
@@ -275,20 +277,20 @@ func TestP2Shapes(t *testing.T) {
 
 func TestP2NotFoundAndDev(t *testing.T) {
 	r := newRig(t)
-	r.up.set(upstreamBase+"/p2/acme/foo~dev.json", `{"packages":{"acme/foo":[{"name":"acme/foo","version":"dev-main","dist":{"type":"zip","url":"https://a.test/main.zip","reference":"abc"}}]},"minified":"composer/2.0"}`)
-	resp, body := r.get("/composer/p2/acme/foo.json")
+	r.up.Set(upstreamBase+"/p2/acme/foo~dev.json", `{"packages":{"acme/foo":[{"name":"acme/foo","version":"dev-main","dist":{"type":"zip","url":"https://a.test/main.zip","reference":"abc"}}]},"minified":"composer/2.0"}`)
+	resp, body := r.Get("/composer/p2/acme/foo.json")
 	if resp.StatusCode != 404 || resp.Header.Get("Content-Type") == "application/json" {
 		t.Errorf("unknown: status %d, %q (a JSON 404 would make Composer print a warning)", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
-	if r.checker.calls != 0 {
+	if r.checker.Calls != 0 {
 		t.Errorf("checker asked about an unknown package")
 	}
-	resp, body = r.get("/composer/p2/acme/foo~dev.json")
+	resp, body = r.Get("/composer/p2/acme/foo~dev.json")
 	vs, _ := servedVersions(t, body, "acme/foo")
 	if resp.StatusCode != 200 || len(vs) != 1 {
 		t.Fatalf("~dev: %d %s", resp.StatusCode, body)
 	}
-	if u := vs[0]["dist"].(map[string]any)["url"]; u != r.srv.URL+"/composer/dists/acme/foo/dev-main/abc.zip" {
+	if u := vs[0]["dist"].(map[string]any)["url"]; u != r.Srv.URL+"/composer/dists/acme/foo/dev-main/abc.zip" {
 		t.Errorf("dev dist %v", u)
 	}
 }
@@ -296,7 +298,7 @@ func TestP2NotFoundAndDev(t *testing.T) {
 func TestP2Forward(t *testing.T) {
 	r := newRig(t, func(c *Config) { c.Forward = true })
 	setupFoo(r)
-	_, body := r.get("/composer/p2/acme/foo.json")
+	_, body := r.Get("/composer/p2/acme/foo.json")
 	vs, _ := servedVersions(t, body, "acme/foo")
 	dist := vs[0]["dist"].(map[string]any)
 	if dist["url"] != "https://archives.test/acme/foo/zipball/c2" {
@@ -322,20 +324,20 @@ func TestP2DistURLs(t *testing.T) {
 	} {
 		r := newRig(t)
 		v := map[string]any{"name": "acme/foo", "version": tc.version, "dist": map[string]any{"type": tc.typ, "url": tc.url, "reference": tc.ref}}
-		r.up.set(upstreamBase+"/p2/acme/foo.json", map[string]any{"packages": map[string]any{"acme/foo": []any{v}}})
-		_, body := r.get("/composer/p2/acme/foo.json")
+		r.up.Set(upstreamBase+"/p2/acme/foo.json", map[string]any{"packages": map[string]any{"acme/foo": []any{v}}})
+		_, body := r.Get("/composer/p2/acme/foo.json")
 		vs, _ := servedVersions(t, body, "acme/foo")
 		dist, ok := vs[0]["dist"].(map[string]any)
 		if tc.want == "" {
 			if ok {
 				t.Errorf("%+v: dist served: %v", tc, dist)
 			}
-			if f := r.checker.facts[0][0]; f.ArchiveURL != "" {
+			if f := r.checker.Facts[0][0]; f.ArchiveURL != "" {
 				t.Errorf("%+v: ArchiveURL %q", tc, f.ArchiveURL)
 			}
 			continue
 		}
-		if want := r.srv.URL + "/composer/dists/acme/foo/" + tc.want; dist["url"] != want {
+		if want := r.Srv.URL + "/composer/dists/acme/foo/" + tc.want; dist["url"] != want {
 			t.Errorf("%+v: url %v, want %v", tc, dist["url"], want)
 		}
 		// And the URL sigil wrote routes back to the same version.
@@ -359,9 +361,9 @@ func TestP2NoticeCap(t *testing.T) {
 		versions = append(versions, map[string]any{"name": "acme/foo", "version": v})
 		r.checker.set(v, policy.Block, false, "acme/foo@"+v+": unsigned and the policy denies unsigned versions")
 	}
-	r.up.set(upstreamBase+"/p2/acme/foo.json", minifiedDoc("acme/foo", versions))
-	resp, body := r.get("/composer/p2/acme/foo.json")
-	top := decodeJSON(t, body)
+	r.up.Set(upstreamBase+"/p2/acme/foo.json", minifiedDoc("acme/foo", versions))
+	resp, body := r.Get("/composer/p2/acme/foo.json")
+	top := fronttest.DecodeObject(t, body)
 	ws := top["warnings"].([]any)
 	if len(ws) != maxNotices+1 || !strings.Contains(ws[maxNotices].(map[string]any)["message"].(string), "30 more") {
 		t.Errorf("%d warnings, last %v", len(ws), ws[len(ws)-1])
@@ -378,12 +380,12 @@ func TestP2NoticeCap(t *testing.T) {
 
 func TestP2PassesAdvisoriesAndNotices(t *testing.T) {
 	r := newRig(t)
-	r.up.set(upstreamBase+"/p2/acme/foo.json", `{"packages":{"acme/foo":[{"name":"acme/foo","version":"1.0.0"}]},
+	r.up.Set(upstreamBase+"/p2/acme/foo.json", `{"packages":{"acme/foo":[{"name":"acme/foo","version":"1.0.0"}]},
 		"security-advisories":[{"advisoryId":"PKSA-1","affectedVersions":">=1.0,<1.1"}],
 		"warnings":[{"message":"upstream says hi","versions":"*"}],"last-modified":"x","unknown":1}`)
 	r.checker.set("1.0.0", policy.Warn, false, "acme/foo@1.0.0: unsigned")
-	_, body := r.get("/composer/p2/acme/foo.json")
-	top := decodeJSON(t, body)
+	_, body := r.Get("/composer/p2/acme/foo.json")
+	top := fronttest.DecodeObject(t, body)
 	if _, ok := top["security-advisories"]; !ok {
 		t.Errorf("security-advisories dropped")
 	}
@@ -398,8 +400,8 @@ func TestP2PassesAdvisoriesAndNotices(t *testing.T) {
 
 func TestP2UnminifiableFallsBack(t *testing.T) {
 	r := newRig(t)
-	r.up.set(upstreamBase+"/p2/acme/foo.json", `{"packages":{"acme/foo":[{"name":"acme/foo","version":"2.0.0","description":"x"},{"name":"acme/foo","version":"1.0.0","description":"__unset"}]}}`)
-	_, body := r.get("/composer/p2/acme/foo.json")
+	r.up.Set(upstreamBase+"/p2/acme/foo.json", `{"packages":{"acme/foo":[{"name":"acme/foo","version":"2.0.0","description":"x"},{"name":"acme/foo","version":"1.0.0","description":"__unset"}]}}`)
+	_, body := r.Get("/composer/p2/acme/foo.json")
 	vs, top := servedVersions(t, body, "acme/foo")
 	if _, ok := top["minified"]; ok {
 		t.Errorf("minified output cannot carry a literal __unset")
@@ -417,7 +419,7 @@ func TestP2Concurrent(t *testing.T) {
 	for range 16 {
 		go func() {
 			defer func() { done <- struct{}{} }()
-			resp, _ := r.get("/composer/p2/acme/foo.json")
+			resp, _ := r.Get("/composer/p2/acme/foo.json")
 			if resp.StatusCode != 200 {
 				t.Errorf("status %d", resp.StatusCode)
 			}
@@ -436,7 +438,7 @@ func TestEntryNameASCIIFold(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if e := newEntry("acme/kfoo", v, manifestMemo{}); (e.problem == "") != ok {
+		if e := newEntry("acme/kfoo", v, front.NewManifests(release.Composer)); (e.problem == "") != ok {
 			t.Errorf("%q: problem %q", name, e.problem)
 		}
 	}

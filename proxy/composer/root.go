@@ -8,6 +8,9 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/sigilproxy/sigil/proxy/internal/front"
+	"github.com/sigilproxy/sigil/proxy/internal/rawjson"
 )
 
 // rootInfo is what sigil learned from the upstream's packages.json: the
@@ -57,12 +60,12 @@ func (h *Handler) servePackagesJSON(w http.ResponseWriter, r *http.Request) {
 	u := h.packagesJSONURL()
 	doc, err := h.upstream.Document(r.Context(), u)
 	if err != nil {
-		h.fail(w, r, "the upstream's packages.json", err)
+		h.core.Fail(w, r, "the upstream's packages.json", err)
 		return
 	}
 	src, info, err := h.parseRoot(doc.Body)
 	if err != nil {
-		h.fail(w, r, "the upstream's packages.json", malformed(u, err))
+		h.core.Fail(w, r, "the upstream's packages.json", front.Malformed(u, err))
 		return
 	}
 	h.setRoot(info)
@@ -93,7 +96,7 @@ func (h *Handler) servePackagesJSON(w http.ResponseWriter, r *http.Request) {
 	if doc.Stale {
 		w.Header().Set("X-Sigil-Stale", "upstream unreachable; serving its last packages.json")
 	}
-	h.serveDocument(w, r, stateKey(base, h.prefix, "/packages.json"), appendObject(nil, out))
+	h.core.ServeDocument(w, r, stateKey(base, h.prefix, "/packages.json"), appendObject(nil, out), contentTypeJSON, "no-cache")
 }
 
 func (h *Handler) packagesJSONURL() string {
@@ -118,7 +121,7 @@ func (h *Handler) parseRoot(body []byte) (object, *rootInfo, error) {
 		return nil, nil, fmt.Errorf("no metadata-url with %%package%%: the upstream is not a Composer v2 repository")
 	}
 	if info.metadataURL, ok = h.resolveUpstream(mu); !ok {
-		return nil, nil, fmt.Errorf("metadata-url %s is not an http(s) URL", quoteForLog(mu))
+		return nil, nil, fmt.Errorf("metadata-url %s is not an http(s) URL", front.QuoteForLog(mu))
 	}
 	if pa, ok := src.stringMember("providers-api"); ok && strings.Contains(pa, "%package%") {
 		info.providersAPI, _ = h.resolveUpstream(pa)
@@ -145,7 +148,7 @@ func (h *Handler) advisoriesConfig(src object, info *rootInfo, base string) json
 	}
 	out := object{}
 	for _, k := range []string{"metadata", "query-all"} {
-		if v, ok := sa[k]; ok && (jsonKind(v) == 't' || jsonKind(v) == 'f') {
+		if v, ok := sa[k]; ok && (rawjson.Kind(v) == 't' || rawjson.Kind(v) == 'f') {
 			out[k] = v
 		}
 	}
@@ -167,7 +170,7 @@ func (h *Handler) resolveUpstream(s string) (string, bool) {
 	}
 	// The templates' placeholders are not valid URL escapes ("%pa").
 	u, err := url.Parse(placeholders.Replace(s))
-	if err != nil || !isHTTP(u) {
+	if err != nil || !front.IsHTTP(u) {
 		return "", false
 	}
 	return s, true
@@ -202,14 +205,14 @@ func (h *Handler) rootInfo(ctx context.Context) (*rootInfo, error) {
 		if h.root != nil {
 			return h.root, nil
 		}
-		return nil, fmt.Errorf("the upstream's packages.json: %w", malformed(h.packagesJSONURL(), err))
+		return nil, fmt.Errorf("the upstream's packages.json: %w", front.Malformed(h.packagesJSONURL(), err))
 	}
 	h.root = info
 	return info, nil
 }
 
 func isStringList(raw []byte) bool {
-	if jsonKind(raw) != '[' {
+	if rawjson.Kind(raw) != '[' {
 		return false
 	}
 	var list []json.RawMessage
@@ -217,14 +220,14 @@ func isStringList(raw []byte) bool {
 		return false
 	}
 	for _, v := range list {
-		if jsonKind(v) != '"' {
+		if rawjson.Kind(v) != '"' {
 			return false
 		}
 	}
 	return true
 }
 
-func quoteRaw(s string) json.RawMessage { return appendString(nil, s) }
+func quoteRaw(s string) json.RawMessage { return rawjson.AppendStringHTML(nil, s) }
 
 // passNotices copies the upstream's own messages for the client, where
 // they have the shape Composer 2.5's HttpDownloader::outputWarnings reads
@@ -233,7 +236,7 @@ func quoteRaw(s string) json.RawMessage { return appendString(nil, s) }
 // "infos" lists of {"message", "versions"}.
 func passNotices(src, out object) {
 	for _, k := range []string{"warning", "warning-versions", "info", "info-versions"} {
-		if raw, ok := src[k]; ok && jsonKind(raw) == '"' {
+		if raw, ok := src[k]; ok && rawjson.Kind(raw) == '"' {
 			out[k] = raw
 		}
 	}
@@ -243,7 +246,7 @@ func passNotices(src, out object) {
 			continue
 		}
 		var list []json.RawMessage
-		if jsonKind(raw) != '[' || json.Unmarshal(raw, &list) != nil {
+		if rawjson.Kind(raw) != '[' || json.Unmarshal(raw, &list) != nil {
 			continue
 		}
 		var kept []notice
@@ -278,9 +281,9 @@ func appendNotices(b []byte, ns []notice) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `{"message":`...)
-		b = appendString(b, n.Message)
+		b = rawjson.AppendStringHTML(b, n.Message)
 		b = append(b, `,"versions":`...)
-		b = appendString(b, n.Versions)
+		b = rawjson.AppendStringHTML(b, n.Versions)
 		b = append(b, '}')
 	}
 	return append(b, ']')

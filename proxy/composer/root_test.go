@@ -10,27 +10,19 @@ import (
 	"testing"
 
 	"github.com/sigilproxy/sigil/proxy"
+	"github.com/sigilproxy/sigil/proxy/internal/fronttest"
 )
-
-func decodeJSON(t testing.TB, b []byte) map[string]any {
-	t.Helper()
-	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil {
-		t.Fatalf("served body is not a JSON object: %v\n%s", err, b)
-	}
-	return m
-}
 
 func TestPackagesJSON(t *testing.T) {
 	r := newRig(t)
-	resp, body := r.get("/composer/packages.json")
+	resp, body := r.Get("/composer/packages.json")
 	if resp.StatusCode != 200 {
 		t.Fatalf("status %d: %s", resp.StatusCode, body)
 	}
 	if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
 		t.Errorf("Content-Type %q, want exactly application/json", ct)
 	}
-	got := decodeJSON(t, body)
+	got := fronttest.DecodeObject(t, body)
 	want := map[string]any{
 		"packages":                   map[string]any{},
 		"metadata-url":               "/composer/p2/%package%.json",
@@ -40,7 +32,7 @@ func TestPackagesJSON(t *testing.T) {
 		"available-package-patterns": []any{"acme/*"},
 		"security-advisories": map[string]any{
 			"metadata": true,
-			"api-url":  r.srv.URL + "/composer/api/security-advisories/",
+			"api-url":  r.Srv.URL + "/composer/api/security-advisories/",
 		},
 		"warning":          "Support for Composer 1 is deprecated",
 		"warning-versions": "<1.99",
@@ -77,11 +69,11 @@ func TestPackagesJSONUpstreamProblems(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			r := newRig(t)
 			if tc.err != nil {
-				r.up.errs[upstreamBase+"/packages.json"] = tc.err
+				r.up.Errs[upstreamBase+"/packages.json"] = tc.err
 			} else {
-				r.up.set(upstreamBase+"/packages.json", tc.body)
+				r.up.Set(upstreamBase+"/packages.json", tc.body)
 			}
-			resp, body := r.get("/composer/packages.json")
+			resp, body := r.Get("/composer/packages.json")
 			if resp.StatusCode != tc.status {
 				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tc.status, body)
 			}
@@ -89,7 +81,7 @@ func TestPackagesJSONUpstreamProblems(t *testing.T) {
 				if resp.Header.Get("Content-Type") != "application/json" {
 					t.Errorf("Content-Type %q", resp.Header.Get("Content-Type"))
 				}
-				w, _ := decodeJSON(t, body)["warning"].(string)
+				w, _ := fronttest.DecodeObject(t, body)["warning"].(string)
 				if !strings.Contains(w, tc.msg) {
 					t.Errorf("warning %q does not name %q", w, tc.msg)
 				}
@@ -145,22 +137,22 @@ func TestNotFoundFast(t *testing.T) {
 		"/composer/p1/acme/foo.json",
 		"/composer/api/security-advisories",
 	} {
-		resp, body := r.get(p)
+		resp, body := r.Get(p)
 		if resp.StatusCode != http.StatusNotFound {
 			t.Errorf("%s: status %d: %s", p, resp.StatusCode, body)
 		}
 	}
-	if asked := r.up.urls(); len(asked) != 0 {
+	if asked := r.up.URLs(); len(asked) != 0 {
 		t.Errorf("upstream asked %v for invalid paths", asked)
 	}
-	if r.checker.calls != 0 || len(r.checker.archFacts) != 0 {
+	if r.checker.Calls != 0 || len(r.checker.ArchFacts) != 0 {
 		t.Errorf("checker asked for invalid paths")
 	}
 }
 
 func TestNewConfig(t *testing.T) {
 	u, _ := url.Parse(upstreamBase)
-	base := Config{UpstreamURL: u, Upstream: newFakeUpstream(), Checker: newFakeChecker()}
+	base := Config{UpstreamURL: u, Upstream: fronttest.NewUpstream(), Checker: fronttest.NewChecker()}
 	if h, err := New(base); err != nil || h.prefix != "/composer" {
 		t.Fatalf("zero-value defaults: %v %+v", err, h)
 	}

@@ -45,8 +45,8 @@ func bigPackument(b testing.TB, k *regKey, n int) []byte {
 func benchRig(b *testing.B, n int) (*rig, *regKey) {
 	k := newRegKey(b)
 	r := newRig(b, withSignatures(SignaturesWarn), func(c *Config) { c.Logger = slog.New(slog.DiscardHandler) })
-	r.up.set(keysURL, keysDoc([]*regKey{k}))
-	r.up.set(upstreamBase+"/big", bigPackument(b, k, n))
+	r.up.Set(keysURL, keysDoc([]*regKey{k}))
+	r.up.Set(upstreamBase+"/big", bigPackument(b, k, n))
 	// Every 10th version blocked, for realism.
 	for i := 0; i < n; i += 10 {
 		r.checker.set(fmt.Sprintf("%d.%d.%d", 1+i/100, (i/10)%10, i%10), policy.Block, "blocked for the benchmark")
@@ -78,7 +78,7 @@ func BenchmarkPackument_500Versions_ColdSignatures(b *testing.B) {
 
 func benchPackument(b *testing.B, accept string, cold bool) {
 	r, _ := benchRig(b, 500)
-	upBytes := len(r.up.docs[upstreamBase+"/big"])
+	upBytes := len(r.up.Docs[upstreamBase+"/big"])
 	req := httptest.NewRequest(http.MethodGet, "http://127.0.0.1:8780/npm/big", nil)
 	if accept != "" {
 		k, v, _ := strings.Cut(accept, ": ")
@@ -97,8 +97,8 @@ func benchPackument(b *testing.B, accept string, cold bool) {
 			b.Fatalf("status %d: %s", w.Code, w.Body)
 		}
 		outBytes = w.Body.Len()
-		r.checker.facts = r.checker.facts[:0]
-		r.up.asked = r.up.asked[:0]
+		r.checker.Facts = r.checker.Facts[:0]
+		r.up.Asked = r.up.Asked[:0]
 	}
 	b.ReportMetric(float64(upBytes), "upstream-bytes")
 	b.ReportMetric(float64(outBytes), "served-bytes")

@@ -12,6 +12,8 @@ import (
 
 	"github.com/sigilproxy/sigil/policy"
 	"github.com/sigilproxy/sigil/proxy"
+	"github.com/sigilproxy/sigil/proxy/internal/front"
+	"github.com/sigilproxy/sigil/proxy/internal/rawjson"
 	"github.com/sigilproxy/sigil/release"
 )
 
@@ -41,11 +43,11 @@ func (h *Handler) servePackument(w http.ResponseWriter, r *http.Request, name st
 	ctx := r.Context()
 	p, _, stale, err := h.packument(ctx, name)
 	if err != nil {
-		h.fail(w, r, "the metadata of "+name, err)
+		h.core.Fail(w, r, "the metadata of "+name, err)
 		return
 	}
 	if h.forward {
-		h.learned.learn(ctx, p)
+		h.learn(ctx, p)
 	}
 	abbreviated := wantsAbbreviated(r.Header.Values("Accept"))
 	body, sum := h.filter(ctx, p, base, abbreviated)
@@ -53,9 +55,9 @@ func (h *Handler) servePackument(w http.ResponseWriter, r *http.Request, name st
 	// The answer depends on Accept; shared caches must keep the forms
 	// apart, as npm's own cache does (make-fetch-happen honours Vary).
 	hdr.Set("Vary", "Accept")
-	noStore := false
+	cacheControl := "no-cache"
 	if sum.blocked+sum.warned > 0 {
-		hdr.Set("X-Sigil-Verdict", sum.header(h.mode))
+		hdr.Set("X-Sigil-Verdict", sum.header(h.core.Mode))
 		// npm prints an npm-notice header, but only from a response
 		// its HTTP cache did not store (npm-registry-fetch
 		// lib/check-response.js skips responses carrying
@@ -64,7 +66,7 @@ func (h *Handler) servePackument(w http.ResponseWriter, r *http.Request, name st
 		// something to say is not stored by npm: the notice is printed
 		// on every install that reads it.
 		hdr.Set("npm-notice", sum.notice(name))
-		noStore = true
+		cacheControl = "no-store"
 	}
 	if stale {
 		hdr.Set("X-Sigil-Stale", "upstream unreachable; serving its last metadata")
@@ -74,7 +76,7 @@ func (h *Handler) servePackument(w http.ResponseWriter, r *http.Request, name st
 		form, ctype = "abbreviated", typeAbbreviated
 	}
 	key := "npm " + form + " " + base + h.prefix + "/" + escapedName(name)
-	h.serveDocument(w, r, key, body, ctype, noStore)
+	h.core.ServeDocument(w, r, key, body, ctype, cacheControl)
 }
 
 // packument fetches and parses the upstream's packument of name, and
@@ -87,10 +89,10 @@ func (h *Handler) packument(ctx context.Context, name string) (*packument, *docI
 	}
 	p, err := parsePackument(doc.Body, name)
 	if err != nil {
-		return nil, nil, false, malformed(u, err)
+		return nil, nil, false, front.Malformed(u, err)
 	}
 	x := newDocIndex(p)
-	h.index.put(name, x)
+	h.index.Put(name, x)
 	return p, x, doc.Stale, nil
 }
 
@@ -172,19 +174,7 @@ func (h *Handler) decide(ctx context.Context, p *packument) []decided {
 			facts = append(facts, v.facts)
 		}
 	}
-	var verdicts []proxy.VersionVerdict
-	if len(facts) > 0 {
-		verdicts = h.checker.Versions(ctx, release.NPM, p.name, facts)
-	}
-	if len(verdicts) != len(facts) {
-		// The Checker broke its contract; fail closed for this document.
-		h.log.Error("npm: checker returned the wrong number of verdicts", "package", p.name, "want", len(facts), "got", len(verdicts))
-		verdicts = make([]proxy.VersionVerdict, len(facts))
-		for i := range verdicts {
-			verdicts[i].Action = policy.Block
-			verdicts[i].Reasons = []string{p.name + "@" + facts[i].Version + ": sigil could not decide this version (internal error)"}
-		}
-	}
+	verdicts := h.core.Decide(ctx, release.NPM, p.name, facts)
 	var ks *keyState
 	if h.keys != nil {
 		ks = h.keys.current(ctx)
@@ -195,7 +185,7 @@ func (h *Handler) decide(ctx context.Context, p *packument) []decided {
 		v := &p.versions[i]
 		if v.problem != "" {
 			out[i] = decided{reason: v.problem}
-			h.log.Warn("npm: dropped a malformed version", "package", p.name, "problem", v.problem)
+			h.core.Log.Warn("npm: dropped a malformed version", "package", p.name, "problem", v.problem)
 			continue
 		}
 		vd := h.withRegistry(ks, p.name, &v.versionFacts, p.times[v.key], verdicts[j].Verdict)
@@ -223,7 +213,7 @@ func (h *Handler) withRegistry(ks *keyState, pkg string, v *versionFacts, publis
 		return vd
 	}
 	for _, reason := range reasons {
-		h.log.Debug("npm: registry signature", "package", pkg, "version", v.facts.Version, "reason", reason)
+		h.core.Log.Debug("npm: registry signature", "package", pkg, "version", v.facts.Version, "reason", reason)
 	}
 	out := vd
 	out.Reasons = append(slices.Clip(vd.Reasons), reasons...)
@@ -262,7 +252,7 @@ func (h *Handler) filter(ctx context.Context, p *packument, base string, abbrevi
 		if len(sum.reasons) > 0 {
 			first = sum.reasons[0]
 		}
-		h.log.Warn("npm: packument served with blocked or warned versions", "package", p.name, "blocked", sum.blocked, "warned", sum.warned, "first", first)
+		h.core.Log.Warn("npm: packument served with blocked or warned versions", "package", p.name, "blocked", sum.blocked, "warned", sum.warned, "first", first)
 	}
 	w := writer{h: h, p: p, ds: ds, base: base, dropped: dropped}
 	// Served documents are about as large as the upstream's (or, for the
@@ -298,13 +288,13 @@ func (w *writer) full(b []byte) []byte {
 	for _, m := range w.p.top {
 		switch {
 		case droppedTop[m.key]:
-		case m.key == "versions" && jsonKind(m.val) == '{':
+		case m.key == "versions" && rawjson.Kind(m.val) == '{':
 			b = appendMember(b, m.key, nil)
 			b = w.versions(b, false)
-		case m.key == "time" && jsonKind(m.val) == '{':
+		case m.key == "time" && rawjson.Kind(m.val) == '{':
 			b = appendMember(b, m.key, nil)
 			b = w.time(b, m.val)
-		case m.key == "dist-tags" && jsonKind(m.val) == '{':
+		case m.key == "dist-tags" && rawjson.Kind(m.val) == '{':
 			b = appendMember(b, m.key, nil)
 			b = w.distTags(b)
 		default:
@@ -320,17 +310,17 @@ func (w *writer) full(b []byte) []byte {
 // version cut to what installing reads (abbreviatedFields).
 func (w *writer) abbreviated(b []byte) []byte {
 	b = append(b, '{')
-	b = appendMember(b, "name", appendString(nil, w.p.name))
+	b = appendMember(b, "name", rawjson.AppendString(nil, w.p.name))
 	if raw, ok := w.p.top.get("modified"); ok {
 		b = appendMember(b, "modified", raw)
 	} else if t, ok := w.p.times["modified"]; ok {
-		b = appendMember(b, "modified", appendString(nil, t))
+		b = appendMember(b, "modified", rawjson.AppendString(nil, t))
 	}
 	if w.p.hasTags {
 		b = appendMember(b, "dist-tags", nil)
 		b = w.distTags(b)
 	}
-	if raw, ok := w.p.top.get("versions"); ok && jsonKind(raw) == '{' {
+	if raw, ok := w.p.top.get("versions"); ok && rawjson.Kind(raw) == '{' {
 		b = appendMember(b, "versions", nil)
 		b = w.versions(b, true)
 	}
@@ -392,7 +382,7 @@ func hasInstallScript(v object) bool {
 		return false
 	}
 	raw, ok := v.get("scripts")
-	if !ok || jsonKind(raw) != '{' {
+	if !ok || rawjson.Kind(raw) != '{' {
 		return false
 	}
 	scripts, err := parseObject(raw)
@@ -414,7 +404,7 @@ func (w *writer) dist(b []byte, v *version) []byte {
 	b = append(b, '{')
 	for _, m := range v.dist {
 		if m.key == "tarball" && !w.h.forward {
-			b = appendMember(b, m.key, appendString(nil, w.base+w.h.prefix+tarballPath(w.p.name, v.key)))
+			b = appendMember(b, m.key, rawjson.AppendString(nil, w.base+w.h.prefix+tarballPath(w.p.name, v.key)))
 			continue
 		}
 		b = appendMember(b, m.key, m.val)
@@ -440,7 +430,7 @@ func (w *writer) distTags(b []byte) []byte {
 	var cands []string // served versions by precedence, highest first
 	b = append(b, '{')
 	for _, m := range w.p.distTags {
-		target, ok := stringValue(m.val)
+		target, ok := rawjson.String(m.val)
 		if !ok {
 			continue // names no version
 		}
@@ -452,7 +442,7 @@ func (w *writer) distTags(b []byte) []byte {
 			cands = w.servedBySemver()
 		}
 		if to, ok := moveTag(target, cands); ok {
-			b = appendMember(b, m.key, appendString(nil, to))
+			b = appendMember(b, m.key, rawjson.AppendString(nil, to))
 		}
 	}
 	return append(b, '}')
@@ -551,15 +541,15 @@ func (w *writer) restrictions(b []byte) []byte {
 	}
 	b = appendMember(b, "policyRestrictions", nil)
 	b = append(b, '{')
-	b = appendMember(b, "message", appendString(nil, strings.Join(msg, "\n")))
+	b = appendMember(b, "message", rawjson.AppendString(nil, strings.Join(msg, "\n")))
 	b = appendMember(b, "versions", nil)
 	b = append(b, '{')
 	for _, i := range idx {
 		v := &w.p.versions[i]
 		b = appendMember(b, v.key, nil)
 		b = append(b, '{')
-		b = appendMember(b, "name", appendString(nil, w.p.name))
-		b = appendMember(b, "version", appendString(nil, v.key))
+		b = appendMember(b, "name", rawjson.AppendString(nil, w.p.name))
+		b = appendMember(b, "version", rawjson.AppendString(nil, v.key))
 		b = append(b, '}')
 	}
 	return append(b, "}}"...)

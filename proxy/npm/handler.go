@@ -7,27 +7,19 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strings"
-	"time"
 
 	"github.com/sigilproxy/sigil/policy"
 	"github.com/sigilproxy/sigil/proxy"
+	"github.com/sigilproxy/sigil/proxy/internal/front"
 	"github.com/sigilproxy/sigil/release"
 )
 
 // ServedStore remembers, per served document, a digest of what sigil served
 // and since when, so that Last-Modified is sigil's own and moves when the
-// served bytes change (a new upstream version, a changed verdict).
-// *cache.Store implements it.
-type ServedStore interface {
-	// ServedState records that the document under key now has the given
-	// digest and returns its Last-Modified: the time recorded with that
-	// digest if it is unchanged, otherwise a new time, in whole seconds,
-	// at least one second after the previous one. Keys are at most 4096
-	// bytes. Safe for concurrent use.
-	ServedState(ctx context.Context, key string, digest []byte) (time.Time, error)
-}
+// served bytes change (a new upstream version, a changed verdict). Its
+// contract is front.ServedStore's; *cache.Store implements it.
+type ServedStore = front.ServedStore
 
 // Config configures a Handler. UpstreamURL, Upstream and Checker are
 // required; every other field has a working zero value.
@@ -95,22 +87,19 @@ type Config struct {
 
 // Handler serves the npm registry protocol under Config.Prefix.
 type Handler struct {
+	core         front.Core
 	upstreamBase string // UpstreamURL without a trailing "/"
 	upstream     proxy.Upstream
-	checker      proxy.Checker
 	prefix       string
 	public       *url.URL // nil: from the request
-	served       ServedStore
-	mode         policy.Mode
 	policy       *policy.Config
-	log          *slog.Logger
 	forward      bool
 	sigMode      SignatureMode
 	keys         *keyring // nil when sigMode is off
 	client       *http.Client
-	learned      *learned // tarball URLs of served packuments (forward mode)
+	learned      *front.Learned // tarball URLs of served packuments (forward mode)
 
-	index indexCache // facts of recently parsed packuments
+	index front.Recent[*docIndex] // facts of recently parsed packuments, by name
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -125,40 +114,36 @@ var _ interface {
 
 // New checks cfg and returns its Handler. It does no I/O.
 func New(cfg Config) (*Handler, error) {
-	if cfg.UpstreamURL == nil || !isHTTP(cfg.UpstreamURL) || cfg.UpstreamURL.RawQuery != "" || cfg.UpstreamURL.Fragment != "" {
+	if cfg.UpstreamURL == nil || !front.IsHTTP(cfg.UpstreamURL) || cfg.UpstreamURL.RawQuery != "" || cfg.UpstreamURL.Fragment != "" {
 		return nil, errors.New("npm: UpstreamURL must be an absolute http or https URL without a query")
 	}
 	if cfg.Upstream == nil || cfg.Checker == nil {
 		return nil, errors.New("npm: Upstream and Checker are required")
 	}
 	h := &Handler{
+		core: front.Core{
+			Name:     "npm",
+			Checker:  cfg.Checker,
+			Log:      cfg.Logger,
+			Mode:     cfg.Mode,
+			Served:   cfg.Served,
+			NotFound: notFound,
+			Message:  writeError,
+		},
 		upstreamBase: strings.TrimSuffix(cfg.UpstreamURL.String(), "/"),
 		upstream:     cfg.Upstream,
-		checker:      cfg.Checker,
-		served:       cfg.Served,
-		mode:         cfg.Mode,
 		policy:       cfg.Policy,
-		log:          cfg.Logger,
 		forward:      cfg.Forward,
 		sigMode:      cfg.RegistrySignatures,
 		client:       cfg.Client,
+		index:        front.Recent[*docIndex]{TTL: indexTTL, Size: indexSize},
 	}
-	switch p := cfg.Prefix; {
-	case p == "":
-		h.prefix = "/npm"
-	case p == "/":
-		h.prefix = ""
-	case !strings.HasPrefix(p, "/") || strings.HasSuffix(p, "/") || strings.ContainsAny(p, "?#%"):
-		return nil, fmt.Errorf("npm: Prefix %q must start and not end with \"/\"", p)
-	default:
-		h.prefix = p
+	var err error
+	if h.prefix, err = front.Prefix(cfg.Prefix, "/npm"); err != nil {
+		return nil, fmt.Errorf("npm: %w", err)
 	}
-	if cfg.PublicURL != "" {
-		u, err := url.Parse(cfg.PublicURL)
-		if err != nil || !isHTTP(u) || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
-			return nil, fmt.Errorf("npm: PublicURL %q must be a scheme and host, like http://127.0.0.1:8780", cfg.PublicURL)
-		}
-		h.public = &url.URL{Scheme: u.Scheme, Host: u.Host}
+	if h.public, err = front.PublicURL(cfg.PublicURL); err != nil {
+		return nil, fmt.Errorf("npm: %w", err)
 	}
 	switch h.sigMode {
 	case "":
@@ -167,25 +152,25 @@ func New(cfg Config) (*Handler, error) {
 	default:
 		return nil, fmt.Errorf("npm: RegistrySignatures %q: want off, warn or require", h.sigMode)
 	}
-	if h.served == nil {
-		h.served = newMemServed()
-	}
-	if h.mode == "" {
-		h.mode = policy.ModeEnforce
-	}
-	if h.log == nil {
-		h.log = slog.New(slog.DiscardHandler)
-	}
+	h.core.Init()
 	if h.client == nil {
 		h.client = proxy.UpstreamClient(nil)
 	}
-	h.learned = newLearned(cfg.Learned, "npm-forward "+h.upstreamBase+" ", h.log)
+	h.learned = front.NewLearned(front.LearnedConfig{
+		Store:      cfg.Learned,
+		Prefix:     "npm-forward " + h.upstreamBase + " ",
+		Log:        h.core.Log,
+		Name:       "npm",
+		Noun:       "tarball",
+		MaxOrigins: maxLearnedOrigins,
+		Valid:      func(name, version string) bool { return validName(name) && validVersion(version) },
+	})
 	if h.sigMode != SignaturesOff {
 		pins := cfg.Keys
 		if pins == nil {
 			pins = newMemPins()
 		}
-		h.keys = newKeyring(h.upstream, h.upstreamBase, pins, h.log)
+		h.keys = newKeyring(h.upstream, h.upstreamBase, pins, h.core.Log)
 	}
 	return h, nil
 }
@@ -194,8 +179,8 @@ func New(cfg Config) (*Handler, error) {
 // is a 404 (or a 405 for a write: sigil is read-only) that touches neither
 // the upstream nor the checker.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	p, ok := strings.CutPrefix(r.URL.EscapedPath(), h.prefix)
-	if !ok || !strings.HasPrefix(p, "/") {
+	p, ok := front.Path(r.URL.EscapedPath(), h.prefix)
+	if !ok {
 		notFound(w)
 		return
 	}
@@ -378,27 +363,13 @@ func allow(w http.ResponseWriter, r *http.Request, methods ...string) bool {
 
 // base returns the scheme and host that tarball URLs start with.
 func (h *Handler) base(r *http.Request) (string, bool) {
-	if h.public != nil {
-		return h.public.String(), true
-	}
-	// The Host header becomes part of served URLs and of served-state
-	// keys, so only a plain host[:port] is accepted.
-	if !hostRE.MatchString(r.Host) {
-		return "", false
-	}
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	return scheme + "://" + r.Host, true
+	return front.Base(h.public, r)
 }
-
-var hostRE = regexp.MustCompile(`^([A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\])(:[0-9]{1,5})?$`)
 
 // modeOf is the mode in force for pkg.
 func (h *Handler) modeOf(pkg string) policy.Mode {
 	if h.policy != nil {
 		return h.policy.For(pkg).Mode
 	}
-	return h.mode
+	return h.core.Mode
 }

@@ -69,13 +69,13 @@ func (r *npmRig) publish(t testing.TB, name string, tags map[string]string, vers
 		b := tgz(t, pj)
 		integ := integrityOf(b)
 		u := upstreamBase + "/" + name + "/-/" + unscoped(name) + "-" + v[0] + ".tgz"
-		r.checker.archives[u] = b
+		r.checker.Archives[u] = b
 		vs = append(vs, fmt.Sprintf(`%q:{"name":%q,"version":%q,"dependencies":%s,"dist":{"integrity":%q,"tarball":%q,"signatures":%s}}`,
 			v[0], name, v[0], deps, integ, u, sigs(t, r.key, name, v[0], integ)))
 		times = append(times, fmt.Sprintf(`%q:"2024-01-%02dT00:00:00.000Z"`, v[0], i+1))
 	}
 	tagsJSON, _ := json.Marshal(tags)
-	r.up.set(upstreamBase+"/"+escapedName(name), fmt.Sprintf(`{"name":%q,"dist-tags":%s,"versions":{%s},"time":{%s}}`,
+	r.up.Set(upstreamBase+"/"+escapedName(name), fmt.Sprintf(`{"name":%q,"dist-tags":%s,"versions":{%s},"time":{%s}}`,
 		name, tagsJSON, strings.Join(vs, ","), strings.Join(times, ",")))
 }
 
@@ -90,7 +90,7 @@ func newNPMRig(t *testing.T, opts ...rigOption) *npmRig {
 	r := &npmRig{rig: newRig(t, append([]rigOption{withSignatures(SignaturesWarn)}, opts...)...), dir: t.TempDir(), key: k}
 	r.accepts = map[string][]string{}
 	h := r.h
-	r.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+	r.Srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if !strings.HasSuffix(req.URL.Path, ".tgz") {
 			r.mu.Lock()
 			r.accepts[req.URL.Path] = append(r.accepts[req.URL.Path], req.Header.Get("Accept"))
@@ -98,11 +98,11 @@ func newNPMRig(t *testing.T, opts ...rigOption) *npmRig {
 		}
 		h.ServeHTTP(w, req)
 	})
-	r.up.set(keysURL, keysDoc([]*regKey{k}))
+	r.up.Set(keysURL, keysDoc([]*regKey{k}))
 	r.publish(t, "@acme/dep", map[string]string{"latest": "1.0.0"}, [2]string{"1.0.0", ""})
 	r.publish(t, "tiny", map[string]string{"latest": "2.0.0"},
 		[2]string{"1.0.0", ""}, [2]string{"1.1.0", `{"@acme/dep":"^1.0.0"}`}, [2]string{"2.0.0", ""})
-	rc := "registry=" + r.srv.URL + "/npm/\naudit=false\nfund=false\nupdate-notifier=false\nloglevel=notice\n"
+	rc := "registry=" + r.Srv.URL + "/npm/\naudit=false\nfund=false\nupdate-notifier=false\nloglevel=notice\n"
 	if err := os.WriteFile(filepath.Join(r.dir, "npmrc"), []byte(rc), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/sigilproxy/sigil/proxy"
+	"github.com/sigilproxy/sigil/proxy/internal/front"
+	"github.com/sigilproxy/sigil/proxy/internal/rawjson"
 	"github.com/sigilproxy/sigil/release"
 )
 
@@ -58,7 +60,7 @@ type registrySig struct {
 // document that is not JSON, or whose structure npm could not use either,
 // is an error: it is answered with 502 and nothing of it is served.
 func parsePackument(body []byte, name string) (*packument, error) {
-	if err := validDocument(body); err != nil {
+	if err := rawjson.Validate(body); err != nil {
 		return nil, fmt.Errorf("malformed JSON: %w", err)
 	}
 	top, err := parseObject(body)
@@ -67,30 +69,30 @@ func parsePackument(body []byte, name string) (*packument, error) {
 	}
 	p := &packument{name: name, size: len(body), top: top}
 	if raw, ok := top.get("name"); ok {
-		if n, ok := stringValue(raw); !ok || n != name {
-			return nil, fmt.Errorf("the document is about package %s, not %s", quoteForLog(n), name)
+		if n, ok := rawjson.String(raw); !ok || n != name {
+			return nil, fmt.Errorf("the document is about package %s, not %s", front.QuoteForLog(n), name)
 		}
 	}
-	if raw, ok := top.get("dist-tags"); ok && jsonKind(raw) == '{' {
+	if raw, ok := top.get("dist-tags"); ok && rawjson.Kind(raw) == '{' {
 		p.hasTags = true
 		if p.distTags, err = parseObject(raw); err != nil {
 			return nil, fmt.Errorf("dist-tags: %w", err)
 		}
 	}
-	if raw, ok := top.get("time"); ok && jsonKind(raw) == '{' {
+	if raw, ok := top.get("time"); ok && rawjson.Kind(raw) == '{' {
 		t, err := parseObject(raw)
 		if err != nil {
 			return nil, fmt.Errorf("time: %w", err)
 		}
 		p.times = make(map[string]string, len(t))
 		for _, m := range t {
-			if s, ok := stringValue(m.val); ok {
+			if s, ok := rawjson.String(m.val); ok {
 				p.times[m.key] = s
 			}
 		}
 	}
 	raw, ok := top.get("versions")
-	if !ok || jsonKind(raw) == 'n' {
+	if !ok || rawjson.Kind(raw) == 'n' {
 		return p, nil
 	}
 	vs, err := parseObject(raw)
@@ -98,7 +100,7 @@ func parsePackument(body []byte, name string) (*packument, error) {
 		return nil, fmt.Errorf("versions: %w", err)
 	}
 	p.versions = make([]version, len(vs))
-	sc := &scratch{digests: manifestMemo{}}
+	sc := &scratch{digests: front.NewManifests(release.NPM)}
 	for i, m := range vs {
 		p.versions[i] = newVersion(name, m.key, m.val, sc)
 	}
@@ -108,7 +110,7 @@ func parsePackument(body []byte, name string) (*packument, error) {
 // scratch is what parsing the versions of one packument reuses.
 type scratch struct {
 	obj     object // each version object is split here, then copied
-	digests manifestMemo
+	digests *front.Manifests
 }
 
 // newVersion extracts the facts of one version object.
@@ -123,7 +125,7 @@ func newVersion(pkg, key string, raw []byte, sc *scratch) version {
 	}
 	obj, err := parseObjectInto(raw, sc.obj)
 	if err != nil {
-		return fail("the version entry is %s, not an object", describe(raw))
+		return fail("the version entry is %s, not an object", rawjson.Describe(raw))
 	}
 	sc.obj = obj
 	obj = slices.Clone(obj) // of its exact size
@@ -132,20 +134,20 @@ func newVersion(pkg, key string, raw []byte, sc *scratch) version {
 	// package name; an entry that says otherwise is not what the verdict
 	// would be about (npm reads name and version from the entry).
 	if s, ok := obj.str("version"); !ok || s != key {
-		return fail("the entry names version %s", quoteForLog(s))
+		return fail("the entry names version %s", front.QuoteForLog(s))
 	}
 	if s, ok := obj.str("name"); !ok || s != pkg {
-		return fail("the entry names package %s", quoteForLog(s))
+		return fail("the entry names package %s", front.QuoteForLog(s))
 	}
 	distRaw, ok := obj.get("dist")
-	if !ok || jsonKind(distRaw) != '{' {
+	if !ok || rawjson.Kind(distRaw) != '{' {
 		return fail("the entry has no dist object, so no tarball")
 	}
 	if v.dist, err = parseObject(distRaw); err != nil {
 		return fail("dist: %v", err)
 	}
 	tarball, ok := v.dist.str("tarball")
-	if u, err := url.Parse(tarball); !ok || err != nil || !isHTTP(u) {
+	if u, err := url.Parse(tarball); !ok || err != nil || !front.IsHTTP(u) {
 		return fail("dist.tarball is not an http or https URL")
 	}
 	v.facts = proxy.VersionFacts{
@@ -155,9 +157,9 @@ func newVersion(pkg, key string, raw []byte, sc *scratch) version {
 		ArchiveURL: tarball,
 	}
 	if raw, ok := v.dist.get("integrity"); ok {
-		s, ok := stringValue(raw)
+		s, ok := rawjson.String(raw)
 		if !ok {
-			return fail("dist.integrity is %s, not a string", describe(raw))
+			return fail("dist.integrity is %s, not a string", rawjson.Describe(raw))
 		}
 		v.facts.Integrity = s
 		v.sigIntegrity = strings.Join(strings.Fields(s), " ")
@@ -169,7 +171,7 @@ func newVersion(pkg, key string, raw []byte, sc *scratch) version {
 			v.sigIntegrity = "sha1-" + base64.StdEncoding.EncodeToString(sum)
 		}
 	}
-	v.facts.Manifest, v.facts.ManifestErr = sc.digests.digest(obj)
+	v.facts.Manifest, v.facts.ManifestErr = sc.digests.Digest(manifestInput(obj))
 	if raw, ok := v.dist.get("signatures"); ok {
 		v.signatures, v.sigProblem = parseSignatures(raw)
 	}
@@ -180,7 +182,7 @@ func newVersion(pkg, key string, raw []byte, sc *scratch) version {
 // base64 of an ASN.1 ECDSA signature.
 func parseSignatures(raw []byte) ([]registrySig, string) {
 	var sigs []registrySig
-	err := elements(raw, func(e []byte) error {
+	err := rawjson.Elements(raw, func(e []byte) error {
 		o, err := parseObject(e)
 		if err != nil {
 			return err
@@ -192,7 +194,7 @@ func parseSignatures(raw []byte) ([]registrySig, string) {
 		}
 		sig, err := base64.StdEncoding.DecodeString(s)
 		if err != nil {
-			return fmt.Errorf("the signature of key %s is not base64", quoteForLog(id))
+			return fmt.Errorf("the signature of key %s is not base64", front.QuoteForLog(id))
 		}
 		sigs = append(sigs, registrySig{keyID: id, sig: sig})
 		return nil
@@ -208,30 +210,16 @@ func parseSignatures(raw []byte) ([]registrySig, string) {
 // made of just these equals the digest of the whole version.
 var manifestFields = []string{"dependencies", "optionalDependencies", "peerDependencies", "bundleDependencies", "bundledDependencies"}
 
-// manifestMemo computes manifest digests for one packument. Most versions
-// of a package share their dependencies with a neighbour, so each distinct
-// set is digested once.
-type manifestMemo map[string]manifestResult
-
-type manifestResult struct {
-	digest string
-	err    error
-}
-
-func (m manifestMemo) digest(v object) (string, error) {
+// manifestInput is the object of v's manifestFields, which
+// front.Manifests digests once per distinct value.
+func manifestInput(v object) []byte {
 	b := []byte{'{'}
 	for _, k := range manifestFields {
 		if raw, ok := v.get(k); ok {
 			b = appendMember(b, k, raw)
 		}
 	}
-	b = append(b, '}')
-	if r, ok := m[string(b)]; ok {
-		return r.digest, r.err
-	}
-	d, err := release.MetadataManifestDigest(release.NPM, b)
-	m[string(b)] = manifestResult{d, err}
-	return d, err
+	return append(b, '}')
 }
 
 // validVersion bounds a version string, from a packument or a request
@@ -252,9 +240,5 @@ func quoteVersion(v string) string {
 	if validVersion(v) {
 		return v
 	}
-	return quoteForLog(v)
-}
-
-func isHTTP(u *url.URL) bool {
-	return (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && u.User == nil
+	return front.QuoteForLog(v)
 }

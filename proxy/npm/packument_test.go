@@ -10,6 +10,7 @@ import (
 
 	"github.com/sigilproxy/sigil/policy"
 	"github.com/sigilproxy/sigil/proxy"
+	"github.com/sigilproxy/sigil/proxy/internal/fronttest"
 	"github.com/sigilproxy/sigil/release"
 )
 
@@ -27,20 +28,20 @@ func fooDoc() []byte {
 
 func TestPackumentFilterFull(t *testing.T) {
 	r := newRig(t)
-	r.up.set(upstreamBase+"/foo", fooDoc())
+	r.up.Set(upstreamBase+"/foo", fooDoc())
 	r.checker.set("2.0.0", policy.Block, "foo@2.0.0: no valid release statement")
 	r.checker.set("1.1.0", policy.Warn, "foo@1.1.0: the package is unsigned")
-	resp, body := r.get("/npm/foo")
+	resp, body := r.Get("/npm/foo")
 	if resp.StatusCode != 200 {
 		t.Fatalf("status %d: %s", resp.StatusCode, body)
 	}
 	if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
 		t.Errorf("Content-Type %q", ct)
 	}
-	if r.checker.calls != 1 {
-		t.Errorf("checker called %d times, want once per packument", r.checker.calls)
+	if r.checker.Calls != 1 {
+		t.Errorf("checker called %d times, want once per packument", r.checker.Calls)
 	}
-	facts := r.checker.facts[0]
+	facts := r.checker.Facts[0]
 	if len(facts) != 4 {
 		t.Fatalf("facts %+v", facts)
 	}
@@ -54,7 +55,7 @@ func TestPackumentFilterFull(t *testing.T) {
 		t.Errorf("facts[1] = %+v", f)
 	}
 
-	doc := decode(t, body)
+	doc := fronttest.DecodeObject(t, body)
 	if got := keysOf(doc["versions"]); !reflect.DeepEqual(got, []string{"1.0.0", "1.1.0", "2.1.0-beta.1"}) {
 		t.Errorf("versions %v", got)
 	}
@@ -89,7 +90,7 @@ func TestPackumentFilterFull(t *testing.T) {
 		t.Errorf("version members lost: %v", keysOf(v11))
 	}
 	dist := v11["dist"].(map[string]any)
-	if dist["tarball"] != r.srv.URL+"/npm/foo/-/foo-1.1.0.tgz" {
+	if dist["tarball"] != r.Srv.URL+"/npm/foo/-/foo-1.1.0.tgz" {
 		t.Errorf("tarball %v", dist["tarball"])
 	}
 	// Byte for byte: integrity with its escape, signatures as written.
@@ -114,15 +115,15 @@ func TestPackumentFilterFull(t *testing.T) {
 	if v := resp.Header.Get("Vary"); v != "Accept" {
 		t.Errorf("Vary %q", v)
 	}
-	if got := r.up.urls(); !reflect.DeepEqual(got, []string{upstreamBase + "/foo"}) {
+	if got := r.up.URLs(); !reflect.DeepEqual(got, []string{upstreamBase + "/foo"}) {
 		t.Errorf("upstream asked %v", got)
 	}
 }
 
 func TestPackumentAllowed(t *testing.T) {
 	r := newRig(t)
-	r.up.set(upstreamBase+"/foo", fooDoc())
-	resp, body := r.get("/npm/foo")
+	r.up.Set(upstreamBase+"/foo", fooDoc())
+	resp, body := r.Get("/npm/foo")
 	if resp.StatusCode != 200 {
 		t.Fatalf("status %d: %s", resp.StatusCode, body)
 	}
@@ -134,7 +135,7 @@ func TestPackumentAllowed(t *testing.T) {
 	if cc := resp.Header.Get("Cache-Control"); cc != "no-cache" {
 		t.Errorf("Cache-Control %q", cc)
 	}
-	doc := decode(t, body)
+	doc := fronttest.DecodeObject(t, body)
 	if _, ok := doc["policyRestrictions"]; ok {
 		t.Error("policyRestrictions without a blocked version")
 	}
@@ -145,16 +146,16 @@ func TestPackumentAllowed(t *testing.T) {
 
 func TestPackumentAbbreviated(t *testing.T) {
 	r := newRig(t)
-	r.up.set(upstreamBase+"/foo", fooDoc())
+	r.up.Set(upstreamBase+"/foo", fooDoc())
 	r.checker.set("1.0.0", policy.Block, "foo@1.0.0: blocked")
-	resp, body := r.get("/npm/foo", corgiAccept)
+	resp, body := r.Get("/npm/foo", corgiAccept)
 	if resp.StatusCode != 200 {
 		t.Fatalf("status %d: %s", resp.StatusCode, body)
 	}
 	if ct := resp.Header.Get("Content-Type"); ct != "application/vnd.npm.install-v1+json" {
 		t.Errorf("Content-Type %q", ct)
 	}
-	doc := decode(t, body)
+	doc := fronttest.DecodeObject(t, body)
 	if got := keysOf(doc); !reflect.DeepEqual(got, []string{"dist-tags", "modified", "name", "policyRestrictions", "versions"}) {
 		t.Errorf("top-level %v", got)
 	}
@@ -181,17 +182,17 @@ func TestPackumentAbbreviated(t *testing.T) {
 	if !bytes.Contains(body, []byte(`"integrity":"sha512-AAAA\/BBBB=="`)) {
 		t.Error("abbreviated form changed an integrity")
 	}
-	if r.checker.calls != 1 || len(r.checker.facts[0]) != 4 {
-		t.Errorf("checker calls %d", r.checker.calls)
+	if r.checker.Calls != 1 || len(r.checker.Facts[0]) != 4 {
+		t.Errorf("checker calls %d", r.checker.Calls)
 	}
 
 	// The two forms keep their own validators.
-	full, _ := r.get("/npm/foo")
+	full, _ := r.Get("/npm/foo")
 	if full.Header.Get("ETag") == resp.Header.Get("ETag") {
 		t.Error("full and abbreviated forms share an ETag")
 	}
 	// The same upstream document served both.
-	for _, u := range r.up.urls() {
+	for _, u := range r.up.URLs() {
 		if u != upstreamBase+"/foo" {
 			t.Errorf("asked upstream for %s", u)
 		}
@@ -218,30 +219,30 @@ func TestWantsAbbreviated(t *testing.T) {
 func TestScopedNames(t *testing.T) {
 	r := newRig(t)
 	doc := packumentDoc("@acme/foo", map[string]string{"latest": "1.0.0"}, ver{v: "1.0.0"})
-	r.up.set(upstreamBase+"/@acme%2ffoo", doc)
+	r.up.Set(upstreamBase+"/@acme%2ffoo", doc)
 	tgz := []byte("scoped tarball")
-	r.checker.archives[upstreamBase+"/@acme/foo/-/foo-1.0.0.tgz"] = tgz
+	r.checker.Archives[upstreamBase+"/@acme/foo/-/foo-1.0.0.tgz"] = tgz
 	for _, path := range []string{"/npm/@acme%2ffoo", "/npm/@acme%2Ffoo", "/npm/@acme/foo", "/npm/%40acme%2ffoo"} {
-		resp, body := r.get(path)
+		resp, body := r.Get(path)
 		if resp.StatusCode != 200 {
 			t.Fatalf("%s: status %d: %s", path, resp.StatusCode, body)
 		}
-		d := decode(t, body)
+		d := fronttest.DecodeObject(t, body)
 		dist := d["versions"].(map[string]any)["1.0.0"].(map[string]any)["dist"].(map[string]any)
-		if want := r.srv.URL + "/npm/@acme/foo/-/foo-1.0.0.tgz"; dist["tarball"] != want {
+		if want := r.Srv.URL + "/npm/@acme/foo/-/foo-1.0.0.tgz"; dist["tarball"] != want {
 			t.Errorf("%s: tarball %v, want %s", path, dist["tarball"], want)
 		}
 	}
-	if f := r.checker.facts[0][0]; f.Package != "@acme/foo" {
+	if f := r.checker.Facts[0][0]; f.Package != "@acme/foo" {
 		t.Errorf("package %q: statements name scoped packages as published", f.Package)
 	}
-	for _, u := range r.up.urls() {
+	for _, u := range r.up.URLs() {
 		if u != upstreamBase+"/@acme%2ffoo" {
 			t.Errorf("asked upstream for %s, want npm's escaped name", u)
 		}
 	}
 	for _, path := range []string{"/npm/@acme/foo/-/foo-1.0.0.tgz", "/npm/@acme%2ffoo/-/foo-1.0.0.tgz"} {
-		resp, body := r.get(path)
+		resp, body := r.Get(path)
 		if resp.StatusCode != 200 || !bytes.Equal(body, tgz) {
 			t.Errorf("%s: status %d, %q", path, resp.StatusCode, body)
 		}
@@ -288,9 +289,9 @@ func TestPolicyRestrictionsBounded(t *testing.T) {
 		vs = append(vs, ver{v: v})
 		r.checker.set(v, policy.Block, "foo@"+v+": blocked for the test")
 	}
-	r.up.set(upstreamBase+"/foo", packumentDoc("foo", map[string]string{"latest": "1.0.29"}, vs...))
-	_, body := r.get("/npm/foo")
-	doc := decode(t, body)
+	r.up.Set(upstreamBase+"/foo", packumentDoc("foo", map[string]string{"latest": "1.0.29"}, vs...))
+	_, body := r.Get("/npm/foo")
+	doc := fronttest.DecodeObject(t, body)
 	pr := doc["policyRestrictions"].(map[string]any)
 	msg := pr["message"].(string)
 	lines := strings.Split(msg, "\n")
@@ -307,12 +308,12 @@ func TestPolicyRestrictionsBounded(t *testing.T) {
 
 func TestWarnMode(t *testing.T) {
 	r := newRig(t, withMode(policy.ModeWarn))
-	r.up.set(upstreamBase+"/foo", fooDoc())
+	r.up.Set(upstreamBase+"/foo", fooDoc())
 	for _, v := range []string{"1.0.0", "1.1.0", "2.0.0", "2.1.0-beta.1"} {
 		r.checker.set(v, policy.Warn, "foo@"+v+": would be blocked: no statement")
 	}
-	resp, body := r.get("/npm/foo")
-	doc := decode(t, body)
+	resp, body := r.Get("/npm/foo")
+	doc := fronttest.DecodeObject(t, body)
 	if len(keysOf(doc["versions"])) != 4 || doc["policyRestrictions"] != nil {
 		t.Errorf("warn mode dropped versions: %v", keysOf(doc["versions"]))
 	}
@@ -329,21 +330,21 @@ func TestWarnMode(t *testing.T) {
 
 func TestConditionalRequests(t *testing.T) {
 	r := newRig(t)
-	r.up.set(upstreamBase+"/foo", fooDoc())
-	first, body := r.get("/npm/foo")
+	r.up.Set(upstreamBase+"/foo", fooDoc())
+	first, body := r.Get("/npm/foo")
 	etag, lm := first.Header.Get("ETag"), first.Header.Get("Last-Modified")
 	if etag == "" || lm == "" {
 		t.Fatalf("ETag %q, Last-Modified %q", etag, lm)
 	}
-	if resp, b := r.get("/npm/foo", "If-None-Match: "+etag); resp.StatusCode != http.StatusNotModified || len(b) != 0 {
+	if resp, b := r.Get("/npm/foo", "If-None-Match: "+etag); resp.StatusCode != http.StatusNotModified || len(b) != 0 {
 		t.Errorf("If-None-Match: status %d", resp.StatusCode)
 	}
-	if resp, _ := r.get("/npm/foo", "If-Modified-Since: "+lm); resp.StatusCode != http.StatusNotModified {
+	if resp, _ := r.Get("/npm/foo", "If-Modified-Since: "+lm); resp.StatusCode != http.StatusNotModified {
 		t.Errorf("If-Modified-Since: status %d", resp.StatusCode)
 	}
 	// A verdict changes: the bytes, the ETag and Last-Modified move.
 	r.checker.set("1.0.0", policy.Block, "foo@1.0.0: revoked")
-	resp, body2 := r.get("/npm/foo", "If-None-Match: "+etag, "If-Modified-Since: "+lm)
+	resp, body2 := r.Get("/npm/foo", "If-None-Match: "+etag, "If-Modified-Since: "+lm)
 	if resp.StatusCode != 200 || bytes.Equal(body, body2) {
 		t.Fatalf("after a verdict change: status %d", resp.StatusCode)
 	}
@@ -362,7 +363,7 @@ func TestInvalidNamesAndRoutes(t *testing.T) {
 		"/npm/foo/1.0.0", "/npm/foo/-/bar-1.0.0.tgz", "/npm/foo/-/foo-1.0.0.zip", "/npm/foo/-/foo-.tgz",
 		"/npm/foo/-/foo-1.0.0%2f..%2fx.tgz", "/npm/-/whoami", "/npm/-/v1/search", "/other/foo", "/npmfoo",
 	} {
-		resp, body := r.get(path)
+		resp, body := r.Get(path)
 		if resp.StatusCode != http.StatusNotFound || resp.Header.Get("Content-Type") != "application/json" {
 			t.Errorf("%s: status %d %q", path, resp.StatusCode, body)
 		}
@@ -372,19 +373,19 @@ func TestInvalidNamesAndRoutes(t *testing.T) {
 		{"PUT", "/npm/-/user/org.couchdb.user:ann"}, {"POST", "/npm/-/v1/login"}, {"POST", "/npm/foo"},
 		{"POST", "/npm/-/npm/v1/keys"},
 	} {
-		resp, body := r.do(c.method, c.path, strings.NewReader("{}"))
+		resp, body := r.Do(c.method, c.path, strings.NewReader("{}"))
 		if resp.StatusCode != http.StatusMethodNotAllowed || !bytes.Contains(body, []byte(`"error"`)) {
 			t.Errorf("%s %s: status %d %s", c.method, c.path, resp.StatusCode, body)
 		}
 	}
-	if got := r.up.urls(); len(got) != 0 {
+	if got := r.up.URLs(); len(got) != 0 {
 		t.Errorf("the upstream was asked %v", got)
 	}
-	if r.checker.calls != 0 || len(r.checker.archFacts) != 0 {
+	if r.checker.Calls != 0 || len(r.checker.ArchFacts) != 0 {
 		t.Error("the checker was asked")
 	}
 	// An unknown package: the upstream's 404, as the registry words it.
-	resp, body := r.get("/npm/nope")
+	resp, body := r.Get("/npm/nope")
 	if resp.StatusCode != 404 || string(body) != "{\"error\":\"Not found\"}\n" {
 		t.Errorf("unknown package: %d %s", resp.StatusCode, body)
 	}
@@ -399,21 +400,21 @@ func TestMalformedUpstream(t *testing.T) {
 		"list":     `[]`,
 		"versions": `{"name":"versions","versions":[1]}`,
 	} {
-		r.up.set(upstreamBase+"/"+name, doc)
-		resp, body := r.get("/npm/" + name)
+		r.up.Set(upstreamBase+"/"+name, doc)
+		resp, body := r.Get("/npm/" + name)
 		if resp.StatusCode != http.StatusBadGateway || !bytes.Contains(body, []byte(`"error":"sigil could not serve the metadata of `+name)) {
 			t.Errorf("%s: %d %s", name, resp.StatusCode, body)
 		}
 	}
-	r.up.errs[upstreamBase+"/down"] = &proxy.UpstreamError{URL: upstreamBase + "/down", Status: 503}
-	if resp, _ := r.get("/npm/down"); resp.StatusCode != http.StatusBadGateway {
+	r.up.Errs[upstreamBase+"/down"] = &proxy.UpstreamError{URL: upstreamBase + "/down", Status: 503}
+	if resp, _ := r.Get("/npm/down"); resp.StatusCode != http.StatusBadGateway {
 		t.Errorf("upstream down: %d", resp.StatusCode)
 	}
 }
 
 func TestMalformedVersionsDropped(t *testing.T) {
 	r := newRig(t)
-	r.up.set(upstreamBase+"/foo", `{"name":"foo","dist-tags":{"latest":"1.0.3","bad":7},"versions":{
+	r.up.Set(upstreamBase+"/foo", `{"name":"foo","dist-tags":{"latest":"1.0.3","bad":7},"versions":{
 		"1.0.0":{"name":"foo","version":"1.0.0","dist":{"tarball":"`+upstreamBase+`/foo/-/foo-1.0.0.tgz"}},
 		"1.0.1":{"name":"evil","version":"1.0.1","dist":{"tarball":"`+upstreamBase+`/foo/-/foo-1.0.1.tgz"}},
 		"1.0.2":{"name":"foo","version":"1.0.9","dist":{"tarball":"`+upstreamBase+`/foo/-/foo-1.0.2.tgz"}},
@@ -423,16 +424,16 @@ func TestMalformedVersionsDropped(t *testing.T) {
 		"1.0.6":"nope",
 		"1.0.0":{"name":"foo","version":"1.0.0","dist":{"tarball":"`+upstreamBase+`/foo/-/foo-1.0.0-last.tgz"}}
 	}}`)
-	resp, body := r.get("/npm/foo")
+	resp, body := r.Get("/npm/foo")
 	if resp.StatusCode != 200 {
 		t.Fatalf("status %d: %s", resp.StatusCode, body)
 	}
-	doc := decode(t, body)
+	doc := fronttest.DecodeObject(t, body)
 	if got := keysOf(doc["versions"]); !reflect.DeepEqual(got, []string{"1.0.0"}) {
 		t.Errorf("versions %v", got)
 	}
 	// The last of duplicate names wins, as in JSON.parse.
-	if f := r.checker.facts[0]; len(f) != 1 || f[0].ArchiveURL != upstreamBase+"/foo/-/foo-1.0.0-last.tgz" {
+	if f := r.checker.Facts[0]; len(f) != 1 || f[0].ArchiveURL != upstreamBase+"/foo/-/foo-1.0.0-last.tgz" {
 		t.Errorf("facts %+v", f)
 	}
 	if tags := doc["dist-tags"].(map[string]any); !reflect.DeepEqual(tags, map[string]any{"latest": "1.0.0"}) {
@@ -451,10 +452,10 @@ func TestMalformedVersionsDropped(t *testing.T) {
 
 func TestCheckerContractViolation(t *testing.T) {
 	r := newRig(t)
-	r.up.set(upstreamBase+"/foo", fooDoc())
-	r.checker.short = true
-	_, body := r.get("/npm/foo")
-	doc := decode(t, body)
+	r.up.Set(upstreamBase+"/foo", fooDoc())
+	r.checker.Short = true
+	_, body := r.Get("/npm/foo")
+	doc := fronttest.DecodeObject(t, body)
 	if n := len(keysOf(doc["versions"])); n != 0 {
 		t.Errorf("%d versions served after a broken Checker", n)
 	}
@@ -462,21 +463,21 @@ func TestCheckerContractViolation(t *testing.T) {
 
 func TestForwardKeepsTarballURLs(t *testing.T) {
 	r := newRig(t, func(c *Config) { c.Forward = true; c.Prefix = "/" })
-	r.up.set(upstreamBase+"/foo", fooDoc())
-	_, body := r.get("/foo")
-	doc := decode(t, body)
+	r.up.Set(upstreamBase+"/foo", fooDoc())
+	_, body := r.Get("/foo")
+	doc := fronttest.DecodeObject(t, body)
 	dist := doc["versions"].(map[string]any)["1.0.0"].(map[string]any)["dist"].(map[string]any)
 	if dist["tarball"] != upstreamBase+"/foo/-/foo-1.0.0.tgz" {
 		t.Errorf("tarball %v in forward mode", dist["tarball"])
 	}
-	r.checker.archives[upstreamBase+"/foo/-/foo-1.0.0.tgz"] = []byte("t")
-	if resp, b := r.get("/foo/-/foo-1.0.0.tgz"); resp.StatusCode != 200 || string(b) != "t" {
+	r.checker.Archives[upstreamBase+"/foo/-/foo-1.0.0.tgz"] = []byte("t")
+	if resp, b := r.Get("/foo/-/foo-1.0.0.tgz"); resp.StatusCode != 200 || string(b) != "t" {
 		t.Errorf("tarball at the upstream's path: %d %s", resp.StatusCode, b)
 	}
 }
 
 func TestNewChecksConfig(t *testing.T) {
-	up := newFakeUpstream()
+	up := fronttest.NewUpstream()
 	ok := mustURL(upstreamBase)
 	for name, cfg := range map[string]Config{
 		"no url":      {Upstream: up, Checker: newFakeChecker()},

@@ -31,7 +31,7 @@ const (
 func (h *Handler) passDocument(w http.ResponseWriter, r *http.Request, u string) {
 	doc, err := h.upstream.Document(r.Context(), u)
 	if err != nil {
-		h.fail(w, r, u, err)
+		h.core.Fail(w, r, u, err)
 		return
 	}
 	hdr := w.Header()
@@ -59,7 +59,7 @@ func (h *Handler) passAudit(w http.ResponseWriter, r *http.Request, u string) {
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
 	if err != nil {
-		h.fail(w, r, "the audit", err)
+		h.core.Fail(w, r, "the audit", err)
 		return
 	}
 	for _, k := range []string{"Content-Type", "Content-Encoding", "Accept", "Npm-Command"} {
@@ -69,23 +69,23 @@ func (h *Handler) passAudit(w http.ResponseWriter, r *http.Request, u string) {
 	}
 	resp, err := h.client.Do(req)
 	if err != nil {
-		h.fail(w, r, "the audit", &proxy.UpstreamError{URL: u, Err: err})
+		h.core.Fail(w, r, "the audit", &proxy.UpstreamError{URL: u, Err: err})
 		return
 	}
 	defer resp.Body.Close()
 	out, err := io.ReadAll(io.LimitReader(resp.Body, proxy.DefaultMaxDocumentSize+1))
 	switch {
 	case err != nil:
-		h.fail(w, r, "the audit", &proxy.UpstreamError{URL: u, Status: resp.StatusCode, Err: err})
+		h.core.Fail(w, r, "the audit", &proxy.UpstreamError{URL: u, Status: resp.StatusCode, Err: err})
 		return
 	case len(out) > proxy.DefaultMaxDocumentSize:
-		h.fail(w, r, "the audit", &proxy.UpstreamError{URL: u, Status: resp.StatusCode, Err: errors.New("answer too large")})
+		h.core.Fail(w, r, "the audit", &proxy.UpstreamError{URL: u, Status: resp.StatusCode, Err: errors.New("answer too large")})
 		return
 	}
 	status := resp.StatusCode
 	if status == http.StatusUnauthorized || status == http.StatusForbidden {
 		// npm would ask for credentials sigil never forwards.
-		h.fail(w, r, "the audit", &proxy.UpstreamError{URL: u, Status: status, Err: errors.New("the upstream refused the audit")})
+		h.core.Fail(w, r, "the audit", &proxy.UpstreamError{URL: u, Status: status, Err: errors.New("the upstream refused the audit")})
 		return
 	}
 	hdr := w.Header()

@@ -13,11 +13,11 @@ import (
 
 func TestPing(t *testing.T) {
 	r := newRig(t)
-	resp, body := r.get("/npm/-/ping?write=true")
+	resp, body := r.Get("/npm/-/ping?write=true")
 	if resp.StatusCode != 200 || string(body) != "{}\n" {
 		t.Errorf("ping: %d %s", resp.StatusCode, body)
 	}
-	if len(r.up.urls()) != 0 {
+	if len(r.up.URLs()) != 0 {
 		t.Error("ping asked the upstream")
 	}
 }
@@ -25,29 +25,29 @@ func TestPing(t *testing.T) {
 func TestKeysAndAttestationsPassThrough(t *testing.T) {
 	r := newRig(t)
 	keys := `{"keys":[{"expires":null,"keyid":"SHA256:x","keytype":"ecdsa-sha2-nistp256","scheme":"ecdsa-sha2-nistp256","key":"AAAA"}]}`
-	r.up.set(keysURL, keys)
-	resp, body := r.get("/npm/-/npm/v1/keys")
+	r.up.Set(keysURL, keys)
+	resp, body := r.Get("/npm/-/npm/v1/keys")
 	if resp.StatusCode != 200 || string(body) != keys || resp.Header.Get("Content-Type") != "application/json" {
 		t.Errorf("keys: %d %q %s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
 	}
 	att := `{"attestations":[]}`
-	r.up.set(upstreamBase+"/-/npm/v1/attestations/@acme%2ffoo@1.0.0", att)
+	r.up.Set(upstreamBase+"/-/npm/v1/attestations/@acme%2ffoo@1.0.0", att)
 	for _, p := range []string{"/npm/-/npm/v1/attestations/@acme%2ffoo@1.0.0", "/npm/-/npm/v1/attestations/%40acme%2Ffoo%401.0.0"} {
-		if resp, body := r.get(p); resp.StatusCode != 200 || string(body) != att {
+		if resp, body := r.Get(p); resp.StatusCode != 200 || string(body) != att {
 			t.Errorf("%s: %d %s", p, resp.StatusCode, body)
 		}
 	}
-	if resp, _ := r.get("/npm/-/npm/v1/attestations/foo@2.0.0"); resp.StatusCode != 404 {
+	if resp, _ := r.Get("/npm/-/npm/v1/attestations/foo@2.0.0"); resp.StatusCode != 404 {
 		t.Errorf("missing attestations: %d", resp.StatusCode)
 	}
-	n := len(r.up.urls())
+	n := len(r.up.URLs())
 	for _, p := range []string{"/npm/-/npm/v1/attestations/foo", "/npm/-/npm/v1/attestations/@1.0.0", "/npm/-/npm/v1/attestations/.x@1", "/npm/-/npm/v1/attestations/foo@a%2fb"} {
-		if resp, _ := r.get(p); resp.StatusCode != 404 {
+		if resp, _ := r.Get(p); resp.StatusCode != 404 {
 			t.Errorf("%s: %d", p, resp.StatusCode)
 		}
 	}
-	if len(r.up.urls()) != n {
-		t.Errorf("invalid attestation requests reached the upstream: %v", r.up.urls()[n:])
+	if len(r.up.URLs()) != n {
+		t.Errorf("invalid attestation requests reached the upstream: %v", r.up.URLs()[n:])
 	}
 }
 
@@ -75,7 +75,7 @@ func TestAuditPassThrough(t *testing.T) {
 	zw := gzip.NewWriter(&gz)
 	io.WriteString(zw, `{"foo":["1.0.0"]}`)
 	zw.Close()
-	resp, body := r.do(http.MethodPost, "/npm/-/npm/v1/security/advisories/bulk", bytes.NewReader(gz.Bytes()),
+	resp, body := r.Do(http.MethodPost, "/npm/-/npm/v1/security/advisories/bulk", bytes.NewReader(gz.Bytes()),
 		"Content-Type: application/json", "Content-Encoding: gzip", "Authorization: Bearer secret")
 	if resp.StatusCode != 200 || string(body) != `{"foo":[{"id":1,"severity":"high"}]}` {
 		t.Fatalf("bulk: %d %s", resp.StatusCode, body)
@@ -90,18 +90,18 @@ func TestAuditPassThrough(t *testing.T) {
 	status = http.StatusUnauthorized
 	mu.Unlock()
 
-	if resp, body := r.do(http.MethodPost, "/npm/-/npm/v1/security/audits/quick", strings.NewReader("{}")); resp.StatusCode != http.StatusBadGateway || !bytes.Contains(body, []byte(`"error"`)) {
+	if resp, body := r.Do(http.MethodPost, "/npm/-/npm/v1/security/audits/quick", strings.NewReader("{}")); resp.StatusCode != http.StatusBadGateway || !bytes.Contains(body, []byte(`"error"`)) {
 		t.Errorf("upstream 401: %d %s; never a 401 to npm", resp.StatusCode, body)
 	}
-	if resp, _ := r.get("/npm/-/npm/v1/security/advisories/bulk"); resp.StatusCode != http.StatusMethodNotAllowed {
+	if resp, _ := r.Get("/npm/-/npm/v1/security/advisories/bulk"); resp.StatusCode != http.StatusMethodNotAllowed {
 		t.Errorf("GET bulk: %d", resp.StatusCode)
 	}
 	big := bytes.Repeat([]byte("x"), maxAuditBody+1)
-	if resp, _ := r.do(http.MethodPost, "/npm/-/npm/v1/security/audits", bytes.NewReader(big)); resp.StatusCode != http.StatusRequestEntityTooLarge {
+	if resp, _ := r.Do(http.MethodPost, "/npm/-/npm/v1/security/audits", bytes.NewReader(big)); resp.StatusCode != http.StatusRequestEntityTooLarge {
 		t.Errorf("oversized audit: %d", resp.StatusCode)
 	}
 	up.Close()
-	if resp, _ := r.do(http.MethodPost, "/npm/-/npm/v1/security/audits", strings.NewReader("{}")); resp.StatusCode != http.StatusBadGateway {
+	if resp, _ := r.Do(http.MethodPost, "/npm/-/npm/v1/security/audits", strings.NewReader("{}")); resp.StatusCode != http.StatusBadGateway {
 		t.Errorf("upstream down: %d", resp.StatusCode)
 	}
 }

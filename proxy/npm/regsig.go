@@ -20,6 +20,8 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/sigilproxy/sigil/proxy"
+	"github.com/sigilproxy/sigil/proxy/internal/front"
+	"github.com/sigilproxy/sigil/proxy/internal/rawjson"
 )
 
 // The registry's own signatures. npm's registry signs every version it
@@ -246,7 +248,7 @@ func (k *keyring) load(ctx context.Context) *keyState {
 // left out (and so count as unknown); a document sigil cannot read at all
 // is an error.
 func parseKeys(body []byte) (map[string]publishedKey, error) {
-	if err := validDocument(body); err != nil {
+	if err := rawjson.Validate(body); err != nil {
 		return nil, err
 	}
 	top, err := parseObject(body)
@@ -258,7 +260,7 @@ func parseKeys(body []byte) (map[string]publishedKey, error) {
 		return nil, errors.New("no keys member")
 	}
 	out := map[string]publishedKey{}
-	err = elements(raw, func(e []byte) error {
+	err = rawjson.Elements(raw, func(e []byte) error {
 		o, err := parseObject(e)
 		if err != nil {
 			return err
@@ -272,11 +274,11 @@ func parseKeys(body []byte) (map[string]publishedKey, error) {
 			return nil
 		}
 		if _, err := parseKey(key); err != nil {
-			return fmt.Errorf("key %s: %w", quoteForLog(id), err)
+			return fmt.Errorf("key %s: %w", front.QuoteForLog(id), err)
 		}
 		p := publishedKey{key: key}
-		if raw, ok := o.get("expires"); ok && jsonKind(raw) != 'n' {
-			s, _ := stringValue(raw)
+		if raw, ok := o.get("expires"); ok && rawjson.Kind(raw) != 'n' {
+			s, _ := rawjson.String(raw)
 			if p.expires, err = time.Parse(time.RFC3339Nano, s); err != nil {
 				// npm's Date.parse gives NaN, and no publish time is
 				// before NaN: the key verifies nothing.
@@ -352,7 +354,7 @@ func (k *keyring) check(st *keyState, pkg string, v *versionFacts, published str
 		key := st.keys[s.keyID]
 		switch {
 		case key == nil:
-			out = append(out, id+fmt.Sprintf("the registry signature is by key %s, which the registry does not publish", quoteForLog(s.keyID)))
+			out = append(out, id+fmt.Sprintf("the registry signature is by key %s, which the registry does not publish", front.QuoteForLog(s.keyID)))
 		case !key.expires.IsZero() && !when.Before(key.expires):
 			out = append(out, id+fmt.Sprintf("the registry signature is by key %s, which expired at %s, before the version was published (%s)",
 				key.id, key.expires.UTC().Format(time.RFC3339), publishedText(published)))
@@ -367,7 +369,7 @@ func publishedText(s string) string {
 	if s == "" {
 		return "no publish time; npm assumes 2015-01-01"
 	}
-	return quoteForLog(s)
+	return front.QuoteForLog(s)
 }
 
 // verify checks one signature, remembering the answer: the same packument

@@ -13,6 +13,7 @@ import (
 
 	"github.com/sigilproxy/sigil/policy"
 	"github.com/sigilproxy/sigil/proxy"
+	"github.com/sigilproxy/sigil/proxy/internal/fronttest"
 )
 
 const keysURL = upstreamBase + "/-/npm/v1/keys"
@@ -41,11 +42,11 @@ func signedFoo(t testing.TB, k *regKey) []byte {
 // policyRestrictions' message, if any.
 func served(t testing.TB, r *rig, path string) ([]string, string, *http.Response) {
 	t.Helper()
-	resp, body := r.get(path)
+	resp, body := r.Get(path)
 	if resp.StatusCode != 200 {
 		t.Fatalf("%s: status %d: %s", path, resp.StatusCode, body)
 	}
-	doc := decode(t, body)
+	doc := fronttest.DecodeObject(t, body)
 	msg := ""
 	if pr, ok := doc["policyRestrictions"].(map[string]any); ok {
 		msg = pr["message"].(string)
@@ -56,8 +57,8 @@ func served(t testing.TB, r *rig, path string) ([]string, string, *http.Response
 func TestRegistrySignaturesWarn(t *testing.T) {
 	k := newRegKey(t)
 	r := newRig(t, withSignatures(SignaturesWarn))
-	r.up.set(keysURL, keysDoc([]*regKey{k}))
-	r.up.set(upstreamBase+"/foo", signedFoo(t, k))
+	r.up.Set(keysURL, keysDoc([]*regKey{k}))
+	r.up.Set(upstreamBase+"/foo", signedFoo(t, k))
 	vs, msg, resp := served(t, r, "/npm/foo")
 	if !reflect.DeepEqual(vs, []string{"1.0.0", "1.1.0", "1.2.0", "1.3.0"}) || msg != "" {
 		t.Fatalf("warn blocked something: %v %q", vs, msg)
@@ -89,9 +90,9 @@ func TestRegistrySignaturesWarn(t *testing.T) {
 func TestRegistrySignaturesRequire(t *testing.T) {
 	k := newRegKey(t)
 	r := newRig(t, withSignatures(SignaturesRequire))
-	r.up.set(keysURL, keysDoc([]*regKey{k}))
-	r.up.set(upstreamBase+"/foo", signedFoo(t, k))
-	r.checker.archives[upstreamBase+"/foo/-/foo-1.0.0.tgz"] = []byte("ok")
+	r.up.Set(keysURL, keysDoc([]*regKey{k}))
+	r.up.Set(upstreamBase+"/foo", signedFoo(t, k))
+	r.checker.Archives[upstreamBase+"/foo/-/foo-1.0.0.tgz"] = []byte("ok")
 	vs, msg, _ := served(t, r, "/npm/foo")
 	if !reflect.DeepEqual(vs, []string{"1.0.0"}) {
 		t.Errorf("require served %v", vs)
@@ -107,16 +108,16 @@ func TestRegistrySignaturesRequire(t *testing.T) {
 	}
 
 	// Tarballs: refused without a download, served when signed.
-	resp, body := r.get("/npm/foo/-/foo-1.2.0.tgz")
+	resp, body := r.Get("/npm/foo/-/foo-1.2.0.tgz")
 	if resp.StatusCode != http.StatusGone || !strings.Contains(string(body), "no registry signature") {
 		t.Errorf("unsigned tarball: %d %s", resp.StatusCode, body)
 	}
-	for _, f := range r.checker.archFacts {
+	for _, f := range r.checker.ArchFacts {
 		if f.Version == "1.2.0" {
 			t.Error("the Checker was asked for a tarball the registry signature blocks")
 		}
 	}
-	if resp, body := r.get("/npm/foo/-/foo-1.0.0.tgz"); resp.StatusCode != 200 || string(body) != "ok" {
+	if resp, body := r.Get("/npm/foo/-/foo-1.0.0.tgz"); resp.StatusCode != 200 || string(body) != "ok" {
 		t.Errorf("signed tarball: %d %s", resp.StatusCode, body)
 	}
 }
@@ -125,8 +126,8 @@ func TestRegistrySignaturesRequireWarnMode(t *testing.T) {
 	k := newRegKey(t)
 	// Warn mode serves everything, require or not ...
 	r := newRig(t, withSignatures(SignaturesRequire), withMode(policy.ModeWarn))
-	r.up.set(keysURL, keysDoc([]*regKey{k}))
-	r.up.set(upstreamBase+"/foo", signedFoo(t, k))
+	r.up.Set(keysURL, keysDoc([]*regKey{k}))
+	r.up.Set(upstreamBase+"/foo", signedFoo(t, k))
 	if vs, _, resp := served(t, r, "/npm/foo"); len(vs) != 4 || !strings.Contains(resp.Header.Get("X-Sigil-Verdict"), "warned=3") {
 		t.Errorf("warn mode with require: %v %s", vs, resp.Header.Get("X-Sigil-Verdict"))
 	}
@@ -134,8 +135,8 @@ func TestRegistrySignaturesRequireWarnMode(t *testing.T) {
 	r = newRig(t, withSignatures(SignaturesRequire), func(c *Config) {
 		c.Policy = &policy.Config{Rules: []policy.Rule{{Package: "foo", Mode: policy.ModeWarn}}}
 	})
-	r.up.set(keysURL, keysDoc([]*regKey{k}))
-	r.up.set(upstreamBase+"/foo", signedFoo(t, k))
+	r.up.Set(keysURL, keysDoc([]*regKey{k}))
+	r.up.Set(upstreamBase+"/foo", signedFoo(t, k))
 	if vs, _, _ := served(t, r, "/npm/foo"); len(vs) != 4 {
 		t.Errorf("rule in warn mode with require: %v", vs)
 	}
@@ -145,9 +146,9 @@ func TestRegistryKeyExpiry(t *testing.T) {
 	k := newRegKey(t)
 	r := newRig(t, withSignatures(SignaturesRequire))
 	// The key signs what was published before 2024-01-02.
-	r.up.set(keysURL, keysDoc([]*regKey{k}, "2024-01-02T00:00:00.000Z"))
+	r.up.Set(keysURL, keysDoc([]*regKey{k}, "2024-01-02T00:00:00.000Z"))
 	i := func(v string) string { return integrityOf([]byte("foo" + v)) }
-	r.up.set(upstreamBase+"/foo", packumentDoc("foo", nil,
+	r.up.Set(upstreamBase+"/foo", packumentDoc("foo", nil,
 		ver{v: "1.0.0", sigs: sigs(t, k, "foo", "1.0.0", i("1.0.0")), time: "2024-01-01T10:00:00.000Z"},
 		ver{v: "1.1.0", sigs: sigs(t, k, "foo", "1.1.0", i("1.1.0")), time: "2024-01-03T10:00:00.000Z"},
 		ver{v: "1.2.0", sigs: sigs(t, k, "foo", "1.2.0", i("1.2.0")), time: "yesterday"},
@@ -167,15 +168,15 @@ func TestRegistrySignatureOfOldVersions(t *testing.T) {
 	// counts as published in 2015.
 	k := newRegKey(t)
 	r := newRig(t, withSignatures(SignaturesRequire))
-	r.up.set(keysURL, keysDoc([]*regKey{k}, "2020-01-01T00:00:00Z"))
+	r.up.Set(keysURL, keysDoc([]*regKey{k}, "2020-01-01T00:00:00Z"))
 	shasum := strings.Repeat("ab", 20)
 	raw, _ := hex.DecodeString(shasum)
 	sri := "sha1-" + base64.StdEncoding.EncodeToString(raw)
-	r.up.set(upstreamBase+"/old", `{"name":"old","versions":{"0.1.0":{"name":"old","version":"0.1.0","dist":{"shasum":"`+shasum+`","tarball":"`+upstreamBase+`/old/-/old-0.1.0.tgz","signatures":`+sigs(t, k, "old", "0.1.0", sri)+`}}}}`)
+	r.up.Set(upstreamBase+"/old", `{"name":"old","versions":{"0.1.0":{"name":"old","version":"0.1.0","dist":{"shasum":"`+shasum+`","tarball":"`+upstreamBase+`/old/-/old-0.1.0.tgz","signatures":`+sigs(t, k, "old", "0.1.0", sri)+`}}}}`)
 	if vs, msg, _ := served(t, r, "/npm/old"); len(vs) != 1 {
 		t.Errorf("served %v: %s", vs, msg)
 	}
-	if f := r.checker.facts[0][0]; f.Integrity != "" {
+	if f := r.checker.Facts[0][0]; f.Integrity != "" {
 		t.Errorf("facts carry integrity %q from a shasum", f.Integrity)
 	}
 }
@@ -190,8 +191,8 @@ func resetKeys(r *rig) {
 func TestRegistryKeyChange(t *testing.T) {
 	k := newRegKey(t)
 	r := newRig(t, withSignatures(SignaturesRequire))
-	r.up.set(keysURL, keysDoc([]*regKey{k}))
-	r.up.set(upstreamBase+"/foo", signedFoo(t, k))
+	r.up.Set(keysURL, keysDoc([]*regKey{k}))
+	r.up.Set(upstreamBase+"/foo", signedFoo(t, k))
 	if vs, _, _ := served(t, r, "/npm/foo"); !reflect.DeepEqual(vs, []string{"1.0.0"}) {
 		t.Fatalf("before the change: %v", vs)
 	}
@@ -202,7 +203,7 @@ func TestRegistryKeyChange(t *testing.T) {
 	impostor := newRegKey(t)
 	impostor.id = k.id
 	added := newRegKey(t)
-	r.up.set(keysURL, keysDoc([]*regKey{impostor, added}))
+	r.up.Set(keysURL, keysDoc([]*regKey{impostor, added}))
 	resetKeys(r)
 	vs, msg, _ := served(t, r, "/npm/foo")
 	if len(vs) != 0 {
@@ -225,7 +226,7 @@ func TestRegistryKeyChange(t *testing.T) {
 	}
 
 	// A pinned key that is no longer published.
-	r.up.set(keysURL, keysDoc([]*regKey{added}))
+	r.up.Set(keysURL, keysDoc([]*regKey{added}))
 	resetKeys(r)
 	_, _, resp = served(t, r, "/npm/foo")
 	if h := resp.Header.Get("X-Sigil-Verdict"); !strings.Contains(h, "key "+k.id+", pinned on first use, is no longer published") {
@@ -237,8 +238,8 @@ func TestRegistryWithoutKeys(t *testing.T) {
 	// A registry that does not sign (its keys document is not found):
 	// nothing to warn about in warn, everything blocked in require.
 	r := newRig(t, withSignatures(SignaturesWarn))
-	r.up.set(upstreamBase+"/foo", packumentDoc("foo", nil, ver{v: "1.0.0"}, ver{v: "1.1.0"}))
-	r.up.set(upstreamBase+"/foo2", packumentDoc("foo2", nil, ver{v: "1.0.0", sigs: `[{"keyid":"SHA256:k","sig":"AAAA"}]`}))
+	r.up.Set(upstreamBase+"/foo", packumentDoc("foo", nil, ver{v: "1.0.0"}, ver{v: "1.1.0"}))
+	r.up.Set(upstreamBase+"/foo2", packumentDoc("foo2", nil, ver{v: "1.0.0", sigs: `[{"keyid":"SHA256:k","sig":"AAAA"}]`}))
 	if _, _, resp := served(t, r, "/npm/foo"); resp.Header.Get("X-Sigil-Verdict") != "" {
 		t.Errorf("warned about a registry that does not sign: %s", resp.Header.Get("X-Sigil-Verdict"))
 	}
@@ -253,8 +254,8 @@ func TestRegistryWithoutKeys(t *testing.T) {
 	// Keys that cannot be fetched, and none pinned: no signature can be
 	// checked.
 	r = newRig(t, withSignatures(SignaturesWarn))
-	r.up.set(upstreamBase+"/foo", fooDoc())
-	r.up.errs[keysURL] = &proxy.UpstreamError{URL: keysURL, Status: 503}
+	r.up.Set(upstreamBase+"/foo", fooDoc())
+	r.up.Errs[keysURL] = &proxy.UpstreamError{URL: keysURL, Status: 503}
 	if _, _, resp := served(t, r, "/npm/foo"); !strings.Contains(resp.Header.Get("X-Sigil-Verdict"), "the registry's signature cannot be checked") {
 		t.Errorf("keys unavailable: %s", resp.Header.Get("X-Sigil-Verdict"))
 	}
@@ -262,10 +263,10 @@ func TestRegistryWithoutKeys(t *testing.T) {
 	// verify.
 	k := newRegKey(t)
 	r = newRig(t, withSignatures(SignaturesRequire))
-	r.up.set(keysURL, keysDoc([]*regKey{k}))
-	r.up.set(upstreamBase+"/foo", signedFoo(t, k))
+	r.up.Set(keysURL, keysDoc([]*regKey{k}))
+	r.up.Set(upstreamBase+"/foo", signedFoo(t, k))
 	served(t, r, "/npm/foo")
-	r.up.errs[keysURL] = &proxy.UpstreamError{URL: keysURL, Status: 503}
+	r.up.Errs[keysURL] = &proxy.UpstreamError{URL: keysURL, Status: 503}
 	resetKeys(r)
 	if vs, _, _ := served(t, r, "/npm/foo"); !reflect.DeepEqual(vs, []string{"1.0.0"}) {
 		t.Errorf("pinned keys with the keys document down: %v", vs)

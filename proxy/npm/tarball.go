@@ -22,7 +22,7 @@ import (
 func (h *Handler) serveTarball(w http.ResponseWriter, r *http.Request, name, version string) {
 	e, err := h.lookup(r, name, version)
 	if err != nil {
-		h.fail(w, r, "the metadata of "+name, err)
+		h.core.Fail(w, r, "the metadata of "+name, err)
 		return
 	}
 	if e == nil {
@@ -37,8 +37,8 @@ func (h *Handler) serveTarball(w http.ResponseWriter, r *http.Request, name, ver
 func (h *Handler) serveVersion(w http.ResponseWriter, r *http.Request, name, version string, e *indexed) {
 	ctx := r.Context()
 	if e.problem != "" {
-		h.log.Warn("npm: tarball of a malformed version refused", "package", name, "version", version, "problem", e.problem)
-		h.fail(w, r, "", &proxy.BlockedError{Facts: e.facts, Verdict: policy.Verdict{Action: policy.Block, Failed: true, Reasons: []string{e.problem}}})
+		h.core.Log.Warn("npm: tarball of a malformed version refused", "package", name, "version", version, "problem", e.problem)
+		h.core.Fail(w, r, "", &proxy.BlockedError{Facts: e.facts, Verdict: policy.Verdict{Action: policy.Block, Failed: true, Reasons: []string{e.problem}}})
 		return
 	}
 	var ks *keyState
@@ -47,22 +47,22 @@ func (h *Handler) serveVersion(w http.ResponseWriter, r *http.Request, name, ver
 	}
 	// What the registry signature alone blocks is not downloaded.
 	if vd := h.withRegistry(ks, name, &e.versionFacts, e.published, policy.Verdict{Action: policy.Allow}); vd.Blocked() {
-		h.log.Warn("npm: tarball blocked", "package", name, "version", version, "reason", vd.Reason())
-		h.fail(w, r, "", &proxy.BlockedError{Facts: e.facts, Verdict: vd})
+		h.core.Log.Warn("npm: tarball blocked", "package", name, "version", version, "reason", vd.Reason())
+		h.core.Fail(w, r, "", &proxy.BlockedError{Facts: e.facts, Verdict: vd})
 		return
 	}
-	a, err := h.checker.Archive(ctx, e.facts)
+	a, err := h.core.Checker.Archive(ctx, e.facts)
 	var blocked *proxy.BlockedError
 	switch {
 	case errors.As(err, &blocked):
-		h.log.Warn("npm: tarball blocked", "package", name, "version", version, "reason", blocked.Verdict.Reason())
-		h.fail(w, r, "", err)
+		h.core.Log.Warn("npm: tarball blocked", "package", name, "version", version, "reason", blocked.Verdict.Reason())
+		h.core.Fail(w, r, "", err)
 		return
 	case errors.Is(err, proxy.ErrNotFound):
 		writeError(w, http.StatusNotFound, "sigil: the upstream has no tarball for "+name+"@"+version)
 		return
 	case err != nil:
-		h.fail(w, r, "the tarball of "+name+"@"+version, err)
+		h.core.Fail(w, r, "the tarball of "+name+"@"+version, err)
 		return
 	}
 	if a.Closer != nil {
@@ -73,12 +73,12 @@ func (h *Handler) serveVersion(w http.ResponseWriter, r *http.Request, name, ver
 	if vd.Blocked() {
 		// Cannot happen (the registry check blocked nothing above, and
 		// the Checker returned no refusal); fail closed all the same.
-		h.fail(w, r, "", &proxy.BlockedError{Facts: e.facts, Verdict: vd})
+		h.core.Fail(w, r, "", &proxy.BlockedError{Facts: e.facts, Verdict: vd})
 		return
 	}
 	if vd.Action != policy.Allow || len(vd.Reasons) > 0 {
-		h.log.Warn("npm: tarball served with a warning", "package", name, "version", version, "reason", vd.Reason())
-		hdr.Set("X-Sigil-Verdict", headerValue(string(h.mode)+"; warned=1; "+vd.Reason(), 2048))
+		h.core.Log.Warn("npm: tarball served with a warning", "package", name, "version", version, "reason", vd.Reason())
+		hdr.Set("X-Sigil-Verdict", headerValue(string(h.core.Mode)+"; warned=1; "+vd.Reason(), 2048))
 	}
 	hdr.Set("Content-Type", "application/octet-stream")
 	hdr.Set("ETag", `"`+hex.EncodeToString(a.SHA256[:])+`"`)
@@ -91,7 +91,7 @@ func (h *Handler) serveVersion(w http.ResponseWriter, r *http.Request, name, ver
 // last (within indexTTL) or from the upstream's, or nil if the packument
 // has no such version.
 func (h *Handler) lookup(r *http.Request, name, version string) (*indexed, error) {
-	x, ok := h.index.get(name)
+	x, ok := h.index.Get(name)
 	if !ok {
 		var err error
 		if _, x, _, err = h.packument(r.Context(), name); err != nil {

@@ -10,20 +10,21 @@ import (
 
 	"github.com/sigilproxy/sigil/policy"
 	"github.com/sigilproxy/sigil/proxy"
+	"github.com/sigilproxy/sigil/proxy/internal/fronttest"
 )
 
 func tarballRig(t *testing.T, opts ...rigOption) (*rig, []byte) {
 	r := newRig(t, opts...)
-	r.up.set(upstreamBase+"/foo", fooDoc())
+	r.up.Set(upstreamBase+"/foo", fooDoc())
 	tgz := []byte("the tarball of foo 1.0.0")
-	r.checker.archives[upstreamBase+"/foo/-/foo-1.0.0.tgz"] = tgz
+	r.checker.Archives[upstreamBase+"/foo/-/foo-1.0.0.tgz"] = tgz
 	return r, tgz
 }
 
 func TestTarballServed(t *testing.T) {
 	r, tgz := tarballRig(t)
-	r.get("/npm/foo")
-	resp, body := r.get("/npm/foo/-/foo-1.0.0.tgz")
+	r.Get("/npm/foo")
+	resp, body := r.Get("/npm/foo/-/foo-1.0.0.tgz")
 	if resp.StatusCode != 200 || !bytes.Equal(body, tgz) {
 		t.Fatalf("status %d: %q", resp.StatusCode, body)
 	}
@@ -31,23 +32,23 @@ func TestTarballServed(t *testing.T) {
 	if ct, et, cc := resp.Header.Get("Content-Type"), resp.Header.Get("ETag"), resp.Header.Get("Cache-Control"); ct != "application/octet-stream" || et != `"`+hex.EncodeToString(sum[:])+`"` || cc != "no-cache" {
 		t.Errorf("headers %q %q %q", ct, et, cc)
 	}
-	if lm := resp.Header.Get("Last-Modified"); lm != archiveTime.Format(http.TimeFormat) {
+	if lm := resp.Header.Get("Last-Modified"); lm != fronttest.ArchiveTime.Format(http.TimeFormat) {
 		t.Errorf("Last-Modified %q", lm)
 	}
 	// The facts are the packument's; the packument was fetched once.
-	if len(r.checker.archFacts) != 1 || r.checker.archFacts[0] != r.checker.facts[0][0] {
-		t.Errorf("archive facts %+v, packument facts %+v", r.checker.archFacts, r.checker.facts[0][0])
+	if len(r.checker.ArchFacts) != 1 || r.checker.ArchFacts[0] != r.checker.Facts[0][0] {
+		t.Errorf("archive facts %+v, packument facts %+v", r.checker.ArchFacts, r.checker.Facts[0][0])
 	}
-	if n := len(r.up.urls()); n != 1 {
+	if n := len(r.up.URLs()); n != 1 {
 		t.Errorf("upstream asked %d times", n)
 	}
-	if resp, body := r.do(http.MethodHead, "/npm/foo/-/foo-1.0.0.tgz", nil); resp.StatusCode != 200 || len(body) != 0 || resp.ContentLength != int64(len(tgz)) {
+	if resp, body := r.Do(http.MethodHead, "/npm/foo/-/foo-1.0.0.tgz", nil); resp.StatusCode != 200 || len(body) != 0 || resp.ContentLength != int64(len(tgz)) {
 		t.Errorf("HEAD: %d, %d bytes, length %d", resp.StatusCode, len(body), resp.ContentLength)
 	}
-	if resp, body := r.get("/npm/foo/-/foo-1.0.0.tgz", "Range: bytes=4-10"); resp.StatusCode != http.StatusPartialContent || string(body) != string(tgz[4:11]) {
+	if resp, body := r.Get("/npm/foo/-/foo-1.0.0.tgz", "Range: bytes=4-10"); resp.StatusCode != http.StatusPartialContent || string(body) != string(tgz[4:11]) {
 		t.Errorf("Range: %d %q", resp.StatusCode, body)
 	}
-	if resp, _ := r.get("/npm/foo/-/foo-1.0.0.tgz", "If-None-Match: "+resp.Header.Get("ETag")); resp.StatusCode != http.StatusNotModified {
+	if resp, _ := r.Get("/npm/foo/-/foo-1.0.0.tgz", "If-None-Match: "+resp.Header.Get("ETag")); resp.StatusCode != http.StatusNotModified {
 		t.Errorf("If-None-Match: %d", resp.StatusCode)
 	}
 }
@@ -56,22 +57,22 @@ func TestTarballWithoutPackument(t *testing.T) {
 	// npm ci reads tarball URLs from the lockfile and asks for no
 	// packument first.
 	r, tgz := tarballRig(t)
-	resp, body := r.get("/npm/foo/-/foo-1.0.0.tgz")
+	resp, body := r.Get("/npm/foo/-/foo-1.0.0.tgz")
 	if resp.StatusCode != 200 || !bytes.Equal(body, tgz) {
 		t.Fatalf("status %d: %q", resp.StatusCode, body)
 	}
-	if got := r.up.urls(); len(got) != 1 || got[0] != upstreamBase+"/foo" {
+	if got := r.up.URLs(); len(got) != 1 || got[0] != upstreamBase+"/foo" {
 		t.Errorf("upstream asked %v", got)
 	}
-	if r.checker.archFacts[0].ArchiveURL != upstreamBase+"/foo/-/foo-1.0.0.tgz" {
-		t.Errorf("archive URL %q", r.checker.archFacts[0].ArchiveURL)
+	if r.checker.ArchFacts[0].ArchiveURL != upstreamBase+"/foo/-/foo-1.0.0.tgz" {
+		t.Errorf("archive URL %q", r.checker.ArchFacts[0].ArchiveURL)
 	}
 }
 
 func TestTarballRefused(t *testing.T) {
 	r, _ := tarballRig(t)
 	r.checker.set("1.0.0", policy.Block, "foo@1.0.0: the archive's tree hash differs from the signed tree")
-	resp, body := r.get("/npm/foo/-/foo-1.0.0.tgz")
+	resp, body := r.Get("/npm/foo/-/foo-1.0.0.tgz")
 	// npm prints "410 Gone - GET <url> - <error>".
 	if resp.StatusCode != http.StatusGone || resp.Header.Get("Content-Type") != "application/json" ||
 		string(body) != `{"error":"sigil blocked: foo@1.0.0: the archive's tree hash differs from the signed tree"}`+"\n" {
@@ -79,34 +80,34 @@ func TestTarballRefused(t *testing.T) {
 	}
 
 	// A version the packument does not have.
-	resp, body = r.get("/npm/foo/-/foo-9.9.9.tgz")
+	resp, body = r.Get("/npm/foo/-/foo-9.9.9.tgz")
 	if resp.StatusCode != 404 || !bytes.Contains(body, []byte(`"error":"sigil: foo@9.9.9 is not in the upstream's metadata"`)) {
 		t.Errorf("unknown version: %d %s", resp.StatusCode, body)
 	}
 	// A version whose tarball the upstream does not have.
-	resp, body = r.get("/npm/foo/-/foo-1.1.0.tgz")
+	resp, body = r.Get("/npm/foo/-/foo-1.1.0.tgz")
 	if resp.StatusCode != 404 || !bytes.Contains(body, []byte("the upstream has no tarball for foo@1.1.0")) {
 		t.Errorf("no tarball upstream: %d %s", resp.StatusCode, body)
 	}
 	// A package the upstream does not have.
-	if resp, _ := r.get("/npm/nope/-/nope-1.0.0.tgz"); resp.StatusCode != 404 {
+	if resp, _ := r.Get("/npm/nope/-/nope-1.0.0.tgz"); resp.StatusCode != 404 {
 		t.Errorf("unknown package: %d", resp.StatusCode)
 	}
 	// The upstream fails.
-	r.up.errs[upstreamBase+"/bar"] = &proxy.UpstreamError{URL: upstreamBase + "/bar", Status: 500}
-	if resp, body := r.get("/npm/bar/-/bar-1.0.0.tgz"); resp.StatusCode != http.StatusBadGateway || !bytes.Contains(body, []byte(`"error":"sigil could not serve`)) {
+	r.up.Errs[upstreamBase+"/bar"] = &proxy.UpstreamError{URL: upstreamBase + "/bar", Status: 500}
+	if resp, body := r.Get("/npm/bar/-/bar-1.0.0.tgz"); resp.StatusCode != http.StatusBadGateway || !bytes.Contains(body, []byte(`"error":"sigil could not serve`)) {
 		t.Errorf("upstream failure: %d %s", resp.StatusCode, body)
 	}
 }
 
 func TestTarballOfMalformedVersion(t *testing.T) {
 	r := newRig(t)
-	r.up.set(upstreamBase+"/foo", `{"name":"foo","versions":{"1.0.0":{"name":"evil","version":"1.0.0","dist":{"tarball":"`+upstreamBase+`/x.tgz"}}}}`)
-	resp, body := r.get("/npm/foo/-/foo-1.0.0.tgz")
+	r.up.Set(upstreamBase+"/foo", `{"name":"foo","versions":{"1.0.0":{"name":"evil","version":"1.0.0","dist":{"tarball":"`+upstreamBase+`/x.tgz"}}}}`)
+	resp, body := r.Get("/npm/foo/-/foo-1.0.0.tgz")
 	if resp.StatusCode != http.StatusGone || !bytes.Contains(body, []byte(`names package \"evil\"`)) {
 		t.Errorf("%d %s", resp.StatusCode, body)
 	}
-	if len(r.checker.archFacts) != 0 {
+	if len(r.checker.ArchFacts) != 0 {
 		t.Error("the Checker was asked for a malformed version's archive")
 	}
 }
@@ -114,7 +115,7 @@ func TestTarballOfMalformedVersion(t *testing.T) {
 func TestTarballWarn(t *testing.T) {
 	r, tgz := tarballRig(t, withMode(policy.ModeWarn))
 	r.checker.set("1.0.0", policy.Warn, "foo@1.0.0: unsigned")
-	resp, body := r.get("/npm/foo/-/foo-1.0.0.tgz")
+	resp, body := r.Get("/npm/foo/-/foo-1.0.0.tgz")
 	if resp.StatusCode != 200 || !bytes.Equal(body, tgz) {
 		t.Fatalf("status %d", resp.StatusCode)
 	}

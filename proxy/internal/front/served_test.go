@@ -1,4 +1,4 @@
-package composer
+package front
 
 import (
 	"context"
@@ -6,22 +6,16 @@ import (
 	"time"
 
 	"github.com/sigilproxy/sigil/cache"
+	"github.com/sigilproxy/sigil/proxy/internal/fronttest"
 )
 
-var (
-	_ ServedStore = (*memServed)(nil)
-	_ ServedStore = (*cache.Store)(nil)
-)
+var _ ServedStore = (*cache.Store)(nil)
 
 // TestServedStoreContract runs ServedStore's contract against every
 // implementation: the in-memory default and the Badger store.
 func TestServedStoreContract(t *testing.T) {
-	badger, err := cache.Open("", cache.Options{InMemory: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { badger.Close() })
-	for name, s := range map[string]ServedStore{"memory": newMemServed(), "cache": badger} {
+	badger := fronttest.Store(t)
+	for name, s := range map[string]ServedStore{"memory": NewMemServed(), "cache": badger} {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
 			key := "composer http://127.0.0.1:8780/composer/p2/acme/foo.json"

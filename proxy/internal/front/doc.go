@@ -1,0 +1,40 @@
+// Package front is what sigil's ecosystem fronts (proxy/composer,
+// proxy/npm) share: the parts of serving a registry protocol out of the
+// Checker's verdicts that do not depend on the registry. Each front keeps
+// its protocol (routes, the metadata model, how a client reads an error)
+// and uses this for the rest:
+//
+//   - Core asks the Checker about all versions of a document in one call
+//     and holds it to its contract, serves built documents with sigil's
+//     own validators, and answers failures through the one mapping of
+//     errors to statuses (proxy.StatusOf).
+//   - ServedStore and MemServed keep the Last-Modified state of served
+//     documents.
+//   - Learned is forward mode's memory of archive URLs named by served
+//     metadata; CanonicalURL and CanonicalOrigin are the forms it and the
+//     proxy match URLs in.
+//   - Recent keeps the facts of recently parsed documents for the archive
+//     requests that follow them; Manifests memoizes manifest digests
+//     within one document.
+//   - Prefix, PublicURL, Path and Base check a front's mount and make the
+//     base of the absolute URLs it writes.
+//
+// What it guarantees:
+//
+//   - No verdict is kept here: Decide asks the Checker on every call, and
+//     what Recent and Learned keep are facts read from metadata, which the
+//     Checker decides anew on every request. A learned URL only says
+//     where to look: the front must find it in the upstream's current
+//     metadata for that version before it serves anything.
+//   - A Checker that returns the wrong number of verdicts gets every
+//     version of the document blocked: the document fails closed.
+//   - Failures are never answered with 401 or 403 (clients would ask for
+//     credentials), nor at all once the client went away; the
+//     ecosystem's message says what failed or why it was refused.
+//   - A served document's ETag is a digest of its bytes and its
+//     Last-Modified moves whenever they change, a changed verdict
+//     included, so no client revalidates into stale verdicts.
+//   - Everything bounded is bounded by a constant or a config field with
+//     a reason beside it: learned URLs (an LRU), learned hosts
+//     (LearnedConfig.MaxOrigins), recent documents (Recent.Size).
+package front

@@ -1,0 +1,101 @@
+package front
+
+import (
+	"context"
+	"log/slog"
+	"maps"
+	"testing"
+
+	"github.com/sigilproxy/sigil/cache"
+	"github.com/sigilproxy/sigil/proxy"
+	"github.com/sigilproxy/sigil/proxy/internal/fronttest"
+)
+
+func TestCanonicalURL(t *testing.T) {
+	for raw, want := range map[string]string{
+		"https://Example.TEST/a/b.zip":        "https://example.test:443/a/b.zip",
+		"https://example.test:443/a/b.zip":    "https://example.test:443/a/b.zip",
+		"http://example.test/a%2Fb.zip?x=1#f": "http://example.test:80/a%2Fb.zip?x=1",
+		"https://[::1]:8443":                  "https://[::1]:8443/",
+		"https://127.0.0.1:9/x":               "https://127.0.0.1:9/x",
+		"ftp://example.test/x":                "",
+		"https://user@example.test/x":         "",
+		"https://example.test:0/x":            "",
+		"https://example.test:99999/x":        "",
+		"/relative":                           "",
+	} {
+		got, _, ok := CanonicalURL(raw)
+		if !ok {
+			got = ""
+		}
+		if got != want {
+			t.Errorf("CanonicalURL(%q) = %q, want %q", raw, got, want)
+		}
+	}
+}
+
+func learnedFor(t *testing.T, store proxy.MetaStore, maxOrigins int) *Learned {
+	return NewLearned(LearnedConfig{
+		Store: store, Prefix: "test-forward ", Log: slog.New(slog.NewTextHandler(t.Output(), nil)),
+		Name: "test", Noun: "archive", MaxOrigins: maxOrigins,
+		Valid: func(pkg, version string) bool { return pkg != "" && version != "" },
+	})
+}
+
+func pairs(m map[string]string) func(func(string, string) bool) { return maps.All(m) }
+
+func TestLearnedOriginsBounded(t *testing.T) {
+	ctx := context.Background()
+	l := learnedFor(t, nil, 2)
+	l.Learn(ctx, "p", pairs(map[string]string{"1": "https://a.test/1", "2": "https://b.test/2", "3": "https://c.test/3", "4": "ftp://d.test/4"}))
+	n := 0
+	for _, o := range []string{"https://a.test:443", "https://b.test:443", "https://c.test:443"} {
+		if l.HasOrigin(ctx, o) {
+			n++
+		}
+	}
+	if n != 2 {
+		t.Errorf("%d origins learned, want the bound, 2", n)
+	}
+	// URLs are learned on hosts past the bound too; the proxy just does
+	// not intercept them.
+	for v, u := range map[string]string{"1": "https://A.test:443/1", "3": "https://c.test/3"} {
+		if r, ok, err := l.Lookup(ctx, u); err != nil || !ok || r.Version != v || r.Package != "p" {
+			t.Errorf("%s: %+v %v %v", u, r, ok, err)
+		}
+	}
+	if _, ok, _ := l.Lookup(ctx, "ftp://d.test/4"); ok {
+		t.Error("a non-http URL was learned")
+	}
+}
+
+func TestLearnedStore(t *testing.T) {
+	store := fronttest.Store(t)
+	meta := proxy.StoreCache(store)
+	ctx := context.Background()
+	learnedFor(t, meta, 8).Learn(ctx, "p", pairs(map[string]string{"1.0": "https://a.test/x.zip"}))
+
+	again := learnedFor(t, meta, 8) // a restart
+	if !again.HasOrigin(ctx, "https://a.test:443") {
+		t.Error("origin not read back")
+	}
+	if r, ok, err := again.Lookup(ctx, "https://a.test/x.zip"); err != nil || !ok || r != (LearnedRef{"p", "1.0", "https://a.test/x.zip"}) {
+		t.Errorf("read back %+v %v %v", r, ok, err)
+	}
+	// Records that are not sigil's, are about another URL, or name what
+	// Valid refuses are ignored.
+	for i, body := range []string{"garbage", "v1\np\n1.0\nhttps://a.test/other.zip", "v1\n\n1.0\nhttps://a.test/y.zip", "v2\np\n1.0\nhttps://a.test/y.zip"} {
+		key, _, _ := CanonicalURL("https://a.test/y.zip")
+		meta.PutMeta(ctx, "test-forward url "+key, cache.Meta{Body: []byte(body)})
+		if r, ok, err := learnedFor(t, meta, 8).Lookup(ctx, "https://a.test/y.zip"); ok || err != nil {
+			t.Errorf("record %d: %+v %v", i, r, err)
+		}
+	}
+	meta.PutMeta(ctx, "test-forward origins", cache.Meta{Body: []byte("v1\nhttps://b.test:443\nHTTPS://C.test\nftp://d.test:21")})
+	l := learnedFor(t, meta, 8)
+	for o, want := range map[string]bool{"https://b.test:443": true, "https://c.test:443": false, "HTTPS://C.test": false, "ftp://d.test:21": false} {
+		if got := l.HasOrigin(ctx, o); got != want {
+			t.Errorf("stored origin %s: %v, want %v", o, got, want)
+		}
+	}
+}
