@@ -23,22 +23,32 @@ func logStateFlags() []cli.Flag {
 	}
 }
 
-func logEvidenceCommand() *cli.Command {
+// logStateCommand is a command that works on the proxy's state of one
+// release log, with the cache opened for it and closed after.
+func logStateCommand(name, usage, description string, action func(c *cli.Context, st *cache.LogState) error) *cli.Command {
 	return &cli.Command{
-		Name:      "evidence",
-		Usage:     "print the security errors sigil serve recorded about a release log",
-		UsageText: "sigil log evidence [--cache-dir DIR] --log-key VKEY",
-		Description: "Prints each recorded SECURITY ERROR (two checkpoints of the log that cannot both\n" +
-			"be true, with the proof), then the ones archived by earlier resets. Exits 1 while\n" +
-			"any is recorded: sigil serve refuses the log until 'sigil log reset'.\n" +
-			"Stop sigil serve first: the cache has one user at a time.",
-		Flags: logStateFlags(),
+		Name:        name,
+		Usage:       usage,
+		UsageText:   "sigil log " + name + " [--cache-dir DIR] --log-key VKEY",
+		Description: description + "\nStop sigil serve first: the cache has one user at a time.",
+		Flags:       logStateFlags(),
 		Action: func(c *cli.Context) error {
 			st, closeStore, err := openLogState(c)
 			if err != nil {
 				return err
 			}
 			defer closeStore()
+			return action(c, st)
+		},
+	}
+}
+
+func logEvidenceCommand() *cli.Command {
+	return logStateCommand("evidence", "print the security errors sigil serve recorded about a release log",
+		"Prints each recorded SECURITY ERROR (two checkpoints of the log that cannot both\n"+
+			"be true, with the proof), then the ones archived by earlier resets. Exits 1 while\n"+
+			"any is recorded: sigil serve refuses the log until 'sigil log reset'.",
+		func(c *cli.Context, st *cache.LogState) error {
 			current, err := st.SecurityErrors(c.Context)
 			if err != nil {
 				return checkFailed(err, "")
@@ -60,34 +70,23 @@ func logEvidenceCommand() *cli.Command {
 			}
 			fmt.Fprintln(w, "no security error recorded")
 			return nil
-		},
-	}
+		})
 }
 
 func logResetCommand() *cli.Command {
-	return &cli.Command{
-		Name:      "reset",
-		Usage:     "forget the proxy's checkpoint of a release log after a security error, on purpose",
-		UsageText: "sigil log reset [--cache-dir DIR] --log-key VKEY",
-		Description: "Archives the recorded security errors (still shown by 'sigil log evidence'),\n" +
-			"and forgets the stored checkpoint and tiles of that log, so that the next\n" +
-			"checkpoint sigil serve verifies becomes its new starting point. Only do this once\n" +
-			"you know which history of the log is the true one. Stop sigil serve first.",
-		Flags: logStateFlags(),
-		Action: func(c *cli.Context) error {
-			st, closeStore, err := openLogState(c)
-			if err != nil {
-				return err
-			}
-			defer closeStore()
+	return logStateCommand("reset", "forget the proxy's checkpoint of a release log after a security error, on purpose",
+		"Archives the recorded security errors (still shown by 'sigil log evidence'),\n"+
+			"and forgets the stored checkpoint and tiles of that log, so that the next\n"+
+			"checkpoint sigil serve verifies becomes its new starting point. Only do this once\n"+
+			"you know which history of the log is the true one.",
+		func(c *cli.Context, st *cache.LogState) error {
 			n, err := st.Reset(c.Context)
 			if err != nil {
 				return checkFailed(err, "")
 			}
 			fmt.Fprintf(c.App.Writer, "reset: %d security error(s) archived; the next verified checkpoint is the new starting point\n", n)
 			return nil
-		},
-	}
+		})
 }
 
 func openLogState(c *cli.Context) (*cache.LogState, func(), error) {
