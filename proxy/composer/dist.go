@@ -190,11 +190,10 @@ func (h *Handler) findArchive(ctx context.Context, pkg, version string, match fu
 			if err != nil {
 				return nil, false, err
 			}
-			d, err := parseP2(doc.Body, pkg)
+			_, x, err = h.parse(doc.Body, pkg)
 			if err != nil {
 				return nil, false, front.Malformed(u, err)
 			}
-			x = newDocIndex(d)
 			h.index.Put(u, x)
 		}
 		for i := range x.refs {

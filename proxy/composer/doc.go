@@ -61,9 +61,13 @@
 //     "warning" that Composer prints; unknown documents get a plain 404,
 //     which Composer takes quietly for "no such package".
 //   - Verdicts are never cached here: every metadata and archive request
-//     asks the Checker. Only the facts of recently parsed upstream
-//     documents are reused, for a minute, by the archive requests that
-//     follow them.
+//     asks the Checker. What is reused are facts of the upstream's bytes:
+//     a parsed document (expanded, its manifests digested) is kept by the
+//     SHA-256 of the document and its package, so the same bytes are not
+//     parsed twice (parsed.go; a bounded LRU, about 128 MB), and the
+//     archive facts of recently parsed documents serve the archive
+//     requests that follow them, for a minute. A kept document is never
+//     changed: each request writes its own answer from it.
 //
 // Served metadata is re-minified in the composer/2.0 format (with
 // "minified" set) when that represents it exactly, which is whenever no

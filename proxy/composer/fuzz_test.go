@@ -30,11 +30,11 @@ func FuzzExpand(f *testing.F) {
 		if err != nil {
 			return
 		}
-		vs := make([]object, len(d.entries))
+		vs := make([]served, len(d.entries))
 		for i, e := range d.entries {
-			vs[i] = e.v
+			vs[i] = served{members: e.members}
 			if e.problem == "" {
-				if v, _ := e.v.stringMember("version"); v != e.facts.Version || v == "" {
+				if v, _ := objectOf(e.members).stringMember("version"); v != e.facts.Version || v == "" {
 					t.Fatalf("facts version %q, entry says %q", e.facts.Version, v)
 				}
 			}
@@ -52,7 +52,7 @@ func FuzzExpand(f *testing.F) {
 			t.Fatalf("%d versions back, served %d\n%s", len(back.entries), len(vs), out)
 		}
 		for i := range vs {
-			a, b := appendObject(nil, vs[i]), appendObject(nil, back.entries[i].v)
+			a, b := appendServed(nil, &vs[i]), appendObject(nil, objectOf(back.entries[i].members))
 			if !bytes.Equal(a, b) {
 				t.Fatalf("version %d changed on the way:\nserved %s\n  read %s\ndoc %s", i, a, b, out)
 			}

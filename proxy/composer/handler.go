@@ -81,7 +81,8 @@ type Handler struct {
 	rootMu sync.Mutex
 	root   *rootInfo // last parsed upstream packages.json
 
-	index front.Recent[*docIndex] // archive facts of recently parsed p2 documents, by URL
+	parsed *front.Parsed[parsedP2] // upstream p2 documents, by their bytes
+	index  front.Recent[*docIndex] // archive facts of recently parsed p2 documents, by URL
 
 	learned *front.Learned // forward mode only
 }
@@ -109,6 +110,7 @@ func New(cfg Config) (*Handler, error) {
 		upstreamURL: cfg.UpstreamURL,
 		upstream:    cfg.Upstream,
 		forward:     cfg.Forward,
+		parsed:      front.NewParsed[parsedP2](front.ParsedEntries, front.ParsedBytes),
 		index:       front.Recent[*docIndex]{TTL: indexTTL, Size: indexSize},
 	}
 	h.core.Init()

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/sigilproxy/sigil/proxy/internal/rawjson"
 )
@@ -14,6 +15,53 @@ import (
 // Values stay raw bytes of the upstream document; nothing is re-encoded
 // that sigil does not change.
 type object map[string]json.RawMessage
+
+// member is one member of an object.
+type member struct {
+	key string
+	val json.RawMessage
+}
+
+func byKey(a, b member) int { return strings.Compare(a.key, b.key) }
+
+// parseMembers is parseObject for a version object: its members sorted by
+// key, the last of duplicate keys winning, without building a map.
+func parseMembers(raw []byte) ([]member, error) {
+	if isEmptyArray(raw) {
+		return nil, nil
+	}
+	var ms []member
+	if err := rawjson.Members(raw, knownKeys, func(key string, v []byte) { ms = append(ms, member{key, v}) }); err != nil {
+		return nil, err
+	}
+	slices.SortStableFunc(ms, byKey)
+	out := ms[:0]
+	for i := range ms {
+		if i+1 < len(ms) && ms[i+1].key == ms[i].key {
+			continue // a later one wins
+		}
+		out = append(out, ms[i])
+	}
+	return out, nil
+}
+
+// lookup returns the value of key in ms, sorted by key.
+func lookup(ms []member, key string) (json.RawMessage, bool) {
+	i, ok := slices.BinarySearchFunc(ms, key, func(m member, k string) int { return strings.Compare(m.key, k) })
+	if !ok {
+		return nil, false
+	}
+	return ms[i].val, true
+}
+
+// lookupString returns the value of key in ms if it is a JSON string.
+func lookupString(ms []member, key string) (string, bool) {
+	raw, ok := lookup(ms, key)
+	if !ok {
+		return "", false
+	}
+	return rawjson.String(raw)
+}
 
 // isEmptyArray reports whether raw is "[]" (with any inner white space).
 // PHP encodes an empty associative array as [], so Composer repositories
@@ -105,10 +153,14 @@ func (o object) stringMember(key string) (string, bool) {
 const unsetMarker = "__unset"
 
 func isUnset(raw []byte) bool {
-	if len(raw) < len(unsetMarker)+2 || rawjson.Kind(raw) != '"' {
+	raw = bytes.TrimSpace(raw)
+	if string(raw) == `"`+unsetMarker+`"` {
+		return true
+	}
+	if len(raw) < len(unsetMarker)+2 || rawjson.Kind(raw) != '"' || bytes.IndexByte(raw, '\\') < 0 {
 		return false
 	}
-	s, ok := rawjson.String(raw)
+	s, ok := rawjson.String(raw) // written with escapes
 	return ok && s == unsetMarker
 }
 
@@ -122,30 +174,43 @@ func isUnset(raw []byte) bool {
 // before the first version and after every key was unset, and an empty
 // state takes the next entry whole, "__unset" values included. Clients
 // see what Composer's expand yields, so sigil must check the same thing.
-func expand(versions []object) []object {
-	out := make([]object, 0, len(versions))
-	var cur object
+//
+// Versions come, and go, as members sorted by key, so each step is one
+// merge of the running state with the changes.
+func expand(versions [][]member) [][]member {
+	out := make([][]member, 0, len(versions))
+	var cur []member
 	for _, v := range versions {
 		if len(cur) == 0 {
 			cur = v
-			out = append(out, cur)
-			continue
+		} else {
+			cur = applyChanges(cur, v)
 		}
-		next := make(object, len(cur)+len(v))
-		for k, val := range cur {
-			next[k] = val
-		}
-		for k, val := range v {
-			if isUnset(val) {
-				delete(next, k)
-			} else {
-				next[k] = val
-			}
-		}
-		cur = next
 		out = append(out, cur)
 	}
 	return out
+}
+
+// applyChanges returns cur with the members of changes: each replaces
+// cur's of its key, or removes it when it is "__unset".
+func applyChanges(cur, changes []member) []member {
+	next := make([]member, 0, len(cur)+len(changes))
+	i, j := 0, 0
+	for i < len(cur) || j < len(changes) {
+		switch {
+		case j == len(changes) || i < len(cur) && cur[i].key < changes[j].key:
+			next = append(next, cur[i])
+			i++
+			continue
+		case i < len(cur) && cur[i].key == changes[j].key:
+			i++ // replaced or removed
+		}
+		if !isUnset(changes[j].val) {
+			next = append(next, changes[j])
+		}
+		j++
+	}
+	return next
 }
 
 // appendObject appends o with its keys sorted.

@@ -3,6 +3,7 @@ package composer
 import (
 	"encoding/json"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -52,6 +53,25 @@ func objectsToAny(t testing.TB, vs []object) []map[string]any {
 		out[i] = m
 	}
 	return out
+}
+
+// sortedMembers returns the members of o sorted by key.
+func sortedMembers(o object) []member {
+	ms := make([]member, 0, len(o))
+	for k, v := range o {
+		ms = append(ms, member{k, v})
+	}
+	slices.SortFunc(ms, byKey)
+	return ms
+}
+
+// objectOf is the object of ms.
+func objectOf(ms []member) object {
+	o := object{}
+	for _, m := range ms {
+		o[m.key] = m.val
+	}
+	return o
 }
 
 func parseList(t testing.TB, s string) []object {
@@ -110,10 +130,20 @@ func TestExpand(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got := objectsToAny(t, expand(parseList(t, tc.in)))
+			var in [][]member
+			for _, o := range parseList(t, tc.in) {
+				in = append(in, sortedMembers(o))
+			}
+			var got []object
+			for _, ms := range expand(in) {
+				if !slices.IsSortedFunc(ms, byKey) {
+					t.Errorf("expanded members out of order: %v", ms)
+				}
+				got = append(got, objectOf(ms))
+			}
 			want := objectsToAny(t, parseList(t, tc.want))
-			if !reflect.DeepEqual(got, want) {
-				t.Errorf("expand:\n got %v\nwant %v", got, want)
+			if !reflect.DeepEqual(objectsToAny(t, got), want) {
+				t.Errorf("expand:\n got %v\nwant %v", objectsToAny(t, got), want)
 			}
 		})
 	}
@@ -143,6 +173,25 @@ func TestParseObjectPHPEmptyArray(t *testing.T) {
 	for _, s := range []string{`[1]`, `null`, `"x"`, `3`, ``, `[`} {
 		if _, err := parseObject([]byte(s)); err == nil {
 			t.Errorf("%q: accepted as an object", s)
+		}
+	}
+}
+
+// TestParseMembers: a version object read as sorted members is the object
+// parseObject reads, PHP's [] and duplicate keys included.
+func TestParseMembers(t *testing.T) {
+	for _, s := range []string{`{"b":1,"a":2,"b":3,"c":{"d":4}}`, `[]`, ` [ ] `, `{}`, `{"x":"__unset","":null}`} {
+		ms, err := parseMembers([]byte(s))
+		o, oerr := parseObject([]byte(s))
+		if err != nil || oerr != nil || !slices.IsSortedFunc(ms, byKey) || !reflect.DeepEqual(objectsToAny(t, []object{objectOf(ms)}), objectsToAny(t, []object{o})) {
+			t.Errorf("%s: %v %v, parseObject %v %v", s, ms, err, o, oerr)
+		}
+	}
+	for _, s := range []string{`[1]`, `null`, `"x"`, `3`, ``} {
+		_, err := parseMembers([]byte(s))
+		_, oerr := parseObject([]byte(s))
+		if err == nil || oerr == nil || err.Error() != oerr.Error() {
+			t.Errorf("%q: %v, parseObject %v", s, err, oerr)
 		}
 	}
 }

@@ -1,9 +1,11 @@
 package composer
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"slices"
 
 	"github.com/sigilproxy/sigil/proxy"
 	"github.com/sigilproxy/sigil/proxy/internal/front"
@@ -12,7 +14,9 @@ import (
 )
 
 // p2Doc is an upstream p2 document (vendor/name.json or ~dev.json),
-// parsed and expanded, for one package.
+// parsed and expanded, for one package. It is shared by every request that
+// serves the same upstream bytes (see parsed.go), so nothing changes it
+// after parseP2.
 type p2Doc struct {
 	pkg     string  // lowercase vendor/name
 	size    int     // of the upstream document, in bytes
@@ -28,10 +32,14 @@ type p2Doc struct {
 
 // entry is one version of the upstream metadata and what sigil made of it.
 type entry struct {
-	v     object // expanded, as Composer would see it
-	facts proxy.VersionFacts
-	dist  dist // ok=false: no archive sigil can serve
-	// source is the raw source object and its reference, if it has one.
+	// members are the version's, expanded as Composer would see it,
+	// sorted by key: how served.go writes them, without building an
+	// object per request.
+	members []member
+	facts   proxy.VersionFacts
+	dist    dist // ok=false: no archive sigil can serve
+	// source is the source object as served (without "mirrors") and its
+	// reference, if it has one.
 	source    json.RawMessage
 	sourceRef string
 	// problem, if set, is why the entry cannot be served at all.
@@ -84,9 +92,9 @@ func parseP2(body []byte, pkg string) (*p2Doc, error) {
 	if err != nil {
 		return nil, fmt.Errorf("packages[%q]: %w", pkg, err)
 	}
-	versions := make([]object, len(items))
+	versions := make([][]member, len(items))
 	for i, item := range items {
-		if versions[i], err = parseObject(item); err != nil {
+		if versions[i], err = parseMembers(item); err != nil {
 			return nil, fmt.Errorf("packages[%q][%d]: %w", pkg, i, err)
 		}
 	}
@@ -103,17 +111,18 @@ func parseP2(body []byte, pkg string) (*p2Doc, error) {
 	return d, nil
 }
 
-// newEntry extracts the facts of one expanded version.
-func newEntry(pkg string, v object, digests *front.Manifests) entry {
-	e := entry{v: v}
-	version, ok := v.stringMember("version")
+// newEntry extracts the facts of one expanded version, whose members ms
+// are sorted by key.
+func newEntry(pkg string, ms []member, digests *front.Manifests) entry {
+	e := entry{members: ms}
+	version, ok := lookupString(ms, "version")
 	if !ok || version == "" {
 		// Composer would cast a number to a string; a statement names a
 		// string exactly, so a version without one cannot be checked.
 		e.problem = "an entry of " + pkg + " has no version string"
 		return e
 	}
-	if name, ok := v.stringMember("name"); !ok || asciiLower(name) != pkg {
+	if name, ok := lookupString(ms, "name"); !ok || asciiLower(name) != pkg {
 		// Composer creates the package under this name (lowercased by
 		// PHP's strtolower, ASCII only), whatever file it came from; it
 		// must be the package the verdict is about.
@@ -125,23 +134,34 @@ func newEntry(pkg string, v object, digests *front.Manifests) entry {
 		Package:   pkg,
 		Version:   version,
 	}
-	e.facts.Manifest, e.facts.ManifestErr = digests.Digest(manifestInput(v))
+	e.facts.Manifest, e.facts.ManifestErr = digests.Digest(manifestInput(ms))
 
-	if raw, ok := v["source"]; ok {
+	if raw, ok := lookup(ms, "source"); ok {
 		if s, err := parseObject(raw); err == nil {
 			if ref, ok := s.stringMember("reference"); ok && ref != "" {
-				e.source, e.sourceRef = raw, ref
+				e.source, e.sourceRef = servedSource(raw, s), ref
 				e.facts.Source = ref
 			}
 		}
 	}
-	if raw, ok := v["dist"]; ok {
+	if raw, ok := lookup(ms, "dist"); ok {
 		e.dist = parseDist(raw)
 		if e.dist.ok {
 			e.facts.ArchiveURL = e.dist.url
 		}
 	}
 	return e
+}
+
+// servedSource is the source object raw, parsed as s, as sigil serves it:
+// without "mirrors", other places to fetch it from, which sigil has not
+// looked at.
+func servedSource(raw json.RawMessage, s object) json.RawMessage {
+	if _, ok := s["mirrors"]; !ok {
+		return raw
+	}
+	delete(s, "mirrors")
+	return appendObject(nil, s)
 }
 
 func parseDist(raw []byte) dist {
@@ -167,16 +187,17 @@ func parseDist(raw []byte) dist {
 // of the object made of just these equals the digest of the whole version.
 var manifestKeys = []string{"require", "conflict", "replace", "provide"}
 
-// manifestInput is the object of v's manifestKeys, which
-// front.Manifests digests once per distinct value.
-func manifestInput(v object) []byte {
-	part := make(object, len(manifestKeys))
-	for _, k := range manifestKeys {
-		if raw, ok := v[k]; ok {
-			part[k] = raw
+// manifestInput is the object of the manifestKeys members of ms, sorted
+// by key as appendObject writes objects, which front.Manifests digests
+// once per distinct value.
+func manifestInput(ms []member) []byte {
+	b := []byte{'{'}
+	for _, m := range ms {
+		if slices.Contains(manifestKeys, m.key) {
+			b = appendMember(b, m.key, bytes.TrimSpace(m.val))
 		}
 	}
-	return appendObject(nil, part)
+	return append(b, '}')
 }
 
 // asciiLower is PHP 8's strtolower: ASCII letters only. strings.ToLower

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 
 	"github.com/sigilproxy/sigil/policy"
@@ -44,12 +43,12 @@ func (h *Handler) serveP2(w http.ResponseWriter, r *http.Request, file string) {
 		h.core.Fail(w, r, "metadata of "+pkg, err)
 		return
 	}
-	d, err := parseP2(doc.Body, pkg)
+	d, x, err := h.parse(doc.Body, pkg)
 	if err != nil {
 		h.core.Fail(w, r, "metadata of "+pkg, front.Malformed(u, err))
 		return
 	}
-	h.index.Put(u, newDocIndex(d)) // the archive requests follow
+	h.index.Put(u, x) // the archive requests follow
 	if h.forward {
 		// Blocked versions are learned too: a lock file that names one
 		// then gets the verdict, not "unknown URL".
@@ -99,7 +98,7 @@ func (h *Handler) filter(ctx context.Context, d *p2Doc, base string) ([]byte, su
 	}
 	verdicts := h.core.Decide(ctx, release.Composer, d.pkg, facts)
 
-	served := make([]object, 0, len(d.entries))
+	served := make([]served, 0, len(d.entries))
 	j := 0
 	for i := range d.entries {
 		e := &d.entries[i]
@@ -142,44 +141,19 @@ func (h *Handler) filter(ctx context.Context, d *p2Doc, base string) ([]byte, su
 	return appendP2(make([]byte, 0, d.size+d.size/4+1024), d, served, notices), sum
 }
 
-// servedVersion rewrites e.v into the version object sigil serves and
-// returns it. It works in place: e.v belongs to this request's parse of
-// the upstream document and nothing reads it afterwards.
-func (h *Handler) servedVersion(e *entry, v proxy.VersionVerdict, base string) object {
-	out := e.v
-	// version_normalized is not covered by the statement, and Composer
-	// uses it, when present, instead of normalizing "version"
-	// (ArrayLoader::createObject): a changed one would make a signed old
-	// version pose as a newer one. Without it Composer normalizes the
-	// signed version string itself. transport-options would let metadata
-	// change how Composer downloads the archive (proxy, TLS options).
-	delete(out, "version_normalized")
-	delete(out, "transport-options")
-	delete(out, "source")
-	delete(out, "dist")
+// servedVersion returns the version object sigil serves for e: e's
+// members but those notServed names, and sigil's own source and dist.
+func (h *Handler) servedVersion(e *entry, v proxy.VersionVerdict, base string) served {
+	s := served{members: e.members}
 	// Composer falls back to the source when the dist fails, so a source
 	// stays only where a verified statement names this very reference.
 	if v.KeepSource && e.sourceRef != "" && e.sourceRef == e.facts.Source {
-		out["source"] = withoutMirrors(e.source)
+		s.source = e.source
 	}
 	if e.dist.ok {
-		out["dist"] = h.distJSON(base, e)
+		s.dist = h.distJSON(base, e)
 	}
-	return out
-}
-
-// withoutMirrors drops a source's "mirrors": other places to fetch it
-// from, which sigil has not looked at.
-func withoutMirrors(raw json.RawMessage) json.RawMessage {
-	o, err := parseObject(raw)
-	if err != nil {
-		return raw
-	}
-	if _, ok := o["mirrors"]; !ok {
-		return raw
-	}
-	delete(o, "mirrors")
-	return appendObject(nil, o)
+	return s
 }
 
 // distJSON is the served dist: sigil's URL for the archive (the upstream's
@@ -214,7 +188,7 @@ func (h *Handler) distJSON(base string, e *entry) json.RawMessage {
 // a literal "__unset" value after the first version), and plain
 // otherwise; Composer reads both (ComposerRepository::loadAsyncPackages).
 // The list, most of the bytes, is written once, straight into b.
-func appendP2(b []byte, d *p2Doc, versions []object, notices []notice) []byte {
+func appendP2(b []byte, d *p2Doc, versions []served, notices []notice) []byte {
 	top := make(object, len(d.rest)+3)
 	for k, v := range d.rest {
 		top[k] = v
@@ -252,71 +226,4 @@ func appendP2(b []byte, d *p2Doc, versions []object, notices []notice) []byte {
 		}
 		return append(b, '}')
 	})
-}
-
-// canMinify reports whether the composer/2.0 format can represent vs:
-// after the first version, a changed value cannot be the string "__unset",
-// which expand would take for a deletion.
-func canMinify(vs []object) bool {
-	for i := 1; i < len(vs); i++ {
-		for k, v := range vs[i] {
-			if pv, ok := vs[i-1][k]; ok && bytes.Equal(bytes.TrimSpace(pv), bytes.TrimSpace(v)) {
-				continue // not in the diff
-			}
-			if isUnset(v) {
-				return false
-			}
-		}
-	}
-	return true
-}
-
-func appendMinified(b []byte, vs []object) []byte {
-	b = append(b, '[')
-	var keys []string
-	for i, v := range vs {
-		if i == 0 {
-			b = appendObject(b, v)
-			continue
-		}
-		b = append(b, ',')
-		b, keys = appendDiff(b, vs[i-1], v, keys[:0])
-	}
-	return append(b, ']')
-}
-
-func appendPlain(b []byte, vs []object) []byte {
-	b = append(b, '[')
-	for i, v := range vs {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = appendObject(b, v)
-	}
-	return append(b, ']')
-}
-
-// appendDiff appends the minified form of cur after prev: the members
-// that changed or are new, and "__unset" for those that went away (the
-// caller checked with canMinify that no changed value is "__unset"). keys
-// is scratch space, returned for reuse.
-func appendDiff(b []byte, prev, cur object, keys []string) ([]byte, []string) {
-	for k, v := range cur {
-		if pv, ok := prev[k]; ok && bytes.Equal(bytes.TrimSpace(pv), bytes.TrimSpace(v)) {
-			continue
-		}
-		keys = append(keys, k)
-	}
-	for k := range prev {
-		if _, ok := cur[k]; !ok {
-			keys = append(keys, k)
-		}
-	}
-	b = appendSorted(b, keys, func(b []byte, k string) []byte {
-		if v, ok := cur[k]; ok {
-			return append(b, bytes.TrimSpace(v)...)
-		}
-		return strconv.AppendQuote(b, unsetMarker)
-	})
-	return b, keys
 }

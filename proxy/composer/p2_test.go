@@ -49,7 +49,7 @@ func servedVersions(t testing.TB, body []byte, pkg string) ([]map[string]any, ma
 	}
 	vs := make([]object, len(d.entries))
 	for i, e := range d.entries {
-		vs[i] = e.v
+		vs[i] = objectOf(e.members)
 	}
 	return objectsToAny(t, vs), top
 }
@@ -434,7 +434,7 @@ func TestP2Concurrent(t *testing.T) {
 // strtolower, not Unicode folding.
 func TestEntryNameASCIIFold(t *testing.T) {
 	for name, ok := range map[string]bool{"Acme/KFoo": true, "acme/kfoo": true, "acme/\u212afoo": false, "acme/kfoo ": false} {
-		v, err := parseObject([]byte(`{"name":"` + name + `","version":"1.0.0"}`))
+		v, err := parseMembers([]byte(`{"name":"` + name + `","version":"1.0.0"}`))
 		if err != nil {
 			t.Fatal(err)
 		}

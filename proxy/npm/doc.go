@@ -75,8 +75,12 @@
 //     If-Modified-Since get a 304. Each form (full, abbreviated) has its
 //     own state, and Vary: Accept.
 //   - Verdicts are never cached here: every packument and tarball request
-//     asks the Checker. Only registry-signature verifications (a pure
-//     function of key, message and signature) are remembered.
+//     asks the Checker, and checks registry signatures against the keys
+//     of the moment. What is reused are pure functions of bytes: a parsed
+//     packument (its manifests digested) is kept by the SHA-256 of the
+//     document and its name (parsed.go; a bounded LRU, about 128 MB) and
+//     never changed, and registry-signature verifications (of key,
+//     message and signature) are remembered.
 //
 // # Full and abbreviated packuments
 //

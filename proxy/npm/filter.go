@@ -1,6 +1,7 @@
 package npm
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"fmt"
@@ -87,11 +88,10 @@ func (h *Handler) packument(ctx context.Context, name string) (*packument, *docI
 	if err != nil {
 		return nil, nil, false, err
 	}
-	p, err := parsePackument(doc.Body, name)
+	p, x, err := h.parse(doc.Body, name)
 	if err != nil {
 		return nil, nil, false, front.Malformed(u, err)
 	}
-	x := newDocIndex(p)
 	h.index.Put(name, x)
 	return p, x, doc.Stale, nil
 }
@@ -293,7 +293,7 @@ func (w *writer) full(b []byte) []byte {
 			b = w.versions(b, false)
 		case m.key == "time" && rawjson.Kind(m.val) == '{':
 			b = appendMember(b, m.key, nil)
-			b = w.time(b, m.val)
+			b = w.time(b)
 		case m.key == "dist-tags" && rawjson.Kind(m.val) == '{':
 			b = appendMember(b, m.key, nil)
 			b = w.distTags(b)
@@ -364,7 +364,7 @@ func (w *writer) versions(b []byte, abbreviated bool) []byte {
 				b = appendMember(b, m.key, m.val)
 			}
 		}
-		if abbreviated && hasInstallScript(v.obj) {
+		if abbreviated && v.installScript {
 			b = appendMember(b, "hasInstallScript", []byte("true"))
 		}
 		b = append(b, '}')
@@ -385,17 +385,25 @@ func hasInstallScript(v object) bool {
 	if !ok || rawjson.Kind(raw) != '{' {
 		return false
 	}
-	scripts, err := parseObject(raw)
-	if err != nil {
+	// Most versions run none: without "install" and without an escape
+	// that could spell it, no name in raw is one of installScripts.
+	if bytes.IndexByte(raw, '\\') < 0 && !bytes.Contains(raw, []byte(`install"`)) {
 		return false
 	}
-	for _, s := range []string{"preinstall", "install", "postinstall"} {
-		if v, ok := scripts.str(s); ok && v != "" {
-			return true
+	// The last of duplicate names wins, as in JSON.parse. A string that
+	// is not "" decodes to one that is not: the document is valid JSON.
+	var set [3]bool
+	err := rawjson.Members(raw, knownKeys, func(key string, val []byte) {
+		if i := slices.Index(installScripts, key); i >= 0 {
+			val = bytes.TrimSpace(val)
+			set[i] = rawjson.Kind(val) == '"' && len(val) > 2
 		}
-	}
-	return false
+	})
+	return err == nil && (set[0] || set[1] || set[2])
 }
+
+// installScripts are the scripts npm runs when it installs a package.
+var installScripts = []string{"preinstall", "install", "postinstall"}
 
 // dist writes a served dist: every member as the upstream wrote it
 // (integrity and signatures byte for byte), but the tarball URL sigil's
@@ -413,10 +421,9 @@ func (w *writer) dist(b []byte, v *version) []byte {
 }
 
 // time writes "time" without the entries of versions not served.
-func (w *writer) time(b []byte, raw []byte) []byte {
-	t, _ := parseObject(raw) // parsed before; it parses
+func (w *writer) time(b []byte) []byte {
 	b = append(b, '{')
-	for _, m := range t {
+	for _, m := range w.p.time {
 		if !w.dropped[m.key] {
 			b = appendMember(b, m.key, m.val)
 		}

@@ -99,7 +99,8 @@ type Handler struct {
 	client       *http.Client
 	learned      *front.Learned // tarball URLs of served packuments (forward mode)
 
-	index front.Recent[*docIndex] // facts of recently parsed packuments, by name
+	parsed *front.Parsed[parsedPackument] // upstream packuments, by their bytes
+	index  front.Recent[*docIndex]        // facts of recently parsed packuments, by name
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -136,6 +137,7 @@ func New(cfg Config) (*Handler, error) {
 		forward:      cfg.Forward,
 		sigMode:      cfg.RegistrySignatures,
 		client:       cfg.Client,
+		parsed:       front.NewParsed[parsedPackument](front.ParsedEntries, front.ParsedBytes),
 		index:        front.Recent[*docIndex]{TTL: indexTTL, Size: indexSize},
 	}
 	var err error

@@ -67,7 +67,8 @@ func parseObjectInto(raw []byte, o object) (object, error) {
 // knownKeys are the member names of npm packuments.
 var knownKeys = rawjson.NewNames(`name version description keywords homepage bugs url email
 	repository type author license main module types typings exports files bin man directories
-	engines os cpu libc scripts dependencies devDependencies peerDependencies
+	engines os cpu libc scripts preinstall install postinstall prepare prepublishOnly build test
+	start lint dependencies devDependencies peerDependencies
 	peerDependenciesMeta optionalDependencies bundleDependencies bundledDependencies
 	acceptDependencies overrides funding deprecated gitHead readme readmeFilename
 	_id _rev _nodeVersion _npmVersion _npmUser _hasShrinkwrap _npmOperationalInternal host tmp

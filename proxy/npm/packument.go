@@ -15,7 +15,8 @@ import (
 )
 
 // packument is an upstream packument (the full form), parsed for one
-// package.
+// package. It is shared by every request that serves the same upstream
+// bytes (see parsed.go), so nothing changes it after parsePackument.
 type packument struct {
 	name string
 	size int    // of the upstream document, in bytes
@@ -26,6 +27,7 @@ type packument struct {
 	distTags object            // "dist-tags", values still raw
 	hasTags  bool              // "dist-tags" is an object
 	times    map[string]string // "time": publish time by version
+	time     object            // "time", when it is an object
 }
 
 // version is one version of the packument and what sigil made of it.
@@ -33,6 +35,9 @@ type version struct {
 	key  string // its name in "versions": the version npm reads
 	obj  object // the version object
 	dist object // its "dist" object
+	// installScript is whether the abbreviated form says
+	// hasInstallScript (see hasInstallScript).
+	installScript bool
 	versionFacts
 }
 
@@ -84,6 +89,7 @@ func parsePackument(body []byte, name string) (*packument, error) {
 		if err != nil {
 			return nil, fmt.Errorf("time: %w", err)
 		}
+		p.time = t
 		p.times = make(map[string]string, len(t))
 		for _, m := range t {
 			if s, ok := rawjson.String(m.val); ok {
@@ -130,6 +136,7 @@ func newVersion(pkg, key string, raw []byte, sc *scratch) version {
 	sc.obj = obj
 	obj = slices.Clone(obj) // of its exact size
 	v.obj = obj
+	v.installScript = hasInstallScript(obj)
 	// The registry stores a version under its own version string and
 	// package name; an entry that says otherwise is not what the verdict
 	// would be about (npm reads name and version from the entry).

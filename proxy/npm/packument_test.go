@@ -500,3 +500,27 @@ func TestNewChecksConfig(t *testing.T) {
 		t.Error("UnmarshalText(on) succeeded")
 	}
 }
+
+func TestHasInstallScript(t *testing.T) {
+	for raw, want := range map[string]bool{
+		`{"scripts":{"postinstall":"node x.js"}}`:                      true,
+		`{"scripts":{"build":"tsc","install":"node-gyp rebuild"}}`:     true,
+		`{"scripts":{"install":"x","install":""}}`:                     false, // the last wins
+		`{"scripts":{"install":"","install":"x"}}`:                     true,
+		`{"scripts":{"preinstall":1,"install":null,"postinstall":[]}}`: false,
+		`{"scripts":{"test":"node --test"}}`:                           false,
+		`{"scripts":[]}`:                                               false,
+		`{"scripts":{"install":"x"},"hasInstallScript":false}`:         false, // the version says it itself
+		`{"scripts":{"\u0069nstall":"\u0078"}}`:                        true,
+		`{"scripts":{"postinst\u0061ll":"x"}}`:                         true,
+		`{"scripts":{"setup":"npm install"}}`:                          false,
+	} {
+		o, err := parseObject([]byte(raw))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := hasInstallScript(o); got != want {
+			t.Errorf("%s: %v, want %v", raw, got, want)
+		}
+	}
+}

@@ -13,7 +13,9 @@
 //   - Learned is forward mode's memory of archive URLs named by served
 //     metadata; CanonicalURL and CanonicalOrigin are the forms it and the
 //     proxy match URLs in.
-//   - Recent keeps the facts of recently parsed documents for the archive
+//   - Parsed keeps parsed upstream documents by the SHA-256 of their bytes,
+//     so that a document fetched again unchanged is not parsed again;
+//     Recent keeps the facts of recently parsed documents for the archive
 //     requests that follow them; Manifests memoizes manifest digests
 //     within one document.
 //   - Prefix, PublicURL, Path and Base check a front's mount and make the
@@ -22,10 +24,12 @@
 // What it guarantees:
 //
 //   - No verdict is kept here: Decide asks the Checker on every call, and
-//     what Recent and Learned keep are facts read from metadata, which the
-//     Checker decides anew on every request. A learned URL only says
-//     where to look: the front must find it in the upstream's current
-//     metadata for that version before it serves anything.
+//     what Parsed, Recent and Learned keep are facts read from metadata,
+//     which the Checker decides anew on every request. A parsed document
+//     is found only by the digest of the very bytes (and the package) it
+//     was parsed from, and the fronts share it read-only. A learned URL
+//     only says where to look: the front must find it in the upstream's
+//     current metadata for that version before it serves anything.
 //   - A Checker that returns the wrong number of verdicts gets every
 //     version of the document blocked: the document fails closed.
 //   - Failures are never answered with 401 or 403 (clients would ask for
@@ -35,6 +39,7 @@
 //     Last-Modified moves whenever they change, a changed verdict
 //     included, so no client revalidates into stale verdicts.
 //   - Everything bounded is bounded by a constant or a config field with
-//     a reason beside it: learned URLs (an LRU), learned hosts
-//     (LearnedConfig.MaxOrigins), recent documents (Recent.Size).
+//     a reason beside it: parsed documents (ParsedEntries, ParsedBytes),
+//     learned URLs (an LRU), learned hosts (LearnedConfig.MaxOrigins),
+//     recent documents (Recent.Size).
 package front

@@ -1,0 +1,133 @@
+package front
+
+import (
+	"crypto/sha256"
+	"sync"
+
+	"github.com/hashicorp/golang-lru/v2/simplelru"
+	"golang.org/x/sync/singleflight"
+)
+
+// ParsedEntries and ParsedBytes bound the documents a front keeps parsed.
+// One install reads a few hundred to a few thousand metadata documents,
+// most far under a megabyte parsed; the bounds keep those asked for again
+// and again (by every revalidation, every CI job) in about 128 MB per
+// front, and the byte bound keeps a few huge documents (the largest npm
+// packuments are tens of megabytes) from holding far more.
+const (
+	ParsedEntries = 1024
+	ParsedBytes   = 128 << 20
+)
+
+// Parsed keeps what a front parsed from upstream documents, so that a
+// document fetched again with the same bytes is not parsed again. Every
+// metadata request, and every revalidation a client sends, fetches the
+// upstream's document (proxy.Upstream answers from its cache while the
+// upstream's copy is unchanged) and would otherwise parse it, expand it and
+// digest every version's manifest anew: most of the cost of a request for
+// a package with hundreds of versions.
+//
+// A value is found by the SHA-256 of the document's bytes and a variant,
+// everything else the parse depends on (a package name), so a changed
+// document is parsed again, and one parse cannot stand for another.
+// Values are shared by every request that finds them: a parse function
+// must return a value that nobody changes afterwards. What is kept are
+// facts of the bytes, never verdicts: the front still asks the Checker on
+// every request.
+//
+// It keeps at most maxEntries values and about maxBytes of memory, least
+// recently used first out; a value estimated at more than half of
+// maxBytes is not kept. A parse that fails is not kept. Concurrent
+// requests for the same document wait for one parse. Safe for concurrent
+// use.
+type Parsed[T any] struct {
+	maxBytes int64
+
+	mu    sync.Mutex
+	lru   *simplelru.LRU[parsedKey, parsedEntry[T]]
+	bytes int64 // estimated, of the values in lru
+
+	group singleflight.Group
+}
+
+type parsedKey struct {
+	sum     [sha256.Size]byte
+	variant string
+}
+
+type parsedEntry[T any] struct {
+	v    T
+	size int64
+}
+
+// NewParsed returns an empty Parsed that keeps up to maxEntries values and
+// about maxBytes.
+func NewParsed[T any](maxEntries int, maxBytes int64) *Parsed[T] {
+	p := &Parsed[T]{maxBytes: maxBytes}
+	lru, err := simplelru.NewLRU(maxEntries, func(_ parsedKey, e parsedEntry[T]) { p.bytes -= e.size })
+	if err != nil {
+		panic(err) // only for maxEntries <= 0
+	}
+	p.lru = lru
+	return p
+}
+
+// Get returns the value parse makes of body for variant: the kept one if
+// the same bytes were parsed for variant before, else parse's. parse must
+// be a function of body and variant only; it also returns the value's
+// approximate memory in bytes (the body's included, if the value holds
+// slices of it), for the bound.
+func (p *Parsed[T]) Get(body []byte, variant string, parse func() (T, int64, error)) (T, error) {
+	key := parsedKey{sha256.Sum256(body), variant}
+	if v, ok := p.get(key); ok {
+		return v, nil
+	}
+	v, err, _ := p.group.Do(string(key.sum[:])+"\x00"+variant, func() (any, error) {
+		// Another caller's parse may have finished since the check.
+		if v, ok := p.get(key); ok {
+			return v, nil
+		}
+		v, size, err := parse()
+		if err != nil {
+			return v, err
+		}
+		p.put(key, v, size)
+		return v, nil
+	})
+	return v.(T), err
+}
+
+func (p *Parsed[T]) get(key parsedKey) (T, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	e, ok := p.lru.Get(key)
+	return e.v, ok
+}
+
+func (p *Parsed[T]) put(key parsedKey, v T, size int64) {
+	if size > p.maxBytes/2 {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.lru.Remove(key) // so that its size is not counted twice
+	p.lru.Add(key, parsedEntry[T]{v, size})
+	p.bytes += size
+	for p.bytes > p.maxBytes {
+		p.lru.RemoveOldest()
+	}
+}
+
+// Len returns how many values are kept.
+func (p *Parsed[T]) Len() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.lru.Len()
+}
+
+// Purge forgets every value.
+func (p *Parsed[T]) Purge() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.lru.Purge()
+}
