@@ -19,20 +19,34 @@ type pin struct {
 const pinVersion = 1
 
 func (p pin) encode() []byte {
-	b := make([]byte, 0, 1+8+len(p.tree))
-	b = append(b, pinVersion)
-	b = binary.BigEndian.AppendUint64(b, uint64(p.firstSeen.UnixNano()))
-	return append(b, p.tree...)
+	return encodeTimed(pinVersion, uint64(p.firstSeen.UnixNano()), p.tree)
 }
 
 func decodePin(b []byte) (pin, error) {
-	if len(b) < 1+8+1 || b[0] != pinVersion {
-		return pin{}, fmt.Errorf("malformed pin (%d bytes)", len(b))
+	t, tree, err := decodeTimed(b, pinVersion, "pin")
+	if err != nil {
+		return pin{}, err
 	}
-	return pin{
-		firstSeen: time.Unix(0, int64(binary.BigEndian.Uint64(b[1:]))),
-		tree:      string(b[9:]),
-	}, nil
+	return pin{firstSeen: time.Unix(0, int64(t)), tree: tree}, nil
+}
+
+// encodeTimed lays out the small records that pair a time with a string
+// (pins, served state): a format version byte, the time as a big-endian
+// uint64 in the record's own unit, then the string, which is never empty.
+func encodeTimed(version byte, t uint64, s string) []byte {
+	b := make([]byte, 0, 1+8+len(s))
+	b = append(b, version)
+	b = binary.BigEndian.AppendUint64(b, t)
+	return append(b, s...)
+}
+
+// decodeTimed reads what encodeTimed wrote; what names the record in the
+// error.
+func decodeTimed(b []byte, version byte, what string) (uint64, string, error) {
+	if len(b) < 1+8+1 || b[0] != version {
+		return 0, "", fmt.Errorf("malformed %s (%d bytes)", what, len(b))
+	}
+	return binary.BigEndian.Uint64(b[1:]), string(b[9:]), nil
 }
 
 func pinKey(eco, pkg, version string) ([]byte, error) {

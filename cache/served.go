@@ -2,7 +2,6 @@ package cache
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"time"
@@ -23,20 +22,15 @@ const servedVersion = 1
 const maxDigestLen = 64
 
 func (st servedState) encode() []byte {
-	b := make([]byte, 0, 1+8+len(st.digest))
-	b = append(b, servedVersion)
-	b = binary.BigEndian.AppendUint64(b, uint64(st.lastModified.Unix()))
-	return append(b, st.digest...)
+	return encodeTimed(servedVersion, uint64(st.lastModified.Unix()), st.digest)
 }
 
 func decodeServed(b []byte) (servedState, error) {
-	if len(b) < 1+8+1 || b[0] != servedVersion {
-		return servedState{}, fmt.Errorf("malformed served state (%d bytes)", len(b))
+	t, digest, err := decodeTimed(b, servedVersion, "served state")
+	if err != nil {
+		return servedState{}, err
 	}
-	return servedState{
-		lastModified: time.Unix(int64(binary.BigEndian.Uint64(b[1:])), 0).UTC(),
-		digest:       string(b[9:]),
-	}, nil
+	return servedState{lastModified: time.Unix(int64(t), 0).UTC(), digest: digest}, nil
 }
 
 // ServedState returns the Last-Modified time of what sigil serves under key
