@@ -4,7 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
+	"log/slog"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -181,22 +181,14 @@ func absPath(p string) string {
 // archives are commonly served from.
 func defaultCAHosts(c *cli.Context) ([]string, error) {
 	var hosts []string
-	for _, up := range []struct{ flag, fallback string }{
-		{"composer-upstream", composerDefaultRepository(c.Context)},
-		{"npm-upstream", npmDefaultRegistry(c.Context)},
-	} {
-		raw := c.String(up.flag)
-		if raw == "" {
-			raw = up.fallback
+	// Only the hosts are wanted here: what serve would log about them is not.
+	quiet := slog.New(slog.DiscardHandler)
+	for _, src := range []upstreamSource{composerSource, npmSource} {
+		u, err := upstreamURL(c, src, quiet)
+		if err != nil {
+			return nil, err
 		}
-		if raw == "" {
-			continue
-		}
-		u, err := url.Parse(raw)
-		if err != nil || u.Hostname() == "" {
-			return nil, usageError(fmt.Sprintf("--%s %q: want an http or https URL", up.flag, raw), "")
-		}
-		if !slices.Contains(hosts, u.Hostname()) {
+		if u != nil && !slices.Contains(hosts, u.Hostname()) {
 			hosts = append(hosts, u.Hostname())
 		}
 	}

@@ -386,28 +386,50 @@ func (noLog) Lookup(_ context.Context, eco, pkg string) (*tlog.Lookup, error) {
 	return &tlog.Lookup{Ecosystem: eco, Package: pkg}, nil
 }
 
-// composerUpstream is --composer-upstream, or the default repository of the
-// machine's own Composer configuration, or nil when there is neither.
-func composerUpstream(c *cli.Context, logger *slog.Logger) (*url.URL, error) {
-	raw := c.String("composer-upstream")
+// upstreamSource says where an ecosystem's upstream comes from: its flag,
+// else the repository the machine's own client is configured with.
+type upstreamSource struct {
+	flag     string                           // "composer-upstream"
+	client   string                           // "Composer", for messages
+	route    string                           // "/composer", for messages
+	fallback func(ctx context.Context) string // the client's configured repository, or ""
+}
+
+var (
+	composerSource = upstreamSource{"composer-upstream", "Composer", "/composer", composerDefaultRepository}
+	npmSource      = upstreamSource{"npm-upstream", "npm", "/npm/", npmDefaultRegistry}
+)
+
+// upstreamURL is the upstream of one ecosystem, or nil when none is known.
+// A client's default that points at sigil itself is not taken: sigil would
+// mirror itself.
+func upstreamURL(c *cli.Context, src upstreamSource, logger *slog.Logger) (*url.URL, error) {
+	raw := c.String(src.flag)
+	env := envVar(src.flag)[0]
 	if raw == "" {
-		raw = composerDefaultRepository(c.Context)
+		raw = src.fallback(c.Context)
 		if raw != "" && pointsAt(raw, c.String("listen")) {
-			logger.Warn("Composer is configured to use sigil itself; not mirroring it", "repository", raw,
-				"hint", "set --composer-upstream (SIGIL_COMPOSER_UPSTREAM) to the repository sigil should follow")
+			logger.Warn(src.client+" is configured to use sigil itself; not mirroring it", "repository", raw,
+				"hint", fmt.Sprintf("set --%s (%s) to the repository sigil should follow", src.flag, env))
 			raw = ""
 		}
 		if raw == "" {
-			logger.Warn("no Composer upstream: set --composer-upstream (SIGIL_COMPOSER_UPSTREAM); /composer answers 503")
+			logger.Warn(fmt.Sprintf("no %s upstream: set --%s (%s); %s answers 503", src.client, src.flag, env, src.route))
 			return nil, nil
 		}
-		logger.Info("Composer upstream taken from Composer's global configuration", "url", raw)
+		logger.Info(src.client+" upstream taken from "+src.client+"'s configuration", "url", raw)
 	}
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, usageError(fmt.Sprintf("--composer-upstream %q: want an http or https URL", raw), "")
+		return nil, usageError(fmt.Sprintf("--%s %q: want an http or https URL", src.flag, raw), "")
 	}
 	return u, nil
+}
+
+// composerUpstream is --composer-upstream, or the default repository of the
+// machine's own Composer configuration, or nil when there is neither.
+func composerUpstream(c *cli.Context, logger *slog.Logger) (*url.URL, error) {
+	return upstreamURL(c, composerSource, logger)
 }
 
 // npmMirror mounts the npm registry at /npm/ when an npm upstream is known:
@@ -417,26 +439,15 @@ func npmMirror(c *cli.Context, mux *http.ServeMux, cfg npm.Config, logger *slog.
 	if err := cfg.RegistrySignatures.UnmarshalText([]byte(c.String("npm-registry-signatures"))); err != nil {
 		return nil, usageError("--npm-registry-signatures: "+err.Error(), "want off, warn or require")
 	}
-	raw := c.String("npm-upstream")
-	if raw == "" {
-		raw = npmDefaultRegistry(c.Context)
-		if raw != "" && pointsAt(raw, c.String("listen")) {
-			logger.Warn("npm is configured to use sigil itself; not mirroring it", "registry", raw,
-				"hint", "set --npm-upstream (SIGIL_NPM_UPSTREAM) to the registry sigil should follow")
-			raw = ""
-		}
-		if raw == "" {
-			logger.Warn("no npm upstream: set --npm-upstream (SIGIL_NPM_UPSTREAM); /npm/ answers 503")
-			mux.HandleFunc("/npm/", func(w http.ResponseWriter, r *http.Request) {
-				http.Error(w, `{"error":"sigil: no npm upstream is configured (set --npm-upstream or SIGIL_NPM_UPSTREAM)"}`, http.StatusServiceUnavailable)
-			})
-			return nil, nil
-		}
-		logger.Info("npm upstream taken from npm's configuration", "url", raw)
+	u, err := upstreamURL(c, npmSource, logger)
+	if err != nil {
+		return nil, err
 	}
-	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, usageError(fmt.Sprintf("--npm-upstream %q: want an http or https URL", raw), "")
+	if u == nil {
+		mux.HandleFunc("/npm/", func(w http.ResponseWriter, r *http.Request) {
+			http.Error(w, `{"error":"sigil: no npm upstream is configured (set --npm-upstream or SIGIL_NPM_UPSTREAM)"}`, http.StatusServiceUnavailable)
+		})
+		return nil, nil
 	}
 	cfg.UpstreamURL = u
 	h, err := npm.New(cfg)
