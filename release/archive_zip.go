@@ -2,6 +2,7 @@ package release
 
 import (
 	"bufio"
+	"cmp"
 	"compress/flate"
 	"encoding/binary"
 	"errors"
@@ -94,7 +95,7 @@ func HashZip(r io.ReaderAt, size int64, manifestName string, lim Limits) (*Archi
 		return nil, err
 	}
 	// In offset order, so that overlapping entries show.
-	slices.SortFunc(entries, func(a, b zipEntry) int { return cmpUint64(a.offset, b.offset) })
+	slices.SortFunc(entries, func(a, b zipEntry) int { return cmp.Compare(a.offset, b.offset) })
 	z := &zipReader{r: r, t: t, dirOffset: d.offset}
 	var next uint64
 	for i := range entries {
@@ -103,16 +104,6 @@ func HashZip(r io.ReaderAt, size int64, manifestName string, lim Limits) (*Archi
 		}
 	}
 	return t.finish()
-}
-
-func cmpUint64(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // readAtFull reads len(b) bytes at off; a short read is a format error.

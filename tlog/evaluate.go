@@ -2,6 +2,7 @@ package tlog
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"slices"
@@ -178,7 +179,7 @@ func Evaluate(entries []Entry, eco, pkg string, coreKeys []string, pins map[stri
 			delete(t.Statements, v)
 		}
 	}
-	slices.SortStableFunc(t.Refused, func(a, b RefusedEntry) int { return cmpIndex(a.Index, b.Index) })
+	slices.SortStableFunc(t.Refused, func(a, b RefusedEntry) int { return cmp.Compare(a.Index, b.Index) })
 	for _, ns := range nss {
 		if k := kr.Keys(ns); len(k) > 0 {
 			t.Keys[ns] = k
@@ -215,16 +216,6 @@ func parseEntry(e Entry) (any, error) {
 		return nil, fmt.Errorf("entry %d is not a sigil statement or key event: %w", e.Index, err)
 	}
 	return v, nil
-}
-
-func cmpIndex(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 func indentNote(n []byte) string {

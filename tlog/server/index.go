@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -236,22 +237,12 @@ func (ix *index) allKeyEvents() ([]indexed, error) {
 		}
 		return nil
 	})
-	slices.SortFunc(out, func(a, b indexed) int { return cmpUint64(a.idx, b.idx) })
+	slices.SortFunc(out, func(a, b indexed) int { return cmp.Compare(a.idx, b.idx) })
 	return out, err
 }
 
 // drop deletes everything, for a rebuild from the log.
 func (ix *index) drop() error { return ix.db.DropAll() }
-
-func cmpUint64(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
 
 // badgerLogger routes Badger's messages to slog: errors and warnings as
 // such, the chatty info and debug output at debug level.

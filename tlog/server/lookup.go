@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/http"
@@ -44,7 +45,7 @@ func (s *Server) Lookup(ctx context.Context, eco, pkg string) (*tlog.LookupRespo
 		}
 		found = append(found, evs...)
 	}
-	slices.SortFunc(found, func(a, b indexed) int { return cmpUint64(a.idx, b.idx) })
+	slices.SortFunc(found, func(a, b indexed) int { return cmp.Compare(a.idx, b.idx) })
 
 	resp := &tlog.LookupResponse{Checkpoint: string(cpRaw), Entries: make([]tlog.LookupEntry, 0, len(found))}
 	if len(found) == 0 {
