@@ -23,11 +23,6 @@ import (
 // serveProviders answers providers-api: which packages provide name
 // (ComposerRepository::getProviders; a 404 means none).
 func (h *Handler) serveProviders(w http.ResponseWriter, r *http.Request, name string) {
-	base, ok := h.base(r)
-	if !ok {
-		http.Error(w, "bad Host header", http.StatusBadRequest)
-		return
-	}
 	root, err := h.rootInfo(r.Context())
 	if err != nil {
 		h.core.Fail(w, r, "providers of "+name, err)
@@ -48,7 +43,7 @@ func (h *Handler) serveProviders(w http.ResponseWriter, r *http.Request, name st
 		h.core.Fail(w, r, "providers of "+name, front.Malformed(u, err))
 		return
 	}
-	h.core.ServeDocument(w, r, stateKey(base, h.prefix, "/providers/"+name+".json"), body, contentTypeJSON, "no-cache")
+	h.core.ServeDocument(w, r, stateKey(h.prefix, "/providers/"+name+".json"), body, contentTypeJSON, "no-cache")
 }
 
 // filterProviders keeps the entries Composer can read: objects with a

@@ -61,7 +61,7 @@ func (h *Handler) serveP2(w http.ResponseWriter, r *http.Request, file string) {
 	if doc.Stale {
 		w.Header().Set("X-Sigil-Stale", "upstream unreachable; serving its last metadata")
 	}
-	h.core.ServeDocument(w, r, stateKey(base, h.prefix, "/p2/"+file+".json"), body, contentTypeJSON, "no-cache")
+	h.core.ServeDocument(w, r, stateKey(h.prefix, "/p2/"+file+".json"), body, contentTypeJSON, "no-cache")
 }
 
 // summary counts what filter did, for the X-Sigil-Verdict header.

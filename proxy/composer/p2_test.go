@@ -443,3 +443,17 @@ func TestEntryNameASCIIFold(t *testing.T) {
 		}
 	}
 }
+
+// TestServedStateNotPerHost: without PublicURL, documents carry the
+// request's host, but a client that sends many Host headers must not make
+// sigil store a record per header.
+func TestServedStateNotPerHost(t *testing.T) {
+	keys := &fronttest.ServedKeys{}
+	r := newRig(t, func(c *Config) { c.PublicURL, c.Served = "", keys })
+	setupFoo(r)
+	fronttest.GetWithHosts(t, r.h, "/composer/p2/acme/foo.json", 5000)
+	fronttest.GetWithHosts(t, r.h, "/composer/packages.json", 10)
+	if n := keys.Len(); n != 2 {
+		t.Errorf("5,010 requests with distinct Host headers stored %d served-state records, want 2 (one per document)", n)
+	}
+}

@@ -47,11 +47,14 @@ func writeWarning(w http.ResponseWriter, status int, msg string) {
 // Composer revalidates with If-Modified-Since and the Last-Modified it
 // stored (ComposerRepository::asyncFetchFile), and gets a 304.
 
-// stateKey is the served-state key of a document: its public URL, so that
-// documents served under different hosts (when PublicURL is unset) keep
-// apart.
-func stateKey(base, prefix, path string) string {
-	return "composer " + base + prefix + path
+// stateKey is the served-state key of a document: its path under the
+// mount, never the Host the client sent, so that a client cannot make sigil
+// store a record per Host header. Without PublicURL, a document served
+// under two host names has two bodies; their Last-Modified then moves each
+// time the other is served, which costs a transfer and is never a wrong 304
+// (the ETag is the body's).
+func stateKey(prefix, path string) string {
+	return "composer " + prefix + path
 }
 
 // headerValue makes s safe for a header: one line, bounded.

@@ -96,7 +96,7 @@ func (h *Handler) servePackagesJSON(w http.ResponseWriter, r *http.Request) {
 	if doc.Stale {
 		w.Header().Set("X-Sigil-Stale", "upstream unreachable; serving its last packages.json")
 	}
-	h.core.ServeDocument(w, r, stateKey(base, h.prefix, "/packages.json"), appendObject(nil, out), contentTypeJSON, "no-cache")
+	h.core.ServeDocument(w, r, stateKey(h.prefix, "/packages.json"), appendObject(nil, out), contentTypeJSON, "no-cache")
 }
 
 func (h *Handler) packagesJSONURL() string {

@@ -76,7 +76,8 @@ func (h *Handler) servePackument(w http.ResponseWriter, r *http.Request, name st
 	if abbreviated {
 		form, ctype = "abbreviated", typeAbbreviated
 	}
-	key := "npm " + form + " " + base + h.prefix + "/" + escapedName(name)
+	// The key names no host: see composer's stateKey.
+	key := "npm " + form + " " + h.prefix + "/" + escapedName(name)
 	h.core.ServeDocument(w, r, key, body, ctype, cacheControl)
 }
 

@@ -524,3 +524,16 @@ func TestHasInstallScript(t *testing.T) {
 		}
 	}
 }
+
+// TestServedStateNotPerHost: without PublicURL, packuments carry the
+// request's host, but a client that sends many Host headers must not make
+// sigil store a record per header.
+func TestServedStateNotPerHost(t *testing.T) {
+	keys := &fronttest.ServedKeys{}
+	r := newRig(t, func(c *Config) { c.PublicURL, c.Served = "", keys })
+	r.up.Set(upstreamBase+"/foo", packumentDoc("foo", map[string]string{"latest": "1.0.0"}, ver{v: "1.0.0"}))
+	fronttest.GetWithHosts(t, r.h, "/npm/foo", 5000)
+	if n := keys.Len(); n != 1 {
+		t.Errorf("5,000 requests with distinct Host headers stored %d served-state records, want 1", n)
+	}
+}

@@ -51,8 +51,8 @@ func Path(p, prefix string) (string, bool) {
 
 // Base returns the scheme and host that absolute URLs in served documents
 // start with: public when set, else the request's. The Host header then
-// becomes part of served URLs and of served-state keys, so only a plain
-// host[:port] is accepted; false otherwise.
+// becomes part of served URLs (never of a key stored on disk), so only a
+// plain host[:port] is accepted; false otherwise.
 func Base(public *url.URL, r *http.Request) (string, bool) {
 	if public != nil {
 		return public.String(), true

@@ -257,3 +257,44 @@ func DecodeObject(t testing.TB, body []byte) map[string]any {
 	}
 	return m
 }
+
+// ServedKeys is a served-state store (front.ServedStore) that records the
+// distinct keys it was asked about: each would be a record on disk.
+type ServedKeys struct {
+	mu   sync.Mutex
+	keys map[string]bool
+}
+
+// ServedState records key and answers a fixed time.
+func (s *ServedKeys) ServedState(ctx context.Context, key string, digest []byte) (time.Time, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.keys == nil {
+		s.keys = map[string]bool{}
+	}
+	s.keys[key] = true
+	return ArchiveTime, ctx.Err()
+}
+
+// Len is the number of distinct keys recorded.
+func (s *ServedKeys) Len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.keys)
+}
+
+// GetWithHosts asks h for path n times, each with another Host header, as
+// a client on a shared mirror can, and fails the test unless every answer
+// is 200.
+func GetWithHosts(t testing.TB, h http.Handler, path string, n int) {
+	t.Helper()
+	for i := range n {
+		req := httptest.NewRequest(http.MethodGet, path, nil)
+		req.Host = fmt.Sprintf("h%d.example:8780", i)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		if w.Code != http.StatusOK {
+			t.Fatalf("Host %s: status %d: %s", req.Host, w.Code, w.Body)
+		}
+	}
+}
