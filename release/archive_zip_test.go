@@ -59,8 +59,11 @@ func rawZip(t testing.TB, fh *zip.FileHeader, data []byte) []byte {
 }
 
 // TestZipBomb: a zip whose entry inflates far past the limits is refused
-// before or while inflating, quickly and in bounded memory, whether its
-// header is honest or lies.
+// before or while inflating, in bounded memory, whether its header is
+// honest or lies. Where the central directory alone must refuse it, the
+// entry's data is not deflate at all: inflating it would fail with
+// ErrArchiveFormat instead, so the test proves nothing was inflated
+// without timing anything.
 func TestZipBomb(t *testing.T) {
 	data := zeroDeflate()
 	zeroCRC := crc32.ChecksumIEEE(make([]byte, bombSize))
@@ -69,20 +72,25 @@ func TestZipBomb(t *testing.T) {
 		claimed uint64
 		lim     Limits
 		want    error
+		garbage bool // the entry's data is not deflate: it must never be inflated
 	}{
 		// Refused from the central directory: nothing is inflated.
-		{"honest header over MaxFileSize", bombSize, Limits{MaxFileSize: 1 << 20}, ErrArchiveLimit},
-		{"header claims 10 GiB", 10 << 30, Limits{}, ErrArchiveLimit},
+		{"honest header over MaxFileSize", bombSize, Limits{MaxFileSize: 1 << 20}, ErrArchiveLimit, true},
+		{"header claims 10 GiB", 10 << 30, Limits{}, ErrArchiveLimit, true},
 		// The header claims little: inflating stops one byte past it.
-		{"header lies", 100, Limits{}, ErrArchiveFormat},
-		{"header lies within small limits", 1 << 20, Limits{MaxFileSize: 2 << 20, MaxTotalSize: 2 << 20}, ErrArchiveFormat},
+		{"header lies", 100, Limits{}, ErrArchiveFormat, false},
+		{"header lies within small limits", 1 << 20, Limits{MaxFileSize: 2 << 20, MaxTotalSize: 2 << 20}, ErrArchiveFormat, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			body := data
+			if tt.garbage {
+				body = bytes.Repeat([]byte{0xff}, len(data))
+			}
 			z := rawZip(t, &zip.FileHeader{
 				Name: "bomb/zeros", Method: zip.Deflate, CRC32: zeroCRC,
-				CompressedSize64: uint64(len(data)), UncompressedSize64: tt.claimed,
-			}, data)
+				CompressedSize64: uint64(len(body)), UncompressedSize64: tt.claimed,
+			}, body)
 			var err error
 			start := time.Now()
 			n := allocated(func() { _, err = hashZipBytes(z, "", tt.lim) })
@@ -91,9 +99,6 @@ func TestZipBomb(t *testing.T) {
 			}
 			if n > 4<<20 {
 				t.Errorf("allocated %d bytes for a %d-byte bomb", n, bombSize)
-			}
-			if d := time.Since(start); d > 2*time.Second {
-				t.Errorf("took %v", d)
 			}
 			t.Logf("%v after %v, %d bytes allocated", err, time.Since(start), n)
 		})
