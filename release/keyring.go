@@ -197,10 +197,11 @@ func (e *BreakGlassError) Error() string {
 }
 
 // CheckEvent reports whether ApplyEvent would apply the signed key event
-// at index idx, without changing the keyring.
-func (k *Keyring) CheckEvent(idx uint64, signedNote []byte) (*KeyEvent, error) {
-	ev, _, err := k.checkEvent(idx, signedNote)
-	return ev, err
+// at index idx, without changing the keyring. It returns the event and the
+// keys whose signatures authorize it (namespace or core keys), sorted.
+func (k *Keyring) CheckEvent(idx uint64, signedNote []byte) (*KeyEvent, []string, error) {
+	ev, _, signed, err := k.checkEvent(idx, signedNote)
+	return ev, signed, err
 }
 
 // ApplyEvent checks the signed key event logged at index idx against the
@@ -208,7 +209,7 @@ func (k *Keyring) CheckEvent(idx uint64, signedNote []byte) (*KeyEvent, error) {
 // idx must be above every index applied before. A refused event changes
 // nothing, so a log server may refuse it and reuse idx.
 func (k *Keyring) ApplyEvent(idx uint64, signedNote []byte) (*KeyEvent, error) {
-	ev, by, err := k.checkEvent(idx, signedNote)
+	ev, by, _, err := k.checkEvent(idx, signedNote)
 	if err != nil {
 		return nil, err
 	}
@@ -231,28 +232,28 @@ func (k *Keyring) ApplyEvent(idx uint64, signedNote []byte) (*KeyEvent, error) {
 	return ev, nil
 }
 
-func (k *Keyring) checkEvent(idx uint64, msg []byte) (*KeyEvent, Authority, error) {
+func (k *Keyring) checkEvent(idx uint64, msg []byte) (*KeyEvent, Authority, []string, error) {
 	if k.applied && idx <= k.last {
-		return nil, "", fmt.Errorf("key event at index %d: not in log order (the last event applied was at index %d)", idx, k.last)
+		return nil, "", nil, fmt.Errorf("key event at index %d: not in log order (the last event applied was at index %d)", idx, k.last)
 	}
 	text, sigs, err := splitNote(msg)
 	if err != nil {
-		return nil, "", fmt.Errorf("key event at index %d: %w", idx, err)
+		return nil, "", nil, fmt.Errorf("key event at index %d: %w", idx, err)
 	}
 	ev, err := ParseKeyEvent(text)
 	if err != nil {
-		return nil, "", fmt.Errorf("index %d: %w", idx, err)
+		return nil, "", nil, fmt.Errorf("index %d: %w", idx, err)
 	}
 	prefix := eventPrefix(idx, ev)
 	if ev.Ecosystem != k.eco {
-		return nil, "", fmt.Errorf("%s: event is for %s, keyring for %s", prefix, ev.Ecosystem, k.eco)
+		return nil, "", nil, fmt.Errorf("%s: event is for %s, keyring for %s", prefix, ev.Ecosystem, k.eco)
 	}
 	nss := governing(k.eco, ev.Namespace)
 	active := k.active(nss, idx)
 	cands := union(active, k.core)
 	signed, err := verifySigs(msg, cands)
 	if err != nil {
-		return nil, "", fmt.Errorf("%s: %w", prefix, err)
+		return nil, "", nil, fmt.Errorf("%s: %w", prefix, err)
 	}
 	var byNS, byCore []string
 	for _, key := range signed {
@@ -271,18 +272,18 @@ func (k *Keyring) checkEvent(idx uint64, msg []byte) (*KeyEvent, Authority, erro
 	case len(byCore) > 0:
 		by = ByBreakGlass
 	default:
-		return nil, "", fmt.Errorf("%s: not signed by a key active for %s or by a %s core key; signatures: %s",
+		return nil, "", nil, fmt.Errorf("%s: not signed by a key active for %s or by a %s core key; signatures: %s",
 			prefix, orList(nss), k.eco, k.describeSigs(sigs, nss, idx, true))
 	}
 	// An event that would be refused anyway is not reported as break-glass:
 	// callers record break-glass refusals as such.
 	if err := k.checkAction(ev, nss); err != nil {
-		return nil, "", fmt.Errorf("%s: %w", prefix, err)
+		return nil, "", nil, fmt.Errorf("%s: %w", prefix, err)
 	}
 	if by == ByBreakGlass && !k.breakGlass {
-		return nil, "", &BreakGlassError{Index: idx, Event: ev, Core: byCore, Active: sortedKeys(active)}
+		return nil, "", nil, &BreakGlassError{Index: idx, Event: ev, Core: byCore, Active: sortedKeys(active)}
 	}
-	return ev, by, nil
+	return ev, by, signed, nil
 }
 
 // checkAction checks that the event makes sense for the state of the key.

@@ -329,7 +329,7 @@ func TestKeyringOrder(t *testing.T) {
 	w.refuse(6, "acme", ActionAdd, w.b.vkey, "not signed", w.evil)
 	w.apply(6, "acme", ActionAdd, w.b.vkey, w.a)
 	// CheckEvent changes nothing.
-	if _, err := w.k.CheckEvent(7, signedEvent(t, Composer, "acme", ActionRevoke, w.b.vkey, w.a)); err != nil {
+	if _, _, err := w.k.CheckEvent(7, signedEvent(t, Composer, "acme", ActionRevoke, w.b.vkey, w.a)); err != nil {
 		t.Fatal(err)
 	}
 	if w.k.Keys("acme")[1].Revoked {

@@ -363,3 +363,18 @@ func quote(s string) string {
 	}
 	return strconv.Quote(s[:max]) + fmt.Sprintf("...(%d bytes)", len(s))
 }
+
+// SignedBy returns those of vkeys whose signatures on the signed note msg
+// verify, sorted. Signatures by other keys are ignored. It is how a log
+// tells whether two notes with one text carry the same signer.
+func SignedBy(msg []byte, vkeys []string) ([]string, error) {
+	cands := make(map[string]note.Verifier, len(vkeys))
+	for _, key := range vkeys {
+		v, err := NewVerifier(key)
+		if err != nil {
+			return nil, err
+		}
+		cands[key] = v
+	}
+	return verifySigs(msg, cands)
+}

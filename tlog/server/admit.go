@@ -18,7 +18,6 @@ import (
 // not yet known or not yet indexed. A second add of the same version waits
 // for it instead of deciding against an index that does not show it yet.
 type pendingAdd struct {
-	text   []byte
 	future tessera.IndexFuture // memoized by Tessera: safe to call again
 	done   chan struct{}       // closed once idx and err are set
 	idx    uint64
@@ -70,17 +69,24 @@ func (s *Server) addStatement(ctx context.Context, msg, text []byte, st *release
 		}
 		if p := s.pending[vkey]; p != nil {
 			// The same version is on its way into the log: wait for its
-			// index, then decide again against the index.
+			// index, then decide again against the index (same text, same
+			// signers: the existing entry).
 			s.mu.Unlock()
 			select {
 			case <-p.done:
 			case <-ctx.Done():
 				return tlog.AddResponse{}, ctx.Err()
 			}
-			if p.err == nil && bytes.Equal(p.text, text) {
-				return s.awaitPublished(ctx, p.idx, true)
-			}
 			continue
+		}
+		// Every key event before this statement in the log has its index
+		// (see logKeyEventLocked), and s.next is above all of them: the
+		// authority judges the statement at its place in the log, whatever
+		// the log already holds.
+		signers, err := s.auth[st.Ecosystem].checkStatement(s.next, msg)
+		if err != nil {
+			s.mu.Unlock()
+			return tlog.AddResponse{}, refuse(http.StatusForbidden, "%s package %s version %s: %v", st.Ecosystem, st.Package, st.Version, err)
 		}
 		prev, found, err := s.ix.version(st.Ecosystem, st.Package, st.Version)
 		if err != nil {
@@ -88,22 +94,24 @@ func (s *Server) addStatement(ctx context.Context, msg, text []byte, st *release
 			return tlog.AddResponse{}, err
 		}
 		if found {
-			s.mu.Unlock()
-			prevText, _ := noteText(prev.note)
-			if bytes.Equal(prevText, text) {
-				return s.awaitPublished(ctx, prev.idx, true)
+			if prevText, _ := noteText(prev.note); !bytes.Equal(prevText, text) {
+				s.mu.Unlock()
+				return tlog.AddResponse{}, refuse(http.StatusConflict,
+					"%s package %s version %s is already logged at index %d with different content", st.Ecosystem, st.Package, st.Version, prev.idx)
 			}
-			return tlog.AddResponse{}, refuse(http.StatusConflict,
-				"%s package %s version %s is already logged at index %d with different content", st.Ecosystem, st.Package, st.Version, prev.idx)
+			// The same statement: the same signers answer the entry that
+			// has them; a new signer (a vendor re-signing after a revoke)
+			// is a new entry, which is what makes the statement valid again.
+			idx, same, err := s.sameSignersLocked(statementPrefix(st.Ecosystem, st.Package), text, signers)
+			if err != nil || same {
+				s.mu.Unlock()
+				if err != nil {
+					return tlog.AddResponse{}, err
+				}
+				return s.awaitPublished(ctx, idx, true)
+			}
 		}
-		// Every key event before this statement in the log has its index
-		// (see logKeyEventLocked), and s.next is above all of them: the
-		// keyring judges the statement at its place in the log.
-		if _, _, err := s.keyrings[st.Ecosystem].CheckStatement(s.next, msg); err != nil {
-			s.mu.Unlock()
-			return tlog.AddResponse{}, refuse(http.StatusForbidden, "%s package %s version %s: %v", st.Ecosystem, st.Package, st.Version, err)
-		}
-		p := &pendingAdd{text: text, done: make(chan struct{})}
+		p := &pendingAdd{done: make(chan struct{})}
 		p.future = s.appender.Add(context.WithoutCancel(ctx), tessera.NewEntry(msg))
 		want := s.next
 		s.next++
@@ -164,7 +172,22 @@ func (s *Server) addKeyEvent(ctx context.Context, msg, text []byte, ev *release.
 		s.mu.Unlock()
 		return tlog.AddResponse{}, err
 	}
-	if idx, ok, err := s.sameKeyEventLocked(ev, text); err != nil || ok {
+	if idx, ok, err := s.replayedLocked(keyEventPrefix(ev.Ecosystem, ev.Namespace), text, msg); err != nil || ok {
+		s.mu.Unlock()
+		if err != nil {
+			return tlog.AddResponse{}, err
+		}
+		return s.awaitPublished(ctx, idx, true)
+	}
+	signers, err := s.auth[ev.Ecosystem].checkEvent(s.next, msg)
+	if err != nil {
+		s.mu.Unlock()
+		return tlog.AddResponse{}, refuse(http.StatusForbidden, "%s namespace %s: %v", ev.Ecosystem, ev.Namespace, err)
+	}
+	// A new authorized signer of a logged event (a vendor's own revoke
+	// after an identical core-signed one) is a new entry, so that clients
+	// that refuse break-glass see the vendor's own event.
+	if idx, same, err := s.sameSignersLocked(keyEventPrefix(ev.Ecosystem, ev.Namespace), text, signers); err != nil || same {
 		s.mu.Unlock()
 		if err != nil {
 			return tlog.AddResponse{}, err
@@ -179,15 +202,11 @@ func (s *Server) addKeyEvent(ctx context.Context, msg, text []byte, ev *release.
 	return s.awaitPublished(ctx, idx, false)
 }
 
-// logKeyEventLocked checks a key event against the keyring and, if the
-// keyring takes it, logs it, waits for its index and applies it at that
-// index: every later decision may depend on it, so none is made before its
-// place in the log is fixed. s.mu is held throughout.
+// logKeyEventLocked logs a key event the authority admitted, waits for
+// its index and applies it at that index: every later decision may depend
+// on it, so none is made before its place in the log is fixed. s.mu is
+// held throughout, since the admission.
 func (s *Server) logKeyEventLocked(ctx context.Context, msg []byte, ev *release.KeyEvent) (uint64, error) {
-	kr := s.keyrings[ev.Ecosystem]
-	if _, err := kr.CheckEvent(s.next, msg); err != nil {
-		return 0, refuse(http.StatusForbidden, "%s namespace %s: %v", ev.Ecosystem, ev.Namespace, err)
-	}
 	s.inflight.Add(1)
 	defer s.inflight.Done()
 	i, err := s.appender.Add(context.WithoutCancel(ctx), tessera.NewEntry(msg))()
@@ -199,8 +218,8 @@ func (s *Server) logKeyEventLocked(ctx context.Context, msg []byte, ev *release.
 		s.resync = true
 	}
 	s.next = i.Index + 1
-	if _, err := kr.ApplyEvent(i.Index, msg); err != nil {
-		// Cannot happen: nothing changed the keyring since CheckEvent. If
+	if err := s.auth[ev.Ecosystem].apply(i.Index, msg); err != nil {
+		// Cannot happen: nothing changed the keyrings since checkEvent. If
 		// it does, the log has the event and the rebuild replays it.
 		s.resync = true
 		s.log.Error("logged key event not applied to the keyring", "index", i.Index, "err", err)
@@ -219,19 +238,51 @@ func (s *Server) logKeyEventLocked(ctx context.Context, msg []byte, ev *release.
 	return i.Index, nil
 }
 
-// sameKeyEventLocked finds an earlier key event with the same text in the
-// namespace. A key event is logged once: its signed note is public, so
-// logging it again would let anyone replay, say, an old "add" after the
-// key's "retire" and bring the key back. Adding it again answers the
-// existing index and changes nothing; a vendor who wants a retired key
-// back needs a new key.
-func (s *Server) sameKeyEventLocked(ev *release.KeyEvent, text []byte) (uint64, bool, error) {
-	events, err := s.ix.scan(keyEventPrefix(ev.Ecosystem, ev.Namespace), math.MaxUint64)
+// replayedLocked finds an entry under prefix with the same text whose
+// signatures include every signature line of msg: msg is a replay of a
+// logged note (Ed25519 signatures are deterministic, so one key signs one
+// text one way). A replayed key event answers the existing index and
+// changes nothing: its signed note is public, so logging it again would
+// let anyone replay, say, an old "add" after the key's "retire" and bring
+// the key back.
+func (s *Server) replayedLocked(prefix, text, msg []byte) (uint64, bool, error) {
+	sigs := msg[len(text)+1:]
+	entries, err := s.ix.scan(prefix, math.MaxUint64)
 	if err != nil {
 		return 0, false, err
 	}
-	for _, e := range events {
-		if t, err := noteText(e.note); err == nil && bytes.Equal(t, text) {
+	for _, e := range entries {
+		t, err := noteText(e.note)
+		if err != nil || !bytes.Equal(t, text) {
+			continue
+		}
+		have := e.note[len(t)+1:]
+		all := true
+		for line := range bytes.Lines(sigs) {
+			if !bytes.Contains(have, line) {
+				all = false
+				break
+			}
+		}
+		if all {
+			return e.idx, true, nil
+		}
+	}
+	return 0, false, nil
+}
+
+// sameSignersLocked finds an entry under prefix with the same text that
+// every one of signers signed: the note adds no signer to the log.
+func (s *Server) sameSignersLocked(prefix, text []byte, signers []string) (uint64, bool, error) {
+	entries, err := s.ix.scan(prefix, math.MaxUint64)
+	if err != nil {
+		return 0, false, err
+	}
+	for _, e := range entries {
+		if t, err := noteText(e.note); err != nil || !bytes.Equal(t, text) {
+			continue
+		}
+		if got, err := release.SignedBy(e.note, signers); err == nil && len(got) == len(signers) {
 			return e.idx, true, nil
 		}
 	}

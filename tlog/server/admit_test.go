@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/sigilproxy/sigil/release"
+	"github.com/sigilproxy/sigil/tlog"
 )
 
 func TestAdmission(t *testing.T) {
@@ -51,7 +52,17 @@ func TestAdmission(t *testing.T) {
 	// Revoke, here by the core key (break glass): admitted and logged.
 	tl.add(keyEvent(t, eco, "acme", release.ActionRevoke, vendor.vkey, tl.core.signer))
 	tl.refused(statement(t, eco, pkg, "v1.3.0", 5, vendor.signer), http.StatusForbidden, "v1.3.0")
-	tl.refused(keyEvent(t, eco, "acme", release.ActionAdd, other.vkey, vendor.signer), http.StatusForbidden, "acme")
+	// The revoked key's key events are still admitted: for a client that
+	// refuses break-glass the key is active. A default client refuses
+	// the event.
+	late := tl.add(keyEvent(t, eco, "acme", release.ActionAdd, other.vkey, vendor.signer))
+	trust, err := tlog.Evaluate(tl.entries(eco, pkg), eco, pkg, []string{tl.core.vkey}, nil, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(trust.Refused); n == 0 || trust.Refused[n-1].Index != late.Index {
+		t.Errorf("refused entries = %+v; want the revoked key's event %d last", trust.Refused, late.Index)
+	}
 
 	// Lookup shows every statement and every event of the governing
 	// namespaces, in log order.
@@ -60,7 +71,7 @@ func TestAdmission(t *testing.T) {
 	for _, e := range lk.Entries {
 		idx = append(idx, e.Index)
 	}
-	if want := []uint64{0, 1, 2, 3, 4, 5}; !slices.Equal(idx, want) {
+	if want := []uint64{0, 1, 2, 3, 4, 5, 6}; !slices.Equal(idx, want) {
 		t.Errorf("lookup indices = %v; want %v", idx, want)
 	}
 }
@@ -81,13 +92,32 @@ func TestEquivocationAndIdempotence(t *testing.T) {
 	if b.Index != a.Index || !b.Existing {
 		t.Errorf("re-add = %+v; want index %d, existing", b, a.Index)
 	}
-	// The same text signed by another valid key: the same statement.
+	// The same text signed by another valid key: a new entry, so that
+	// the statement stays valid when either key is revoked.
 	c := tl.add(statement(t, eco, pkg, "1.0.0", 1, second.signer))
-	if c.Index != a.Index || !c.Existing {
-		t.Errorf("re-add with other signature = %+v; want index %d, existing", c, a.Index)
+	if c.Index == a.Index || c.Existing {
+		t.Errorf("re-add with another signer = %+v; want a new entry", c)
+	}
+	// ... and again: that entry.
+	if d := tl.add(statement(t, eco, pkg, "1.0.0", 1, second.signer)); d.Index != c.Index || !d.Existing {
+		t.Errorf("second re-add with the other signer = %+v; want index %d, existing", d, c.Index)
+	}
+	// Both signers on one note add no signer: the first entry that has
+	// them all... none has both, so it is new; then it is existing.
+	both := statement(t, eco, pkg, "1.0.0", 1, vendor.signer, second.signer)
+	e := tl.add(both)
+	if e.Existing {
+		t.Errorf("note with both signers = %+v; want a new entry", e)
+	}
+	if f := tl.add(statement(t, eco, pkg, "1.0.0", 1, second.signer)); f.Index != c.Index {
+		t.Errorf("re-add with the second signer = %+v; want the first entry it signed, %d", f, c.Index)
 	}
 	// Other content for the same version: equivocation.
 	reason := tl.refused(statement(t, eco, pkg, "1.0.0", 2, vendor.signer), http.StatusConflict, "already logged at index 2")
+	// The same text signed by a key with no rights: refused, although the
+	// text is logged.
+	mallory := newKey(t, "mallory")
+	tl.refused(statement(t, eco, pkg, "1.0.0", 1, mallory.signer), http.StatusForbidden, "not signed by a key active")
 	if !strings.Contains(reason, "1.0.0") || !strings.Contains(reason, pkg) {
 		t.Errorf("reason %q does not name the package and version", reason)
 	}
@@ -113,6 +143,77 @@ func TestKeyEventReplay(t *testing.T) {
 		t.Errorf("replayed add = %+v; want the original index %d", r, first.Index)
 	}
 	tl.refused(statement(t, eco, "acme/foo", "v1.0.0", 1, ci.signer), http.StatusForbidden, "v1.0.0")
+}
+
+// TestResignAfterRevoke: the way back after a revoke. The vendor's key is
+// revoked; a new key re-signs the old release's statement, which is a new
+// entry that a client counts as valid.
+func TestResignAfterRevoke(t *testing.T) {
+	tl := newTestLog(t, nil)
+	old, fresh := newKey(t, "acme"), newKey(t, "acme-2")
+	const eco, pkg = release.Composer, "acme/foo"
+	tl.add(keyEvent(t, eco, "acme", release.ActionAdd, old.vkey, tl.core.signer))
+	first := tl.add(statement(t, eco, pkg, "v1.0.0", 1, old.signer))
+	tl.add(keyEvent(t, eco, "acme", release.ActionRevoke, old.vkey, tl.core.signer))
+	// The revoked key's note again: refused, although its text is logged.
+	tl.refused(statement(t, eco, pkg, "v1.0.0", 1, old.signer), http.StatusForbidden, "revoked")
+	tl.add(keyEvent(t, eco, "acme", release.ActionAdd, fresh.vkey, tl.core.signer))
+	again := tl.add(statement(t, eco, pkg, "v1.0.0", 1, fresh.signer))
+	if again.Existing || again.Index <= first.Index {
+		t.Fatalf("re-signed statement = %+v; want a new entry after %d", again, first.Index)
+	}
+	// Other content for that version is still equivocation.
+	tl.refused(statement(t, eco, pkg, "v1.0.0", 2, fresh.signer), http.StatusConflict, "different content")
+
+	trust, err := tlog.Evaluate(tl.entries(eco, pkg), eco, pkg, []string{tl.core.vkey}, nil, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := trust.Statements["v1.0.0"]
+	if ev == nil || len(ev.Entries) != 1 || ev.Entries[0].Index != again.Index {
+		t.Fatalf("valid evidence for v1.0.0 = %+v; want the re-signed entry %d", ev, again.Index)
+	}
+	if len(trust.Equivocations) != 0 {
+		t.Errorf("equivocations = %v; two entries with one text are not equivocation", trust.Equivocations)
+	}
+}
+
+// TestVendorRevokeAfterCoreRevoke: a vendor's own revoke after an
+// identical core-signed one is its own entry, so that a client refusing
+// break-glass sees the key revoked by its owner.
+func TestVendorRevokeAfterCoreRevoke(t *testing.T) {
+	tl := newTestLog(t, nil)
+	k1, k2 := newKey(t, "acme"), newKey(t, "acme-2")
+	const eco, pkg = release.Composer, "acme/foo"
+	tl.add(keyEvent(t, eco, "acme", release.ActionAdd, k1.vkey, tl.core.signer))
+	tl.add(keyEvent(t, eco, "acme", release.ActionAdd, k2.vkey, k1.signer))
+	tl.add(statement(t, eco, pkg, "v1.0.0", 1, k1.signer))
+	core := tl.add(keyEvent(t, eco, "acme", release.ActionRevoke, k1.vkey, tl.core.signer))
+	own := tl.add(keyEvent(t, eco, "acme", release.ActionRevoke, k1.vkey, k2.signer))
+	if own.Existing || own.Index == core.Index {
+		t.Fatalf("vendor's revoke = %+v; want its own entry after the core's %d", own, core.Index)
+	}
+	// Replayed: the same entry.
+	replay := keyEvent(t, eco, "acme", release.ActionRevoke, k1.vkey, k2.signer)
+	if r := tl.add(replay); r.Index != own.Index || !r.Existing {
+		t.Errorf("replayed vendor revoke = %+v; want index %d", r, own.Index)
+	}
+	strict, err := tlog.Evaluate(tl.entries(eco, pkg), eco, pkg, []string{tl.core.vkey}, nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strict.Statements["v1.0.0"] != nil {
+		t.Errorf("a client refusing break-glass still counts the revoked key's v1.0.0")
+	}
+	// A vendor with one key revokes it with that key, after the core
+	// did: the key is still active for a client refusing break-glass, so
+	// the log admits the vendor's event.
+	b1 := newKey(t, "beta")
+	tl.add(keyEvent(t, eco, "beta", release.ActionAdd, b1.vkey, tl.core.signer))
+	tl.add(keyEvent(t, eco, "beta", release.ActionRevoke, b1.vkey, tl.core.signer))
+	if self := tl.add(keyEvent(t, eco, "beta", release.ActionRevoke, b1.vkey, b1.signer)); self.Existing {
+		t.Errorf("self-revoke = %+v; want a new entry", self)
+	}
 }
 
 func TestMalformedAndOversized(t *testing.T) {

@@ -40,10 +40,19 @@
 //	     published in time (the entry is in the log; the reason says which
 //	     witnesses failed); retrying answers with the entry's index
 //
-// The same statement text again (whatever its signatures) answers the
-// existing index with Existing set; so does the same key event text, which
-// is never logged twice: a logged key event is public, and logging it again
-// would let anyone replay an old "add" after a "retire".
+// Admission is by signer, not by text. A note is its text and its
+// signatures: a note with no signature by a key authorized at this point
+// of the log is refused with 403, even when its text is already logged.
+// The same text with the same authorized signers answers the entry that
+// has them, with Existing set. The same text with a new authorized signer
+// is a new entry: a vendor re-signs an old release with a new key after a
+// revoke (clients count a statement valid if any entry of its text is),
+// or logs its own key event after an identical core-signed one. Key events
+// are judged both with and without break-glass (a client refusing
+// break-glass must see its vendor's own events); statements only with. A
+// key event whose signature lines are all those of a logged entry is a
+// replay and answers that entry: a logged key event is public, and logging
+// it again would let anyone replay an old "add" after a "retire".
 //
 //	GET /lookup/{ecosystem}/{package}
 //

@@ -213,6 +213,15 @@ func (tl *testLog) lookup(eco, pkg string) *tlog.LookupResponse {
 	return &r
 }
 
+// entries returns a lookup's entries as Evaluate takes them.
+func (tl *testLog) entries(eco, pkg string) []tlog.Entry {
+	var out []tlog.Entry
+	for _, e := range tl.lookup(eco, pkg).Entries {
+		out = append(out, tlog.Entry{Index: e.Index, Note: []byte(e.Note)})
+	}
+	return out
+}
+
 // keyEvent returns a key event signed by signers.
 func keyEvent(t testing.TB, eco, ns string, action release.Action, vkey string, signers ...note.Signer) []byte {
 	t.Helper()

@@ -104,7 +104,7 @@ func keysOf(idx uint64, msg []byte) (entryKeys, error) {
 // changed since it was admitted) is skipped with a warning: clients replay
 // the same log and refuse it too.
 func (s *Server) rebuildKeyrings() error {
-	krs, err := newKeyrings(s.cfg.CoreKeys)
+	auths, err := newAuthorities(s.cfg.CoreKeys)
 	if err != nil {
 		return err
 	}
@@ -117,14 +117,14 @@ func (s *Server) rebuildKeyrings() error {
 		if err != nil {
 			return fmt.Errorf("index: entry %d: %w", e.idx, err)
 		}
-		kr, ok := krs[k.eco]
+		a, ok := auths[k.eco]
 		if !ok {
 			continue
 		}
-		if _, err := kr.ApplyEvent(e.idx, e.note); err != nil {
+		if err := a.apply(e.idx, e.note); err != nil {
 			s.log.Warn("logged key event is not valid under the configured core keys; ignored", "index", e.idx, "err", err)
 		}
 	}
-	s.keyrings = krs
+	s.auth = auths
 	return nil
 }

@@ -114,7 +114,7 @@ type Server struct {
 	// checks of one note and the call that queues it happen under mu, so
 	// two concurrent adds cannot both pass a check that only one may pass.
 	mu       sync.Mutex
-	keyrings map[string]*release.Keyring
+	auth     map[string]*authority  // by ecosystem
 	next     uint64                 // index the next queued entry will get
 	pending  map[string]*pendingAdd // statements queued but not yet indexed, by version key
 	resync   bool                   // an add failed: next and keyrings must be recomputed
