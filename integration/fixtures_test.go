@@ -110,8 +110,18 @@ func (w *world) serveCache(upstream, cacheDir string, flags ...string) *daemon {
 // its own Composer cache, so every archive is fetched through sigil.
 func composerRun(t *testing.T, proxy string, require map[string]string) (string, string, bool) {
 	t.Helper()
+	return composerRunWith(t, proxy, require, nil)
+}
+
+// composerRunWith is composerRun with an auth.json for the project (nil:
+// none).
+func composerRunWith(t *testing.T, proxy string, require map[string]string, authJSON []byte) (string, string, bool) {
+	t.Helper()
 	bin := needClient(t, "composer")
 	dir := t.TempDir()
+	if authJSON != nil {
+		writeFile(t, filepath.Join(dir, "auth.json"), authJSON)
+	}
 	project := map[string]any{
 		"name": "test/project",
 		"repositories": []any{

@@ -76,12 +76,18 @@ func npmScenario(t *testing.T) (*world, *npmRegistry) {
 // whether it succeeded.
 func npmRun(t *testing.T, registry string, deps map[string]string, extraEnv ...string) (string, string, bool) {
 	t.Helper()
+	return npmRunRC(t, registry, "", deps, extraEnv...)
+}
+
+// npmRunRC is npmRun with more lines for the project's .npmrc.
+func npmRunRC(t *testing.T, registry, npmrc string, deps map[string]string, extraEnv ...string) (string, string, bool) {
+	t.Helper()
 	bin := needClient(t, "npm")
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, "package.json"), mustJSON(t, map[string]any{
 		"name": "test-project", "version": "1.0.0", "private": true, "dependencies": deps,
 	}))
-	writeFile(t, filepath.Join(dir, ".npmrc"), []byte("registry="+registry+"\n"))
+	writeFile(t, filepath.Join(dir, ".npmrc"), []byte("registry="+registry+"\n"+npmrc))
 	cmd := commandIn(dir, bin, "install", "--no-audit", "--no-fund", "--loglevel=notice",
 		"--cache", filepath.Join(dir, ".npm-cache"), "--userconfig", filepath.Join(dir, ".npmrc"))
 	cmd.Env = append(cleanEnv(), append([]string{"NO_UPDATE_NOTIFIER=1", "npm_config_update_notifier=false"}, extraEnv...)...)

@@ -11,6 +11,7 @@ func commands() []*cli.Command {
 		verifyCommand(),
 		caCommand(),
 		serveCommand(),
+		tokenCommand(),
 		logCommand(),
 	}
 }

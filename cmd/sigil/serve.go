@@ -59,6 +59,7 @@ func serveCommand() *cli.Command {
 			&cli.StringFlag{Name: "npm-upstream", Usage: "URL of the npm registry to mirror", EnvVars: envVar("npm-upstream")},
 			&cli.StringFlag{Name: "npm-registry-signatures", Value: string(npm.SignaturesWarn), Usage: "the registry's own signatures (dist.signatures): off, warn or require", EnvVars: envVar("npm-registry-signatures")},
 			&cli.StringFlag{Name: "upstream-ca", Usage: "FILE of extra CA certificates (PEM) to trust for upstreams", EnvVars: envVar("upstream-ca")},
+			&cli.StringFlag{Name: "auth-tokens", Usage: "FILE of client token hashes ('sigil token add'): every request but /-/healthz then needs a token", EnvVars: envVar("auth-tokens")},
 			&cli.StringFlag{Name: "public-url", Usage: "URL clients reach sigil at, when a reverse proxy is in front (default: from each request)", EnvVars: envVar("public-url")},
 			&cli.StringFlag{Name: "policy", Usage: "FILE of per-package rules (TOML); flags beat the file", EnvVars: envVar("policy")},
 			&cli.StringFlag{Name: "log-format", Value: "text", Usage: "text or json", EnvVars: envVar("log-format")},
@@ -180,6 +181,11 @@ func runServe(c *cli.Context) error {
 		return err
 	}
 	defer stopForward()
+
+	handler, err = guardAccess(c, handler, logger)
+	if err != nil {
+		return err
+	}
 
 	ln, err := net.Listen("tcp", c.String("listen"))
 	if err != nil {
