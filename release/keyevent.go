@@ -104,7 +104,7 @@ func ParseKeyEvent(text []byte) (*KeyEvent, error) {
 }
 
 // ParseText parses a note text as whatever its first line says it is:
-// a *Statement or a *KeyEvent.
+// a *Statement, a *KeyEvent or an *Observation.
 func ParseText(text []byte) (any, error) {
 	first, _, _ := bytes.Cut(text, []byte("\n"))
 	// Dispatch a CRLF text too, so that its parser names the real problem.
@@ -113,7 +113,9 @@ func ParseText(text []byte) (any, error) {
 		return ParseStatement(text)
 	case keyEventHeader:
 		return ParseKeyEvent(text)
+	case observationHeader:
+		return ParseObservation(text)
 	}
 	return nil, lineError("note text", 1, string(first),
-		fmt.Errorf("unknown note type (want %q or %q)", statementHeader, keyEventHeader))
+		fmt.Errorf("unknown note type (want %q, %q or %q)", statementHeader, keyEventHeader, observationHeader))
 }
