@@ -119,12 +119,47 @@ func (g *downloads) release(key string, d *download) {
 // streams, and measures it: sha256, the tree hash, and for npm the sha512.
 // Memory stays bounded whatever the size; more than MaxArchiveSize bytes is
 // an error.
-func (v *Verifier) download(ctx context.Context, eco, url string) (_ *fetched, err error) {
+func (v *Verifier) download(ctx context.Context, eco, url string) (*fetched, error) {
+	return downloadTo(ctx, v.client, v.tmp, v.limits, eco, url)
+}
+
+// Measured is what the bytes of one archive say, whoever fetched them.
+type Measured struct {
+	Size   int64
+	SHA256 [32]byte
+	// Tree is the archive's tree hash (release.HashArchive).
+	Tree string
+	// SHA512 is "sha512-<base64>" of the bytes, for npm only.
+	SHA512 string
+}
+
+// MeasureArchive downloads url with client into a temporary file in
+// tempDir, measures it as the proxy measures every archive, and removes
+// the file: the same limits, the same streaming, the same hashes. An
+// archive that cannot be hashed (malformed, over a limit) is an error.
+// The release log's observer uses it, so that what the log observes and
+// what every proxy checks are computed by one piece of code.
+func MeasureArchive(ctx context.Context, client *http.Client, tempDir string, lim Limits, eco, url string) (Measured, error) {
+	if lim.MaxArchiveSize <= 0 {
+		lim.MaxArchiveSize = DefaultMaxArchiveSize
+	}
+	f, err := downloadTo(ctx, client, tempDir, lim, eco, url)
+	if err != nil {
+		return Measured{}, err
+	}
+	defer f.remove()
+	if f.facts.treeErr != nil {
+		return Measured{}, fmt.Errorf("archive %s: %w", url, f.facts.treeErr)
+	}
+	return Measured{Size: f.size, SHA256: f.sha256, Tree: f.facts.tree, SHA512: f.facts.sha512}, nil
+}
+
+func downloadTo(ctx context.Context, client *http.Client, tmp string, lim Limits, eco, url string) (_ *fetched, err error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return nil, fmt.Errorf("archive %s: %w", url, err)
 	}
-	resp, err := v.client.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return nil, &UpstreamError{URL: url, Err: err}
 	}
@@ -134,11 +169,11 @@ func (v *Verifier) download(ctx context.Context, eco, url string) (_ *fetched, e
 		return nil, fmt.Errorf("%s: %w", url, ErrNotFound)
 	case st != http.StatusOK:
 		return nil, &UpstreamError{URL: url, Status: st, Err: errors.New("unexpected answer")}
-	case resp.ContentLength > v.limits.MaxArchiveSize:
-		return nil, &UpstreamError{URL: url, Status: st, Err: fmt.Errorf("archive of %d bytes is %w of %d", resp.ContentLength, errTooLarge, v.limits.MaxArchiveSize)}
+	case resp.ContentLength > lim.MaxArchiveSize:
+		return nil, &UpstreamError{URL: url, Status: st, Err: fmt.Errorf("archive of %d bytes is %w of %d", resp.ContentLength, errTooLarge, lim.MaxArchiveSize)}
 	}
 
-	file, err := os.CreateTemp(v.tmp, "archive-*")
+	file, err := os.CreateTemp(tmp, "archive-*")
 	if err != nil {
 		return nil, fmt.Errorf("archive %s: %w", url, err)
 	}
@@ -155,21 +190,21 @@ func (v *Verifier) download(ctx context.Context, eco, url string) (_ *fetched, e
 		h512 = release.NewIntegrityHash()
 		w = io.MultiWriter(file, h256, h512)
 	}
-	body := &readErr{r: io.LimitReader(resp.Body, v.limits.MaxArchiveSize+1)}
+	body := &readErr{r: io.LimitReader(resp.Body, lim.MaxArchiveSize+1)}
 	f.size, err = io.Copy(w, body)
 	switch {
 	case body.err != nil:
 		return nil, &UpstreamError{URL: url, Status: resp.StatusCode, Err: body.err}
 	case err != nil:
 		return nil, fmt.Errorf("archive %s: writing the temporary file: %w", url, err)
-	case f.size > v.limits.MaxArchiveSize:
-		return nil, &UpstreamError{URL: url, Status: resp.StatusCode, Err: fmt.Errorf("archive %w of %d bytes", errTooLarge, v.limits.MaxArchiveSize)}
+	case f.size > lim.MaxArchiveSize:
+		return nil, &UpstreamError{URL: url, Status: resp.StatusCode, Err: fmt.Errorf("archive %w of %d bytes", errTooLarge, lim.MaxArchiveSize)}
 	}
 	f.sha256 = [32]byte(h256.Sum(nil))
 	if h512 != nil {
 		f.facts.sha512 = release.FormatIntegrity(h512.Sum(nil))
 	}
-	f.facts.tree, f.facts.treeErr = treeHash(file, f.size, eco, v.limits)
+	f.facts.tree, f.facts.treeErr = treeHash(file, f.size, eco, lim)
 	return f, nil
 }
 

@@ -154,3 +154,13 @@ func npmURLSafe(c byte) bool {
 	}
 	return strings.IndexByte("-_.!~*'()", c) >= 0
 }
+
+// ValidateVersion checks a version string as a statement or observation
+// carries it: non-empty, at most 256 bytes, UTF-8 without white space or
+// control characters.
+func ValidateVersion(v string) error {
+	if err := checkToken(v); err != nil {
+		return fmt.Errorf("invalid version %s: %w", quote(v), err)
+	}
+	return nil
+}

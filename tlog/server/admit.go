@@ -44,6 +44,9 @@ func (s *Server) Add(ctx context.Context, msg []byte) (tlog.AddResponse, error) 
 		return s.addStatement(ctx, msg, text, v)
 	case *release.KeyEvent:
 		return s.addKeyEvent(ctx, msg, text, v)
+	case *release.Observation:
+		return tlog.AddResponse{}, refuse(http.StatusForbidden,
+			"%s package %s version %s: observations are made by the log itself, from the registry it observes, never submitted", v.Ecosystem, v.Package, v.Version)
 	}
 	return tlog.AddResponse{}, refuse(http.StatusBadRequest, "unknown note type %T", parsed)
 }
@@ -207,6 +210,27 @@ func (s *Server) addKeyEvent(ctx context.Context, msg, text []byte, ev *release.
 // on it, so none is made before its place in the log is fixed. s.mu is
 // held throughout, since the admission.
 func (s *Server) logKeyEventLocked(ctx context.Context, msg []byte, ev *release.KeyEvent) (uint64, error) {
+	idx, err := s.appendLocked(ctx, msg, func(idx uint64) entryKeys {
+		return keyEventKeys(idx, msg, ev.Ecosystem, ev.Namespace)
+	})
+	if err != nil {
+		return 0, err
+	}
+	if err := s.auth[ev.Ecosystem].apply(idx, msg); err != nil {
+		// Cannot happen: nothing changed the keyrings since checkEvent. If
+		// it does, the log has the event and the rebuild replays it.
+		s.resync = true
+		s.log.Error("logged key event not applied to the keyring", "index", idx, "err", err)
+	}
+	s.log.Info("key event logged", "index", idx, "ecosystem", ev.Ecosystem, "namespace", ev.Namespace,
+		"action", string(ev.Action), "key", ev.Key)
+	return idx, nil
+}
+
+// appendLocked logs msg, waits for its index and indexes it under the keys
+// keysAt gives for that index, so that a lookup shows it before the add
+// answers. s.mu is held throughout: every later decision may depend on it.
+func (s *Server) appendLocked(ctx context.Context, msg []byte, keysAt func(uint64) entryKeys) (uint64, error) {
 	s.inflight.Add(1)
 	defer s.inflight.Done()
 	i, err := s.appender.Add(context.WithoutCancel(ctx), tessera.NewEntry(msg))()
@@ -218,13 +242,7 @@ func (s *Server) logKeyEventLocked(ctx context.Context, msg []byte, ev *release.
 		s.resync = true
 	}
 	s.next = i.Index + 1
-	if err := s.auth[ev.Ecosystem].apply(i.Index, msg); err != nil {
-		// Cannot happen: nothing changed the keyrings since checkEvent. If
-		// it does, the log has the event and the rebuild replays it.
-		s.resync = true
-		s.log.Error("logged key event not applied to the keyring", "index", i.Index, "err", err)
-	}
-	if err := s.ix.put([]entryKeys{keyEventKeys(i.Index, msg, ev.Ecosystem, ev.Namespace)}, 0); err != nil {
+	if err := s.ix.put([]entryKeys{keysAt(i.Index)}, 0); err != nil {
 		s.resync = true
 		return 0, fmt.Errorf("entry %d was logged, but indexing it failed (it is indexed again on restart): %w", i.Index, err)
 	}
@@ -233,8 +251,6 @@ func (s *Server) logKeyEventLocked(ctx context.Context, msg []byte, ev *release.
 			s.log.Warn("index watermark not saved", "err", err)
 		}
 	}
-	s.log.Info("key event logged", "index", i.Index, "ecosystem", ev.Ecosystem, "namespace", ev.Namespace,
-		"action", string(ev.Action), "key", ev.Key)
 	return i.Index, nil
 }
 

@@ -44,6 +44,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.As(err, &re):
 		s.log.Info("request refused", "method", r.Method, "path", r.URL.Path, "status", re.Status, "reason", re.Reason)
+		if re.Status == http.StatusTooManyRequests {
+			w.Header().Set("Retry-After", "5")
+		}
 		writeText(w, re.Status, re.Reason)
 	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
 		// The client went away; nobody reads the answer.
@@ -87,7 +90,7 @@ func (s *Server) handleAdd(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleLookup(w http.ResponseWriter, r *http.Request) {
-	resp, err := s.Lookup(r.Context(), r.PathValue("eco"), r.PathValue("pkg"))
+	resp, err := s.Lookup(r.Context(), r.PathValue("eco"), r.PathValue("pkg"), r.URL.Query()["version"]...)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

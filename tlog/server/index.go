@@ -23,6 +23,8 @@ import (
 //	"s" 0 eco 0 pkg 0 idx      -> signed note of a release statement
 //	"k" 0 eco 0 ns 0 idx       -> signed note of a key event
 //	"v" 0 eco 0 pkg 0 version  -> idx of the first statement of that version
+//	"o" 0 eco 0 pkg 0 idx      -> signed note of an observation
+//	"x" 0 eco 0 pkg 0 version  -> idx of the first observation of that version
 //	"w"                        -> watermark: every entry below it is indexed
 //
 // Writes are idempotent (an entry always produces the same keys), so an
@@ -75,18 +77,26 @@ func keyEventPrefix(eco, ns string) []byte   { return append(joinKey('k', eco, n
 func versionKey(eco, pkg, version string) []byte {
 	return joinKey('v', eco, pkg, version)
 }
+func observationPrefix(eco, pkg string) []byte { return append(joinKey('o', eco, pkg), 0) }
+func observedKey(eco, pkg, version string) []byte {
+	return joinKey('x', eco, pkg, version)
+}
 
 // entryKeys are the writes that index one entry.
 type entryKeys struct {
 	eco     string
 	idx     uint64
 	note    []byte
-	primary []byte // "s…" or "k…" prefix, idx appended
-	version []byte // "v…" for a statement, nil for a key event
+	primary []byte // "s…", "k…" or "o…" prefix, idx appended
+	version []byte // "v…" for a statement, "x…" for an observation, nil for a key event
 }
 
 func statementKeys(idx uint64, note []byte, eco, pkg, version string) entryKeys {
 	return entryKeys{eco: eco, idx: idx, note: note, primary: statementPrefix(eco, pkg), version: versionKey(eco, pkg, version)}
+}
+
+func observationKeys(idx uint64, note []byte, eco, pkg, version string) entryKeys {
+	return entryKeys{eco: eco, idx: idx, note: note, primary: observationPrefix(eco, pkg), version: observedKey(eco, pkg, version)}
 }
 
 func keyEventKeys(idx uint64, note []byte, eco, ns string) entryKeys {
@@ -163,16 +173,27 @@ func (ix *index) watermark() (uint64, error) {
 // version returns the index of the first statement of a version and its
 // note.
 func (ix *index) version(eco, pkg, version string) (indexed, bool, error) {
+	return ix.first(versionKey(eco, pkg, version), statementPrefix(eco, pkg))
+}
+
+// observation returns the index of the first observation of a version and
+// its note.
+func (ix *index) observation(eco, pkg, version string) (indexed, bool, error) {
+	return ix.first(observedKey(eco, pkg, version), observationPrefix(eco, pkg))
+}
+
+// first follows a version key to the entry it names under prefix.
+func (ix *index) first(key, prefix []byte) (indexed, bool, error) {
 	var e indexed
 	var found bool
 	err := ix.db.View(func(txn *badger.Txn) error {
-		idx, ok, err := getIdx(txn, versionKey(eco, pkg, version))
+		idx, ok, err := getIdx(txn, key)
 		if err != nil || !ok {
 			return err
 		}
-		item, err := txn.Get(append(statementPrefix(eco, pkg), idxBytes(idx)...))
+		item, err := txn.Get(append(slices.Clip(prefix), idxBytes(idx)...))
 		if err != nil {
-			return fmt.Errorf("index: version %s of %s points at entry %d, which is not indexed: %w", version, pkg, idx, err)
+			return fmt.Errorf("index: %q points at entry %d, which is not indexed: %w", key, idx, err)
 		}
 		note, err := item.ValueCopy(nil)
 		e, found = indexed{idx: idx, note: note}, true

@@ -14,13 +14,20 @@ import (
 )
 
 // Lookup returns the latest published checkpoint and every entry of the
-// package: its release statements and the key events of every namespace
-// that governs it, each with an inclusion proof in that checkpoint's tree.
-// Entries added after that checkpoint are not included. A package with no
-// entries gets the checkpoint and an empty list.
-func (s *Server) Lookup(ctx context.Context, eco, pkg string) (*tlog.LookupResponse, error) {
+// package: its release statements, its observations and the key events of
+// every namespace that governs it, each with an inclusion proof in that
+// checkpoint's tree. Entries added after that checkpoint are not included.
+// A package with no entries gets the checkpoint and an empty list.
+//
+// When the log observes the package's ecosystem, each of versions that the
+// registry lists and the log has not observed is observed first (see
+// Config.Observer), so that the answer includes its observation.
+func (s *Server) Lookup(ctx context.Context, eco, pkg string, versions ...string) (*tlog.LookupResponse, error) {
 	if err := release.ValidatePackage(eco, pkg); err != nil {
 		return nil, refuse(http.StatusBadRequest, "%v", err)
+	}
+	if err := s.observe(ctx, eco, pkg, versions); err != nil {
+		return nil, err
 	}
 	cpRaw, err := s.reader.ReadCheckpoint(ctx)
 	if err != nil {
@@ -38,6 +45,11 @@ func (s *Server) Lookup(ctx context.Context, eco, pkg string) (*tlog.LookupRespo
 	if err != nil {
 		return nil, err
 	}
+	obs, err := s.ix.scan(observationPrefix(eco, pkg), cp.Size)
+	if err != nil {
+		return nil, err
+	}
+	found = append(found, obs...)
 	for _, ns := range release.Namespaces(eco, pkg) {
 		evs, err := s.ix.scan(keyEventPrefix(eco, ns), cp.Size)
 		if err != nil {

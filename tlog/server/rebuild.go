@@ -95,6 +95,8 @@ func keysOf(idx uint64, msg []byte) (entryKeys, error) {
 		return statementKeys(idx, msg, v.Ecosystem, v.Package, v.Version), nil
 	case *release.KeyEvent:
 		return keyEventKeys(idx, msg, v.Ecosystem, v.Namespace), nil
+	case *release.Observation:
+		return observationKeys(idx, msg, v.Ecosystem, v.Package, v.Version), nil
 	}
 	return entryKeys{}, fmt.Errorf("unknown note type %T", parsed)
 }

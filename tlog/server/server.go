@@ -88,6 +88,22 @@ type Config struct {
 	HTTPClient *http.Client
 	// Logger receives structured logs. Default: discarded.
 	Logger *slog.Logger
+
+	// Observer, when set, makes the log a notary of the registries it
+	// observes: a lookup that names versions (GET /lookup/...?version=V)
+	// makes the log fetch each listed version that it has not observed,
+	// hash it and log a sigil-observed/v1 note signed by the log key.
+	// Default: none, and the log observes nothing.
+	Observer Observer
+	// ObserveConcurrency bounds the versions measured at once. Default
+	// DefaultObserveConcurrency.
+	ObserveConcurrency int
+	// ObserveQueue bounds the observations running or waiting; beyond it a
+	// lookup is answered 429. Default DefaultObserveQueue.
+	ObserveQueue int
+	// Now is the log's clock: the time written into observations.
+	// Default: time.Now.
+	Now func() time.Time
 }
 
 // Server is a running release log. It is safe for concurrent use.
@@ -109,6 +125,7 @@ type Server struct {
 	static   *staticHandler
 	ix       *index
 	tiles    *lru.Cache[tileKey, *expandedTile] // for lookups' proofs
+	obs      *observer                          // nil when the log observes nothing
 
 	// mu serializes admission decisions: the authority and uniqueness
 	// checks of one note and the call that queues it happen under mu, so
@@ -146,6 +163,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		v:       verifier,
 		pending: map[string]*pendingAdd{},
 		tiles:   newTileCache(),
+		obs:     newObserver(&cfg),
 	}
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("log directory: %w", err)
@@ -232,6 +250,15 @@ func (c *Config) fill() error {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.ObserveConcurrency <= 0 {
+		c.ObserveConcurrency = DefaultObserveConcurrency
+	}
+	if c.ObserveQueue <= 0 {
+		c.ObserveQueue = DefaultObserveQueue
 	}
 	for _, ck := range c.CoreKeys {
 		if ck.Ecosystem != "" && !isEcosystem(ck.Ecosystem) {
