@@ -10,12 +10,12 @@ import (
 )
 
 // evaluateLookup interprets the proven entries of a lookup with
-// tlog.Evaluate, under the policy's core keys, vendor key pins and the
+// Lookup.Evaluate (which remembers verified signatures), under the policy's core keys, vendor key pins and the
 // package's break-glass setting, and reduces the result to what the
 // decision compares.
 func (v *Verifier) evaluateLookup(lk *tlog.Lookup) *policy.Evidence {
 	s := v.policy.For(lk.Package)
-	t, err := tlog.Evaluate(lk.Entries, lk.Ecosystem, lk.Package, v.policy.CoreKeys[lk.Ecosystem], v.policy.VendorKeys, s.BreakGlass)
+	t, err := lk.Evaluate(v.policy.CoreKeys[lk.Ecosystem], v.policy.VendorKeys, s.BreakGlass)
 	if err != nil {
 		return &policy.Evidence{Err: err, Namespaces: release.Namespaces(lk.Ecosystem, lk.Package)}
 	}

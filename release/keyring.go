@@ -115,6 +115,7 @@ type Keyring struct {
 	keys       map[string][]*record // by namespace: pins, then log order
 	applied    bool                 // an event was applied: pins are closed
 	last       uint64               // index of the last applied event
+	memo       *SigMemo             // nil: every signature is checked
 }
 
 // NewKeyring returns the keyring of ecosystem eco before any log entry.
@@ -196,6 +197,12 @@ func (e *BreakGlassError) Error() string {
 		eventPrefix(e.Index, e.Event), e.Event.Ecosystem, idList(e.Core), e.Event.Namespace, idList(e.Active))
 }
 
+// UseMemo makes the keyring check signatures through m, which may be
+// shared with other keyrings: replaying the same notes again then costs no
+// signature verification. Which keys count at which index is still decided
+// by the keyring on every check.
+func (k *Keyring) UseMemo(m *SigMemo) { k.memo = m }
+
 // CheckEvent reports whether ApplyEvent would apply the signed key event
 // at index idx, without changing the keyring. It returns the event and the
 // keys whose signatures authorize it (namespace or core keys), sorted.
@@ -251,7 +258,7 @@ func (k *Keyring) checkEvent(idx uint64, msg []byte) (*KeyEvent, Authority, []st
 	nss := governing(k.eco, ev.Namespace)
 	active := k.active(nss, idx)
 	cands := union(active, k.core)
-	signed, err := verifySigs(msg, cands)
+	signed, err := verifySigs(msg, cands, k.memo)
 	if err != nil {
 		return nil, "", nil, fmt.Errorf("%s: %w", prefix, err)
 	}
@@ -350,7 +357,7 @@ func (k *Keyring) CheckStatement(idx uint64, signedNote []byte) (*Statement, []s
 		return nil, nil, fmt.Errorf("statement at index %d: for %s, keyring for %s", idx, st.Ecosystem, k.eco)
 	}
 	nss := governing(k.eco, st.Package)
-	signed, err := verifySigs(signedNote, k.active(nss, idx))
+	signed, err := verifySigs(signedNote, k.active(nss, idx), k.memo)
 	if err != nil {
 		return nil, nil, fmt.Errorf("statement at index %d: %w", idx, err)
 	}

@@ -381,6 +381,14 @@ func TestKeyringPins(t *testing.T) {
 // Two keys with one name and hash: a signature counts for the key that
 // made it, and neither can stand in for the other.
 func TestVerifySigsSameNameAndHash(t *testing.T) {
+	// Without a memo, and with one twice: cold, then answering from memory.
+	memo := NewSigMemo(16)
+	for _, m := range []*SigMemo{nil, memo, memo} {
+		verifySigsSameNameAndHash(t, m)
+	}
+}
+
+func verifySigsSameNameAndHash(t *testing.T, memo *SigMemo) {
 	a, b := newParty(t, "acme", "a"), newParty(t, "acme", "b")
 	// Pretend b collides with a: same name, same hash, other key.
 	fakeB := collide{testVerifier(t, b.vkey), testVerifier(t, a.vkey)}
@@ -391,17 +399,17 @@ func TestVerifySigsSameNameAndHash(t *testing.T) {
 		t.Fatal(err)
 	}
 	cands := map[string]note.Verifier{a.vkey: testVerifier(t, a.vkey), "b-line": fakeB}
-	got, err := verifySigs(byB, cands)
+	got, err := verifySigs(byB, cands, memo)
 	if err != nil || len(got) != 1 || got[0] != "b-line" {
 		t.Errorf("note signed by b: %q, %v", got, err)
 	}
 	// Only a known: b's signature names a's key but is not a's.
-	if _, err := verifySigs(byB, map[string]note.Verifier{a.vkey: testVerifier(t, a.vkey)}); err == nil ||
+	if _, err := verifySigs(byB, map[string]note.Verifier{a.vkey: testVerifier(t, a.vkey)}, memo); err == nil ||
 		!strings.Contains(err.Error(), "bad signature by key "+a.id()) {
 		t.Errorf("b's signature against a alone: %v", err)
 	}
 	byA := signWith(t, text, []party{a})
-	if got, err := verifySigs(byA, cands); err != nil || len(got) != 1 || got[0] != a.vkey {
+	if got, err := verifySigs(byA, cands, memo); err != nil || len(got) != 1 || got[0] != a.vkey {
 		t.Errorf("note signed by a: %q, %v", got, err)
 	}
 }

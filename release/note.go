@@ -297,10 +297,11 @@ func explainOpen(err error, sigs []noteSig) error {
 // (they may be cosignatures); a signature that names a candidate but
 // verifies under none fails the whole note, as in note.Open. Keys sharing
 // a name and hash are all tried, so neither can stand in for the other.
-func verifySigs(msg []byte, cands map[string]note.Verifier) ([]string, error) {
+// Each check goes through memo (nil: none).
+func verifySigs(msg []byte, cands map[string]note.Verifier, memo *SigMemo) ([]string, error) {
 	set := &keySet{byID: map[noteSig][]note.Verifier{}, key: map[note.Verifier]string{}, signed: map[string]bool{}}
 	for _, key := range sortedKeys(cands) {
-		v := cands[key]
+		v := memo.wrap(key, cands[key])
 		id := noteSig{v.Name(), v.KeyHash()}
 		set.byID[id] = append(set.byID[id], v)
 		set.key[v] = key

@@ -14,6 +14,8 @@ import (
 	fnote "github.com/transparency-dev/formats/note"
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/sync/singleflight"
+
+	"github.com/sigilproxy/sigil/release"
 )
 
 // DefaultMaxCosignatureAge is the age beyond which a witness cosignature no
@@ -28,6 +30,11 @@ const DefaultMaxCosignatureAge = 24 * time.Hour
 // is zero. A statement with its proof is about 2 KiB, so this is room for
 // some ten thousand entries.
 const DefaultMaxLookupBytes = 32 << 20
+
+// sigMemoSize bounds the signature checks a Client remembers. An outcome
+// costs about a hundred bytes, so this is some 3 MB, room for the
+// statements and key events of every package of a large install.
+const sigMemoSize = 1 << 15
 
 // defaultHTTPTimeout bounds one request to the log when Config.HTTPClient is
 // nil: a log that hangs must not hang an install.
@@ -98,6 +105,9 @@ type Client struct {
 	policy    *checkpointPolicy
 	maxLookup int64
 	now       func() time.Time
+	// sigs remembers the signature checks of logged notes for the
+	// evaluation of this client's lookups (Lookup.Evaluate).
+	sigs *release.SigMemo
 
 	// refresh shares the consistency check of one checkpoint between the
 	// lookups that bring it.
@@ -129,6 +139,7 @@ func NewClient(cfg Config) (*Client, error) {
 		policy:    p,
 		maxLookup: cfg.MaxLookupBytes,
 		now:       time.Now,
+		sigs:      release.NewSigMemo(sigMemoSize),
 	}
 	if c.http == nil {
 		c.http = &http.Client{Timeout: defaultHTTPTimeout}

@@ -66,4 +66,11 @@
 // statements for one version are reported as an [Equivocation] and the
 // version gets no valid statement. Entries the rules refuse are listed with
 // the reason, break-glass refusals marked, so the proxy can show them.
+//
+// [Lookup.Evaluate] is the same over a Client's lookup, with one
+// difference in cost, none in outcome: the Client remembers the outcome of
+// each signature check it made (a bounded LRU keyed by the hash of key,
+// note text and signature, release.SigMemo), so a warm lookup checks only
+// the checkpoint's signatures and the inclusion proofs. Which keys count at
+// which index is replayed from the entries every time.
 package tlog

@@ -104,6 +104,19 @@ type RefusedEntry struct {
 // package or namespace: the log answered another question than was asked.
 // Entries that break a key rule are no error; they are listed in Refused.
 func Evaluate(entries []Entry, eco, pkg string, coreKeys []string, pins map[string][]string, breakGlass bool) (*PackageTrust, error) {
+	return evaluate(entries, eco, pkg, coreKeys, pins, breakGlass, nil)
+}
+
+// Evaluate is Evaluate of the lookup's entries, package and ecosystem. A
+// lookup made by a Client checks signatures through the client's memory of
+// notes it has verified before, so a warm lookup costs no signature
+// verification; the keys valid at each index are still replayed from the
+// entries every time, so a new revocation takes effect at once.
+func (lk *Lookup) Evaluate(coreKeys []string, pins map[string][]string, breakGlass bool) (*PackageTrust, error) {
+	return evaluate(lk.Entries, lk.Ecosystem, lk.Package, coreKeys, pins, breakGlass, lk.memo)
+}
+
+func evaluate(entries []Entry, eco, pkg string, coreKeys []string, pins map[string][]string, breakGlass bool, memo *release.SigMemo) (*PackageTrust, error) {
 	nss := release.Namespaces(eco, pkg)
 	if nss == nil {
 		return nil, fmt.Errorf("evaluate: %w", release.ValidatePackage(eco, pkg))
@@ -112,6 +125,7 @@ func Evaluate(entries []Entry, eco, pkg string, coreKeys []string, pins map[stri
 	if err != nil {
 		return nil, fmt.Errorf("evaluate %s %s: %w", eco, pkg, err)
 	}
+	kr.UseMemo(memo)
 	for _, ns := range nss {
 		for _, vkey := range pins[ns] {
 			if err := kr.Pin(ns, vkey); err != nil {

@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	"github.com/transparency-dev/merkle/proof"
+
+	"github.com/sigilproxy/sigil/release"
 )
 
 // maxProofHashes bounds an inclusion proof: a tree of 2^64 leaves needs 64.
@@ -28,6 +30,8 @@ type Lookup struct {
 	// to be in the tree of Checkpoint. They are not yet interpreted: see
 	// Evaluate.
 	Entries []Entry
+
+	memo *release.SigMemo // the client's; nil for a Lookup made by hand
 }
 
 // Entry is one logged note whose inclusion in the log was proven.
@@ -68,7 +72,7 @@ func (c *Client) Lookup(ctx context.Context, eco, pkg string) (*Lookup, error) {
 	if err != nil {
 		return nil, fmt.Errorf("lookup %s %s from %s: %w", eco, pkg, u, err)
 	}
-	return &Lookup{Ecosystem: eco, Package: pkg, Checkpoint: cp, Entries: entries}, nil
+	return &Lookup{Ecosystem: eco, Package: pkg, Checkpoint: cp, Entries: entries, memo: c.sigs}, nil
 }
 
 // verifyEntries checks each entry's inclusion proof against cp. It is pure.
@@ -94,12 +98,10 @@ func verifyEntries(cp *Checkpoint, in []LookupEntry) ([]Entry, error) {
 // cryptographically.
 func ParseLookupResponse(body []byte) (*LookupResponse, error) {
 	var r LookupResponse
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if err := dec.Decode(&r); err != nil {
+	// Unmarshal, not a Decoder: the body is already in memory, and
+	// Unmarshal refuses trailing data itself.
+	if err := json.Unmarshal(body, &r); err != nil {
 		return nil, fmt.Errorf("decoding JSON: %w", err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, errors.New("trailing data after the JSON object")
 	}
 	if r.Checkpoint == "" {
 		return nil, errors.New("no checkpoint")
