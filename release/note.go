@@ -377,5 +377,5 @@ func SignedBy(msg []byte, vkeys []string) ([]string, error) {
 		}
 		cands[key] = v
 	}
-	return verifySigs(msg, cands)
+	return verifySigs(msg, cands, nil)
 }
