@@ -110,6 +110,10 @@ type ArchiveInfo struct {
 	// Manifest is the content of the root manifest file (composer.json,
 	// package.json) after that removal, or nil if there is none.
 	Manifest []byte
+	// RootFiles are the names of the files (symlinks included) at the root
+	// of the tree, in order: what a registry's publish step looks at beside
+	// the manifest (npm's *.gyp and npm-shrinkwrap.json).
+	RootFiles []string
 	// Files is the number of files hashed (symlinks included).
 	Files int
 	// Size is the sum of their sizes.
@@ -442,6 +446,11 @@ func (t *treeBuilder) finish() (*ArchiveInfo, error) {
 	}
 	sortFiles(t.files)
 	info := &ArchiveInfo{Tree: formatTree(t.files), Files: len(t.files), Size: t.size}
+	for _, f := range t.files {
+		if !strings.Contains(f.name, "/") {
+			info.RootFiles = append(info.RootFiles, f.name)
+		}
+	}
 	cand := &t.root
 	if p != "" {
 		cand = &t.nested

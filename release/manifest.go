@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"unicode/utf8"
@@ -15,62 +16,152 @@ import (
 	"github.com/gowebpki/jcs"
 )
 
-// The manifest digest pins what a resolver reads from a version: the
-// dependency fields, and nothing that may change without changing what gets
-// installed. It is "sha256:" and the hex SHA-256 of the RFC 8785 canonical
-// JSON of an object holding those fields, each an object from package name
-// to constraint, empty or absent fields left out:
+// The manifest digest pins what a package manager acts on when it installs
+// a version as a dependency: every field it reads from the registry's
+// metadata rather than from the files it extracts. It is "sha256:" and the
+// hex SHA-256 of the RFC 8785 canonical JSON of an object holding those
+// fields (ManifestFields), empty or absent ones left out.
 //
-//	composer: require, conflict, replace, provide (names lowercased)
-//	npm:      dependencies, optionalDependencies, peerDependencies
+// Composer reads everything from the metadata, nothing from the archive's
+// composer.json (composer/composer src/Composer/Package/Loader/ArrayLoader.php
+// and the installers). What it acts on for a dependency:
 //
-// A vendor computes it from the manifest file in the archive; the proxy from
-// the registry's metadata for that version. The two agree only where the
-// registry copies the fields faithfully, so each side applies the rewrites
-// the registry is known to apply on publish (see ManifestDigest), and
-// refuses what the registry would refuse or mangle unpredictably: fields that
-// are not objects, values that are not strings, control characters, names
-// that appear twice (once case is folded, for Composer). PHP writes an empty
-// map as [], so an empty array counts as an empty object.
+//	require, conflict, replace, provide   the solver (names lowercased)
+//	type                                  InstallationManager picks the installer;
+//	                                      "composer-plugin" makes PluginManager run code
+//	extra                                 plugins (extra.class), installer paths
+//	                                      (composer/installers' installer-name),
+//	                                      branch aliases
+//	autoload, include-path, target-dir    AutoloadGenerator: what vendor/autoload.php loads
+//	bin                                   BinaryInstaller: what goes into vendor/bin
+//	php-ext                               PIE: how a PHP extension is built
+//
+// require-dev, autoload-dev, scripts, config, repositories and
+// minimum-stability act only in the root package, so they are left out.
+//
+// npm reads the version object of the packument (@npmcli/arborist node.js,
+// rebuild.js, shrinkwrap.js; npm-install-checks; bin-links) and the tarball's
+// package.json only where the packument says to look:
+//
+//	dependencies, optionalDependencies,
+//	peerDependencies, peerDependenciesMeta,
+//	acceptDependencies, bundleDependencies   the tree
+//	os, cpu, libc, engines                   which optional dependencies install,
+//	                                         which versions are picked
+//	bin                                      what is linked into node_modules/.bin
+//	hasInstallScript                         whether npm reads the tarball's
+//	                                         package.json for install scripts
+//	_hasShrinkwrap                           whether the tarball's npm-shrinkwrap.json
+//	                                         decides the subtree
+//
+// "scripts" and "gypfile" are not covered: the digest holds hasInstallScript
+// as arborist computes it (the flag, or a preinstall, install or
+// postinstall script), which is all the abbreviated packument carries. When
+// a version object has no scripts but hasInstallScript, npm reads the
+// scripts (and looks for binding.gyp) in the package.json of the extracted,
+// verified tarball (rebuild.js); served scripts would run instead, so a
+// front never serves them. Not covered either, and so not to be served as
+// verified: deprecated (set by "npm deprecate" on the registry, never in a
+// tarball; npm only prints it and avoids the version when it can pick
+// another), man and directories (bin-links links man pages on global
+// installs only), devDependencies (never installed for a dependency).
+//
+// A vendor computes the digest from the manifest file in the archive
+// (ArchiveManifestDigest); the proxy from the registry's metadata for that
+// version (MetadataManifestDigest), and again from the archive when it
+// verifies it. The two agree only where the registry copies the fields
+// faithfully, so the archive side applies the rewrites the registry and the
+// publishing client are known to apply (see composerFields and npmFields),
+// and both sides refuse what would be mangled unpredictably: fields of the
+// wrong JSON type, dependency constraints that are not strings, control
+// characters, names that appear twice (once case is folded, for Composer).
+// Where the client itself folds two spellings into one (PHP's [] and {},
+// Composer's type case, npm's merged optionalDependencies), both sides
+// fold them, as the client cannot tell them apart.
 
 // ErrManifest is wrapped by every error of the manifest digest functions.
 var ErrManifest = errors.New("invalid manifest")
 
+// ManifestFields returns the top-level fields of a version object that the
+// manifest digest of ecosystem eco covers, in order; nil for an unknown
+// ecosystem. A front serves these (besides identity, dist and informational
+// fields), and nothing else that changes what gets installed. For npm,
+// hasInstallScript is derived: a front serves "hasInstallScript": true for a
+// version with install scripts (in its scripts or the flag) and never serves
+// "scripts", so that npm runs the ones in the verified tarball.
+// "bundledDependencies" is npm's old spelling of bundleDependencies, read
+// the same way.
+func ManifestFields(eco string) []string {
+	switch eco {
+	case Composer:
+		return slices.Clone(composerFieldNames)
+	case NPM:
+		return slices.Clone(npmFieldNames)
+	}
+	return nil
+}
+
+// MetadataManifestInputs returns the top-level fields of a version object
+// that MetadataManifestDigest reads: ManifestFields, and for npm "scripts",
+// from which hasInstallScript is derived. The digest of an object holding
+// only these equals the digest of the whole version object.
+func MetadataManifestInputs(eco string) []string {
+	f := ManifestFields(eco)
+	if eco == NPM {
+		f = append(f, "scripts")
+	}
+	return f
+}
+
 var (
-	composerFields = []string{"require", "conflict", "replace", "provide"}
-	npmFields      = []string{"dependencies", "optionalDependencies", "peerDependencies"}
+	composerFieldNames = []string{"require", "conflict", "replace", "provide", "type", "extra",
+		"autoload", "include-path", "target-dir", "bin", "php-ext"}
+	npmFieldNames = []string{"dependencies", "optionalDependencies", "peerDependencies",
+		"peerDependenciesMeta", "acceptDependencies", "bundleDependencies", "bundledDependencies",
+		"os", "cpu", "libc", "engines", "bin", "hasInstallScript", "_hasShrinkwrap"}
 )
 
 // ManifestDigest returns the manifest digest of a manifest file taken from
-// an archive of ecosystem eco (composer.json or package.json), as the
-// registry would record it on publish:
+// an archive of ecosystem eco (composer.json or package.json), as if the
+// archive held no other file: ArchiveManifestDigest with only the manifest.
+func ManifestDigest(eco string, manifestJSON []byte) (string, error) {
+	return ArchiveManifestDigest(eco, &ArchiveInfo{Manifest: manifestJSON})
+}
+
+// ArchiveManifestDigest returns the manifest digest of an archive, as the
+// registry would record it on publish: from info.Manifest, and, for npm,
+// the root files the publishing client looks at (info.RootFiles). An
+// archive without a manifest file has the digest of an empty manifest.
 //
 // Composer (the public Composer repository): Composer's ArrayLoader
-// lowercases link targets (composer/composer
-// src/Composer/Package/Loader/ArrayLoader.php, parseLinks), and Packagist's
-// Updater stores each constraint as Composer's pretty constraint, except
-// that a constraint holding both "," and "@" has each "<op>version@flag"
+// lowercases link targets and the type (composer/composer
+// src/Composer/Package/Loader/ArrayLoader.php), and Packagist's Updater
+// stores each constraint as Composer's pretty constraint, except that a
+// constraint holding both "," and "@" has each "<op>version@flag"
 // rewritten to "<op>version-flag", or to "<op>version" for @stable
 // (composer/packagist src/Package/Updater.php, "handle links"). Both are
 // applied here. Packagist also strips control characters
 // (ConsoleIO::sanitize); they are refused here instead.
 //
-// npm: see npmDependencies.
-func ManifestDigest(eco string, manifestJSON []byte) (string, error) {
-	return manifestDigest(eco, manifestJSON, true)
+// npm: see npmManifest.
+func ArchiveManifestDigest(eco string, info *ArchiveInfo) (string, error) {
+	doc := info.Manifest
+	if doc == nil {
+		doc = []byte("{}")
+	}
+	return manifestDigest(eco, doc, info.RootFiles, true)
 }
 
 // MetadataManifestDigest returns the manifest digest of one version object
 // of registry metadata: an npm packument's versions[v], or a Composer p2
-// version entry once the minified format is expanded. Composer constraints
-// are taken as the registry wrote them (Packagist's rewrite is not applied
-// twice); names are still lowercased, and npm's rules apply as for
-// ManifestDigest.
+// version entry once the minified format is expanded. Values are taken as
+// the registry wrote them (Packagist's and npm's publish rewrites are not
+// applied twice); only the folds the client makes itself apply.
 func MetadataManifestDigest(eco string, version json.RawMessage) (string, error) {
-	return manifestDigest(eco, version, false)
+	return manifestDigest(eco, version, nil, false)
 }
 
-func manifestDigest(eco string, doc []byte, fromArchive bool) (string, error) {
+func manifestDigest(eco string, doc []byte, rootFiles []string, fromArchive bool) (string, error) {
 	if len(doc) > maxManifestBytes {
 		return "", fmt.Errorf("%w: larger than %d bytes", ErrManifest, maxManifestBytes)
 	}
@@ -85,13 +176,13 @@ func manifestDigest(eco string, doc []byte, fromArchive bool) (string, error) {
 	} else if top == nil {
 		return "", fmt.Errorf("%w: not a JSON object: null", ErrManifest)
 	}
-	var fields map[string]map[string]string
+	var fields map[string]any
 	var err error
 	switch eco {
 	case Composer:
-		fields, err = composerLinks(top, fromArchive)
+		fields, err = composerManifest(top, fromArchive)
 	case NPM:
-		fields, err = npmDependencies(top)
+		fields, err = npmManifest(top, rootFiles, fromArchive)
 	default:
 		return "", fmt.Errorf("%w: unknown ecosystem %s", ErrManifest, quoteEntry(eco))
 	}
@@ -110,32 +201,6 @@ func manifestDigest(eco string, doc []byte, fromArchive bool) (string, error) {
 	}
 	sum := sha256.Sum256(canonical)
 	return "sha256:" + hex.EncodeToString(sum[:]), nil
-}
-
-func composerLinks(top map[string]json.RawMessage, fromArchive bool) (map[string]map[string]string, error) {
-	out := map[string]map[string]string{}
-	for _, field := range composerFields {
-		links, err := dependencyMap(field, top[field])
-		if err != nil {
-			return nil, err
-		}
-		lower := make(map[string]string, len(links))
-		for _, name := range sortedKeysOf(links) {
-			c := links[name]
-			l := asciiLower(name)
-			if _, dup := lower[l]; dup {
-				return nil, fmt.Errorf("%w: %s: %s appears twice with different case", ErrManifest, field, quoteEntry(l))
-			}
-			if fromArchive {
-				c = packagistConstraint(c)
-			}
-			lower[l] = c
-		}
-		if len(lower) > 0 {
-			out[field] = lower
-		}
-	}
-	return out, nil
 }
 
 // asciiLower is PHP's strtolower, which since PHP 8.2 maps ASCII only
@@ -167,89 +232,6 @@ func packagistConstraint(c string) string {
 		}
 		return sub[1] + "-" + sub[2]
 	})
-}
-
-// npmDependencies applies what npm's publish path does to the dependency
-// fields before the manifest becomes the registry's versions[v] (the
-// registry itself stores it as sent):
-//
-//   - Since @npmcli/package-json 4.0.1 (npm 9.8.0, July 2023), "npm
-//     publish" prepares the manifest with normalize-data.js, which adds
-//     every name listed in bundleDependencies but missing from
-//     dependencies to dependencies as "*" (npm/package-json
-//     lib/normalize-data.js). Older npm did the same through
-//     normalize-package-data's fixBundleDependenciesField.
-//   - Older npm (read-package-json, then normalize-package-data
-//     lib/fixer.js addOptionalDepsToDeps) also copied optionalDependencies
-//     into dependencies; npm 9.8.0 and later no longer do ("we no longer do
-//     this", lib/normalize.js), and npm's installer drops from dependencies
-//     what optionalDependencies lists (lib/normalize.js, optionalDedupe).
-//     Both sides here drop those entries, which makes the merged and
-//     unmerged forms agree and loses nothing a resolver reads.
-//
-// npm also rewrites hosted git specs in dependencies into hosted-git-info's
-// canonical form ("user/repo" becomes "github:user/repo"). That is not
-// reproduced: a manifest must already use the canonical form to match. npm
-// converts string or array dependency fields into objects and deletes
-// non-string values; here both are refused.
-func npmDependencies(top map[string]json.RawMessage) (map[string]map[string]string, error) {
-	maps := make(map[string]map[string]string, len(npmFields))
-	for _, field := range npmFields {
-		m, err := dependencyMap(field, top[field])
-		if err != nil {
-			return nil, err
-		}
-		maps[field] = m
-	}
-	deps := maps["dependencies"]
-	for _, name := range bundled(top) {
-		if _, ok := deps[name]; !ok {
-			if deps == nil {
-				deps = map[string]string{}
-				maps["dependencies"] = deps
-			}
-			deps[name] = "*"
-		}
-	}
-	for name := range maps["optionalDependencies"] {
-		delete(deps, name)
-	}
-	out := map[string]map[string]string{}
-	for field, m := range maps {
-		if len(m) > 0 {
-			out[field] = m
-		}
-	}
-	return out, nil
-}
-
-// bundled returns the names in bundleDependencies (or its misspelling
-// bundledDependencies, which npm renames), as npm reads them: an array's
-// strings, an object's keys; true and anything else add no names.
-func bundled(top map[string]json.RawMessage) []string {
-	raw, ok := top["bundleDependencies"]
-	if !ok {
-		raw = top["bundledDependencies"]
-	}
-	var list []any
-	if json.Unmarshal(raw, &list) == nil {
-		var names []string
-		for _, v := range list {
-			if s, ok := v.(string); ok && s != "" {
-				names = append(names, s)
-			}
-		}
-		return names
-	}
-	var obj map[string]json.RawMessage
-	if json.Unmarshal(raw, &obj) == nil {
-		names := make([]string, 0, len(obj))
-		for k := range obj {
-			names = append(names, k)
-		}
-		return names
-	}
-	return nil
 }
 
 func isNull(raw json.RawMessage) bool {

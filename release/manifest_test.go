@@ -33,9 +33,10 @@ const (
 	"dist": {"type": "zip", "url": "https://git.example.test/acme/foo/zipball/abc", "reference": "abc", "shasum": ""},
 	"require": {"php": ">=8.1", "acme/bar": "^1.0", "monolog/monolog": ">=1.0-dev,<2.0"},
 	"require-dev": {"phpunit/phpunit": "^10"},
-	"replace": {"acme/old-foo": "self.version"}
+	"replace": {"acme/old-foo": "self.version"},
+	"autoload": {"psr-4": {"Acme\\": "src/"}}, "type": "library"
 }`
-	composerCanonical = `{"replace":{"acme/old-foo":"self.version"},"require":{"acme/bar":"^1.0","monolog/monolog":">=1.0-dev,<2.0","php":">=8.1"}}`
+	composerCanonical = `{"autoload":{"psr-4":{"Acme\\":"src/"}},"replace":{"acme/old-foo":"self.version"},"require":{"acme/bar":"^1.0","monolog/monolog":">=1.0-dev,<2.0","php":">=8.1"}}`
 )
 
 // A package.json, and what npm 9.8+ and older npm put in versions[v]: npm 9.8+
@@ -65,7 +66,7 @@ const (
 	"peerDependencies": {"react": ">=18"},
 	"bundleDependencies": ["d"]
 }`
-	npmCanonical = `{"dependencies":{"a":"^1.0.0","d":"*"},"optionalDependencies":{"b":"^2.0.0","c":"^3.0.0"},"peerDependencies":{"react":">=18"}}`
+	npmCanonical = `{"bundleDependencies":["d"],"dependencies":{"a":"^1.0.0","d":"*"},"optionalDependencies":{"b":"^2.0.0","c":"^3.0.0"},"peerDependencies":{"react":">=18"}}`
 )
 
 func mustDigest(t *testing.T, f func(string, []byte) (string, error), eco, doc string) string {
@@ -200,6 +201,13 @@ func TestManifestDigestRefused(t *testing.T) {
 		{NPM, `{"dependencies": ["a@1"]}`, "non-empty array"},
 		{NPM, `{"peerDependencies": {"react": true}}`, "not a boolean"},
 		{NPM, `{"optionalDependencies": {"a": "1", "a": "1"}}`, "optionalDependencies"},
+		{Composer, `{"type": 1}`, "type must be a string"},
+		{Composer, `{"extra": "x"}`, "extra must be an object"},
+		{Composer, `{"autoload": {"files": [], "files": []}}`, "appears twice"},
+		{Composer, `{"bin": {"a": "b"}}`, "bin must be an array"},
+		{Composer, `{"include-path": "lib"}`, "include-path must be an array"},
+		{Composer, `{"extra": "__unset"}`, "expand minified"},
+		{NPM, `{"engines": {"node": "1", "node": "2"}}`, "engines"},
 		{"pypi", `{}`, "unknown ecosystem"},
 		{NPM, `{"description": "` + strings.Repeat("x", maxManifestBytes) + `"}`, "larger than"},
 	}
@@ -217,12 +225,13 @@ func TestManifestDigestRefused(t *testing.T) {
 // reading bundleDependencies as npm 10 does.
 func TestBundled(t *testing.T) {
 	tests := []struct{ doc, want string }{
-		{`{"bundleDependencies": ["x", 1, ""]}`, `{"dependencies":{"x":"*"}}`},
-		{`{"bundledDependencies": ["x"]}`, `{"dependencies":{"x":"*"}}`},
-		{`{"bundleDependencies": {"x": "1"}}`, `{"dependencies":{"x":"*"}}`},
-		{`{"bundleDependencies": true, "dependencies": {"x": "1"}}`, `{"dependencies":{"x":"1"}}`},
-		{`{"bundleDependencies": ["x"], "dependencies": {"x": "1"}}`, `{"dependencies":{"x":"1"}}`},
-		{`{"bundleDependencies": ["x"], "optionalDependencies": {"x": "1"}}`, `{"optionalDependencies":{"x":"1"}}`},
+		{`{"bundleDependencies": ["x", 1, "", "x"]}`, `{"bundleDependencies":["x"],"dependencies":{"x":"*"}}`},
+		{`{"bundledDependencies": ["x"]}`, `{"bundleDependencies":["x"],"dependencies":{"x":"*"}}`},
+		{`{"bundleDependencies": {"x": "1"}}`, `{"bundleDependencies":["x"],"dependencies":{"x":"*"}}`},
+		{`{"bundleDependencies": true, "dependencies": {"x": "1"}}`, `{"bundleDependencies":["x"],"dependencies":{"x":"1"}}`},
+		{`{"bundleDependencies": ["x"], "dependencies": {"x": "1"}}`, `{"bundleDependencies":["x"],"dependencies":{"x":"1"}}`},
+		{`{"bundleDependencies": ["x"], "optionalDependencies": {"x": "1"}}`, `{"bundleDependencies":["x"],"optionalDependencies":{"x":"1"}}`},
+		{`{"bundleDependencies": false, "dependencies": {"x": "1"}}`, `{"dependencies":{"x":"1"}}`},
 		{`{"bundleDependencies": null, "bundledDependencies": ["x"]}`, `{}`},
 	}
 	for _, tt := range tests {
@@ -262,4 +271,119 @@ func FuzzManifestDigest(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestManifestFieldsCovered: every field ManifestFields names changes the
+// digest, on both sides.
+func TestManifestFieldsCovered(t *testing.T) {
+	values := map[string]string{
+		"require": `{"a/b":"1"}`, "conflict": `{"a/b":"1"}`, "replace": `{"a/b":"1"}`, "provide": `{"a/b":"1"}`,
+		"type": `"composer-plugin"`, "extra": `{"class":"X"}`, "autoload": `{"files":["../x.php"]}`,
+		"include-path": `["lib/"]`, "target-dir": `"X/Y"`, "bin": `["bin/x"]`, "php-ext": `{"extension-name":"x"}`,
+	}
+	npmValues := map[string]string{
+		"dependencies": `{"a":"1"}`, "optionalDependencies": `{"a":"1"}`, "peerDependencies": `{"a":"1"}`,
+		"peerDependenciesMeta": `{"a":{"optional":true}}`, "acceptDependencies": `{"a":"2"}`,
+		"bundleDependencies": `["a"]`, "bundledDependencies": `["a"]`, "os": `["linux"]`, "cpu": `["x64"]`,
+		"libc": `["glibc"]`, "engines": `{"node":">=18"}`, "bin": `{"x":"bin/x"}`,
+		"hasInstallScript": `true`, "_hasShrinkwrap": `true`,
+	}
+	for eco, vals := range map[string]map[string]string{Composer: values, NPM: npmValues} {
+		fields := ManifestFields(eco)
+		if len(fields) != len(vals) {
+			t.Errorf("%s: %d fields, test has %d", eco, len(fields), len(vals))
+		}
+		empty := sha256Digest("{}")
+		for _, f := range fields {
+			doc := `{"name":"a/b",` + `"` + f + `":` + vals[f] + `}`
+			if got := mustDigest(t, metadataDigest, eco, doc); got == empty {
+				t.Errorf("%s metadata: %s does not change the digest", eco, f)
+			}
+		}
+	}
+	if ManifestFields("pypi") != nil {
+		t.Error("unknown ecosystem has fields")
+	}
+}
+
+// TestManifestFolds: what the client cannot tell apart digests alike, on
+// both sides.
+func TestManifestFolds(t *testing.T) {
+	same := [][2]string{
+		{`{"extra":{}}`, `{}`},
+		{`{"extra":{"a":{}}}`, `{"extra":{"a":[]}}`},
+		{`{"extra":{"a":{"0":"x","1":"y"}}}`, `{"extra":{"a":["x","y"]}}`},
+		{`{"type":"Library"}`, `{}`},
+		{`{"type":"Composer-Plugin"}`, `{"type":"composer-plugin"}`},
+		{`{"bin":"/bin/x"}`, `{"bin":["bin/x"]}`},
+		{`{"autoload":[]}`, `{"autoload":{}}`},
+	}
+	for _, s := range same {
+		for _, f := range []func(string, []byte) (string, error){ManifestDigest, metadataDigest} {
+			if mustDigest(t, f, Composer, s[0]) != mustDigest(t, f, Composer, s[1]) {
+				t.Errorf("composer %s and %s differ", s[0], s[1])
+			}
+		}
+	}
+	differ := [][2]string{
+		{`{"extra":{"a":{"1":"x","0":"y"}}}`, `{"extra":{"a":["y","x"]}}`},
+		{`{"autoload":{"files":["a.php"]}}`, `{"autoload":{"files":["b.php"]}}`},
+		{`{"extra":{"a":1}}`, `{"extra":{"a":"1"}}`},
+	}
+	for _, s := range differ {
+		if mustDigest(t, metadataDigest, Composer, s[0]) == mustDigest(t, metadataDigest, Composer, s[1]) {
+			t.Errorf("composer %s and %s digest alike", s[0], s[1])
+		}
+	}
+}
+
+// TestNPMPublishRewrites: a package.json and the archive's root files give
+// the digest of what npm publish stores.
+func TestNPMPublishRewrites(t *testing.T) {
+	tests := []struct {
+		name, pkg string
+		root      []string
+		registry  string
+	}{
+		{"gyp", `{"name":"x"}`, []string{"binding.gyp", "package.json"},
+			`{"name":"x","gypfile":true,"scripts":{"install":"node-gyp rebuild"}}`},
+		{"gyp with preinstall", `{"scripts":{"preinstall":"a"}}`, []string{"binding.gyp"},
+			`{"scripts":{"preinstall":"a","test":"t"},"hasInstallScript":true}`},
+		{"gyp off", `{"gypfile":false}`, []string{"binding.gyp"}, `{}`},
+		{"scripts are only a flag", `{"scripts":{"install":"a"}}`, nil, `{"hasInstallScript":true}`},
+		{"scriptpath", `{"scripts":{"postinstall":"./node_modules/.bin/foo x","test":1}}`, nil,
+			`{"scripts":{"postinstall":"foo x"}}`},
+		{"shrinkwrap", `{}`, []string{"npm-shrinkwrap.json"}, `{"_hasShrinkwrap":true}`},
+		{"no shrinkwrap", `{}`, nil, `{"_hasShrinkwrap":false}`},
+		{"bin string", `{"name":"@s/tool","bin":"./cli.js"}`, nil, `{"bin":{"tool":"cli.js"}}`},
+		{"bin array", `{"bin":["bin/a.js","./b"]}`, nil, `{"bin":{"a.js":"bin/a.js","b":"b"}}`},
+		{"bin object", `{"bin":{"../x":"../../etc/x","y:z":"a\\b","":"c","d":""}}`, nil, `{"bin":{"x":"etc/x","z":"a/b"}}`},
+		{"install flag", `{"scripts":{"install":"x"}}`, nil, `{"hasInstallScript":true,"scripts":{"install":"x"}}`},
+	}
+	for _, tt := range tests {
+		a, err := ArchiveManifestDigest(NPM, &ArchiveInfo{Manifest: []byte(tt.pkg), RootFiles: tt.root})
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		if m := mustDigest(t, metadataDigest, NPM, tt.registry); a != m {
+			t.Errorf("%s: archive and registry digests differ", tt.name)
+		}
+	}
+	// The registry's copy cannot add an install script, a shrinkwrap or a bin.
+	base := mustDigest(t, ManifestDigest, NPM, `{"name":"x"}`)
+	for _, reg := range []string{`{"hasInstallScript":true}`, `{"scripts":{"install":"x"}}`,
+		`{"_hasShrinkwrap":true}`, `{"bin":{"x":"y"}}`, `{"os":["linux"]}`} {
+		if mustDigest(t, metadataDigest, NPM, reg) == base {
+			t.Errorf("%s digests like an empty package.json", reg)
+		}
+	}
+}
+
+func TestArchiveWithoutManifest(t *testing.T) {
+	for _, eco := range []string{Composer, NPM} {
+		d, err := ArchiveManifestDigest(eco, &ArchiveInfo{})
+		if err != nil || d != sha256Digest("{}") {
+			t.Errorf("%s: %s, %v", eco, d, err)
+		}
+	}
 }

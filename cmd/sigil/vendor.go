@@ -148,7 +148,7 @@ func runSign(c *cli.Context) error {
 		return checkFailed(fmt.Errorf("the archive has no %s at its root", release.ManifestFile(eco)),
 			"sign the archive the registry serves for this version")
 	}
-	if st.Manifest, err = release.ManifestDigest(eco, info.Manifest); err != nil {
+	if st.Manifest, err = release.ArchiveManifestDigest(eco, info); err != nil {
 		return checkFailed(fmt.Errorf("%s in the archive: %w", release.ManifestFile(eco), err), "")
 	}
 	text, err := st.Text()
@@ -405,7 +405,7 @@ func runVerify(c *cli.Context) error {
 	if info.Manifest == nil {
 		return checkFailed(fmt.Errorf("%s: no %s at the archive's root", name, release.ManifestFile(st.Ecosystem)), "")
 	}
-	got, err := release.ManifestDigest(st.Ecosystem, info.Manifest)
+	got, err := release.ArchiveManifestDigest(st.Ecosystem, info)
 	if err != nil {
 		return checkFailed(fmt.Errorf("%s: %s: %w", name, release.ManifestFile(st.Ecosystem), err), "")
 	}

@@ -185,7 +185,7 @@ func parseDist(raw []byte) dist {
 // manifestKeys are the members of a version object the manifest digest
 // covers (release.MetadataManifestDigest reads nothing else), so the digest
 // of the object made of just these equals the digest of the whole version.
-var manifestKeys = []string{"require", "conflict", "replace", "provide"}
+var manifestKeys = release.MetadataManifestInputs(release.Composer)
 
 // manifestInput is the object of the manifestKeys members of ms, sorted
 // by key as appendObject writes objects, which front.Manifests digests

@@ -79,7 +79,7 @@ func TestP2FilterEnforce(t *testing.T) {
 	if len(facts) != 3 {
 		t.Fatalf("facts %+v", facts)
 	}
-	wantManifest, err := release.MetadataManifestDigest(release.Composer, []byte(`{"require":{"php":">=8.1","Acme/Bar":"^1.0"},"name":"acme/foo"}`))
+	wantManifest, err := release.MetadataManifestDigest(release.Composer, []byte(`{"require":{"php":">=8.1","Acme/Bar":"^1.0"},"name":"acme/foo","autoload":{"psr-4":{"Acme\\Foo\\":"src/"}}}`))
 	if err != nil {
 		t.Fatal(err)
 	}

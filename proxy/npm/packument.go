@@ -215,7 +215,7 @@ func parseSignatures(raw []byte) ([]registrySig, string) {
 // manifestFields are the members of a version object that
 // release.MetadataManifestDigest reads, so that the digest of the object
 // made of just these equals the digest of the whole version.
-var manifestFields = []string{"dependencies", "optionalDependencies", "peerDependencies", "bundleDependencies", "bundledDependencies"}
+var manifestFields = release.MetadataManifestInputs(release.NPM)
 
 // manifestInput is the object of v's manifestFields, which
 // front.Manifests digests once per distinct value.
