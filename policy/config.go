@@ -78,7 +78,24 @@ type Rule struct {
 	Mode       Mode
 	Unsigned   Unsigned
 	BreakGlass *bool
+	// Source says whether the matched packages keep the "source" of their
+	// versions in served metadata: SourceKeep keeps it; SourceDrop or
+	// "" (the default) drops it. Composer installs from the source when
+	// an archive fails (and a lock file records it), from wherever it
+	// points, which sigil never sees; so sigil serves no source unless a
+	// user keeps it for packages of their own.
+	Source Source
 }
+
+// Source says what served metadata does with a version's "source".
+type Source string
+
+const (
+	// SourceDrop serves no source: the default.
+	SourceDrop Source = "drop"
+	// SourceKeep serves the registry's source, without its mirrors.
+	SourceKeep Source = "keep"
+)
 
 // Settings is the configuration in force for one package.
 type Settings struct {
@@ -87,6 +104,8 @@ type Settings struct {
 	BreakGlass bool
 	// Rule is the index in Config.Rules of the rule that matched, or -1.
 	Rule int
+	// KeepSource is true where the rule says source = "keep".
+	KeepSource bool
 }
 
 // For returns the settings in force for package pkg: the first matching
@@ -101,6 +120,7 @@ func (c *Config) For(pkg string) Settings {
 		// Patterns are checked by Validate; a malformed one matches nothing.
 		if ok, _ := path.Match(r.Package, pkg); ok {
 			s.apply(r.Mode, r.Unsigned, r.BreakGlass)
+			s.KeepSource = r.Source == SourceKeep
 			s.Rule = i
 			break
 		}
@@ -217,7 +237,18 @@ func (r *Rule) check() error {
 	if err := r.Mode.check(); err != nil {
 		return err
 	}
+	if err := r.Source.check(); err != nil {
+		return err
+	}
 	return r.Unsigned.check()
+}
+
+func (s Source) check() error {
+	switch s {
+	case "", SourceDrop, SourceKeep:
+		return nil
+	}
+	return fmt.Errorf("source %q: want keep or drop", string(s))
 }
 
 // UnmarshalText accepts "enforce" or "warn", so that a Mode can be read

@@ -83,18 +83,6 @@ type ArchiveFacts struct {
 	Pinned string
 }
 
-// SourceVerified reports whether the metadata's source reference may be
-// kept: only when the version verified and its statement names that same
-// source. Composer falls back to the source when a dist download fails, so
-// an unverified source is a way around every archive check.
-func (e *Evidence) SourceVerified(v Verdict, m Metadata) bool {
-	if !v.Signed || e == nil || m.Source == "" {
-		return false
-	}
-	st, ok := e.Statements[m.Version]
-	return ok && st.Source == m.Source
-}
-
 // Version decides a version from its metadata alone, as the metadata is
 // served. The archive is decided again with ArchiveVerdict when fetched.
 func (c *Config) Version(e *Evidence, m Metadata) Verdict {

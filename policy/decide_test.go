@@ -185,26 +185,19 @@ func TestArchive(t *testing.T) {
 	}
 }
 
-func TestSourceVerified(t *testing.T) {
-	ev := signedEvidence()
-	m := meta("1.0.0")
-	m.Source = "abc123"
-	var c Config
-	if v := c.Version(ev, m); !ev.SourceVerified(v, m) {
-		t.Error("matching source of a verified version is not kept")
+func TestKeepSourceRule(t *testing.T) {
+	c := Config{Rules: []Rule{{Package: "acme/*", Source: SourceKeep}, {Package: "other/*", Source: SourceDrop}}}
+	if !c.For("acme/foo").KeepSource {
+		t.Error(`source = "keep" does not keep the source`)
 	}
-	m2 := meta("2.0.0") // statement without source
-	m2.Source = "abc123"
-	if v := c.Version(ev, m2); ev.SourceVerified(v, m2) {
-		t.Error("source kept although the statement names none")
+	for _, pkg := range []string{"other/foo", "vendor/foo"} {
+		if c.For(pkg).KeepSource {
+			t.Errorf("%s keeps its source without a rule saying so", pkg)
+		}
 	}
-	m3 := meta("3.0.0") // not verified
-	m3.Source = "abc123"
-	if v := c.Version(ev, m3); ev.SourceVerified(v, m3) {
-		t.Error("source kept for an unverified version")
-	}
-	if v := c.Version(unsignedEvidence(), m); unsignedEvidence().SourceVerified(v, m) {
-		t.Error("source kept for an unsigned version")
+	bad := Config{Rules: []Rule{{Package: "acme/*", Source: "mirror"}}}
+	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), `source "mirror"`) {
+		t.Errorf("Validate = %v, want an error naming the source value", err)
 	}
 }
 

@@ -28,6 +28,10 @@ import (
 //	unsigned = "deny"
 //
 //	[[rule]]
+//	package = "mycompany/*"   # our own packages: keep their git sources
+//	source = "keep"           # or "drop", the default
+//
+//	[[rule]]
 //	package = "legacy/*"
 //	mode = "warn"
 //	break_glass = false
@@ -65,6 +69,7 @@ type fileRule struct {
 	Mode       string `toml:"mode"`
 	Unsigned   string `toml:"unsigned"`
 	BreakGlass *bool  `toml:"break_glass"`
+	Source     string `toml:"source"`
 }
 
 // typeErrRE picks the line and key out of the TOML library's type errors,
@@ -112,6 +117,7 @@ func Parse(name string, data []byte) (*Config, error) {
 			Mode:       Mode(r.Mode),
 			Unsigned:   Unsigned(r.Unsigned),
 			BreakGlass: r.BreakGlass,
+			Source:     Source(r.Source),
 		})
 	}
 	if err := c.Validate(); err != nil {

@@ -131,7 +131,7 @@ func TestEvaluateLookup(t *testing.T) {
 		keepSource bool
 		reason     []string
 	}{
-		{policy.Allow, true, nil},
+		{policy.Allow, false, nil}, // no source = "keep" rule
 		{policy.Block, false, []string{"acme/foo@1.1.0", "index 2", "stranger"}},
 		{policy.Block, false, []string{"acme/foo@2.0.0", "revoked in acme at index 5"}},
 		{policy.Block, false, []string{"acme/foo@3.0.0", "indices 6 and 7"}},

@@ -39,9 +39,10 @@ type VersionFacts struct {
 // the version's metadata.
 type VersionVerdict struct {
 	policy.Verdict
-	// KeepSource is true only when a verified statement's source equals
-	// Facts.Source; otherwise the front drops the source entry, because
-	// Composer falls back to the source when a dist download fails.
+	// KeepSource is true only where policy keeps sources for the package
+	// (a rule's source = "keep"); otherwise the front serves no source,
+	// because Composer falls back to the source when a dist download
+	// fails, and fetches it from wherever it points.
 	KeepSource bool
 }
 

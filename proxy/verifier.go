@@ -159,7 +159,9 @@ func (v *Verifier) Versions(ctx context.Context, eco, pkg string, facts []Versio
 		} else {
 			vd = v.policy.Version(ev, m)
 		}
-		out[i] = VersionVerdict{Verdict: vd, KeepSource: ev.SourceVerified(vd, m)}
+		// Composer falls back to a version's source when its archive
+		// fails: policy keeps sources only where a rule says so.
+		out[i] = VersionVerdict{Verdict: vd, KeepSource: v.policy.For(f.Package).KeepSource}
 		v.logVerdict(ctx, "version", f, vd)
 	}
 	return out

@@ -47,6 +47,17 @@ func wantBlocked(t *testing.T, err error, subs ...string) {
 	}
 }
 
+func TestVersionsKeepSourceRule(t *testing.T) {
+	e := newTestEnv(t, &policy.Config{Rules: []policy.Rule{{Package: "acme/*", Source: policy.SourceKeep}}})
+	e.ev.set("acme/foo", signed(map[string]policy.Statement{
+		"1.0.0": {Index: 3, Signer: "acme", Tree: "h1:x", Manifest: "sha256:m"},
+	}))
+	got := e.v.Versions(context.Background(), release.Composer, "acme/foo", []VersionFacts{facts("1.0.0", "")})
+	if !got[0].KeepSource {
+		t.Errorf(`acme/foo under source = "keep": %+v`, got[0])
+	}
+}
+
 func TestVersions(t *testing.T) {
 	e := newTestEnv(t, nil)
 	e.ev.set("acme/foo", signed(map[string]policy.Statement{
@@ -59,7 +70,8 @@ func TestVersions(t *testing.T) {
 	if len(got) != 3 {
 		t.Fatalf("%d verdicts for 3 facts", len(got))
 	}
-	if got[0].Action != policy.Allow || !got[0].Signed || !got[0].KeepSource {
+	// A verified source is still not served: only a rule keeps one.
+	if got[0].Action != policy.Allow || !got[0].Signed || got[0].KeepSource {
 		t.Errorf("1.0.0: %+v", got[0])
 	}
 	if got[1].Action != policy.Block || got[1].KeepSource || !strings.Contains(got[1].Reason(), "acme/foo@2.0.0") {

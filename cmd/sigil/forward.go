@@ -73,6 +73,7 @@ func forwardHandler(c *cli.Context, mirror http.Handler, parts forwardParts) (ht
 			Served:      parts.store,
 			Learned:     proxy.StoreCache(parts.store),
 			Mode:        parts.policy.Mode,
+			Client:      parts.client,
 			Forward:     true,
 			Logger:      parts.logger.With("part", "composer-forward"),
 		})

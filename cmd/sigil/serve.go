@@ -148,6 +148,7 @@ func runServe(c *cli.Context) error {
 			PublicURL:   c.String("public-url"),
 			Served:      store,
 			Mode:        pol.Mode,
+			Client:      upstreamClient,
 			Logger:      logger.With("part", "composer"),
 		})
 		if err != nil {

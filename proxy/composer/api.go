@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/sigilproxy/sigil/proxy/internal/front"
 	"github.com/sigilproxy/sigil/proxy/internal/rawjson"
@@ -206,4 +207,68 @@ func mergeAdvisories(merged object, body []byte, asked []string) error {
 		merged[name] = list
 	}
 	return nil
+}
+
+// Composer's filter lists (2.10): serveFilterSummary answers the
+// summary-url of packages.json's "filter" (which packages each list names,
+// so that Composer asks about those only), serveFilterAPI its api-url
+// (Composer POSTs {"packages": [purl...], "lists": [...]} as JSON,
+// FilterListApiClient, and reads "filter" from the answer). Both pass the
+// upstream's answer through: what they hold takes versions away from what
+// Composer may install, never adds any.
+func (h *Handler) serveFilterSummary(w http.ResponseWriter, r *http.Request) {
+	root, err := h.rootInfo(r.Context())
+	if err != nil {
+		h.core.Fail(w, r, "the filter list summary", err)
+		return
+	}
+	if root.filterSummary == "" {
+		notFound(w)
+		return
+	}
+	doc, err := h.upstream.Document(r.Context(), root.filterSummary)
+	if err != nil {
+		h.core.Fail(w, r, "the filter list summary", err)
+		return
+	}
+	top, err := parseDocument(doc.Body)
+	if err == nil {
+		if raw, ok := top["filter"]; !ok || rawjson.Kind(raw) != '{' {
+			err = errors.New(`no "filter" object`)
+		}
+	}
+	if err != nil {
+		h.core.Fail(w, r, "the filter list summary", front.Malformed(root.filterSummary, err))
+		return
+	}
+	base, ok := h.base(r)
+	if !ok {
+		http.Error(w, "bad Host header", http.StatusBadRequest)
+		return
+	}
+	h.core.ServeDocument(w, r, stateKey(base, h.prefix, filterSummaryPath), doc.Body, contentTypeJSON, "no-cache")
+}
+
+const (
+	maxFilterBody = 4 << 20
+	filterTimeout = 30 * time.Second
+)
+
+func (h *Handler) serveFilterAPI(w http.ResponseWriter, r *http.Request) {
+	root, err := h.rootInfo(r.Context())
+	if err != nil {
+		h.core.Fail(w, r, "the filter list API", err)
+		return
+	}
+	if root.filterAPI == "" {
+		notFound(w)
+		return
+	}
+	h.core.PassPost(w, r, h.client, front.Post{
+		URL:     root.filterAPI,
+		What:    "the filter list API",
+		MaxBody: maxFilterBody,
+		Timeout: filterTimeout,
+		Headers: []string{"Content-Type", "Accept"},
+	})
 }

@@ -2,7 +2,9 @@ package composer
 
 import (
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"reflect"
 	"strings"
@@ -111,5 +113,41 @@ func TestMethods(t *testing.T) {
 	}
 	if n := len(r.up.URLs()); n != 0 {
 		t.Errorf("upstream asked %d times", n)
+	}
+}
+
+// TestFilterRoutes: the filter list summary and API of packages.json are
+// answered through sigil, from the upstream's URLs only.
+func TestFilterRoutes(t *testing.T) {
+	var posted []byte
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		posted, _ = io.ReadAll(r.Body)
+		if r.Method != http.MethodPost || r.Header.Get("Content-Type") != "application/json" {
+			t.Errorf("upstream got %s with Content-Type %q", r.Method, r.Header.Get("Content-Type"))
+		}
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"filter":{"malware":[{"package":"acme/foo","constraint":"1.0.0"}]}}`)
+	}))
+	defer api.Close()
+	r := newRig(t)
+	r.up.Set(upstreamBase+"/packages.json", `{"metadata-url":"/p2/%package%.json",
+		"filter":{"metadata":false,"lists":{"malware":{"enabled":true}},"summary-url":"/filter/summary.json","api-url":"`+api.URL+`/api/filter"}}`)
+	r.up.Set(upstreamBase+"/filter/summary.json", `{"filter":{"malware":{"acme/foo":"1.0.0"}}}`)
+	r.Get("/composer/packages.json")
+
+	resp, body := r.Get("/composer/filter/summary.json")
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `"acme/foo":"1.0.0"`) {
+		t.Errorf("summary: %d %s", resp.StatusCode, body)
+	}
+	req := `{"packages":["pkg://composer/acme/foo"],"lists":["malware"]}`
+	resp, body = r.Do(http.MethodPost, "/composer/api/filter/", strings.NewReader(req), "Content-Type: application/json")
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `"constraint":"1.0.0"`) {
+		t.Errorf("api: %d %s", resp.StatusCode, body)
+	}
+	if string(posted) != req {
+		t.Errorf("upstream got %q, want the client's body", posted)
+	}
+	if resp, _ := r.Get("/composer/api/filter/"); resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("GET of the filter API: %d", resp.StatusCode)
 	}
 }

@@ -87,6 +87,7 @@ var packagistLikeRoot = `{
 	"search": "https://www.upstream.test/search.json?q=%query%&type=%type%",
 	"list": "/packages/list.json",
 	"security-advisories": {"metadata": true, "api-url": "https://www.upstream.test/api/security-advisories/"},
+	"filter": {"metadata": true, "lists": {"malware": {"enabled": true}}, "summary-url": "/filter/summary.json", "api-url": "https://www.upstream.test/api/filter", "other": 1},
 	"providers-api": "https://www.upstream.test/providers/%package%.json",
 	"mirrors": [{"dist-url": "https://mirror.test/%package%/%version%/%reference%.%type%", "preferred": true}],
 	"providers-lazy-url": "/p/%package%.json",

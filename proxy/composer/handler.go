@@ -59,6 +59,9 @@ type Config struct {
 	// and serves those URLs (ServeArchiveURL); its own /dists/ route is
 	// off, because the rest of the upstream's paths are the upstream's.
 	Forward bool
+	// Client makes the requests passed through with a body (the filter
+	// list API). Default: proxy.UpstreamClient(nil).
+	Client *http.Client
 	// Learned keeps, in Forward mode, the archive URLs learned from
 	// served metadata across restarts (under keys that start with
 	// "composer-forward "), so that a client installing from its lock
@@ -74,6 +77,7 @@ type Handler struct {
 	core        front.Core
 	upstreamURL *url.URL
 	upstream    proxy.Upstream
+	client      *http.Client
 	prefix      string
 	public      *url.URL // nil: from the request
 	forward     bool
@@ -109,11 +113,15 @@ func New(cfg Config) (*Handler, error) {
 		},
 		upstreamURL: cfg.UpstreamURL,
 		upstream:    cfg.Upstream,
+		client:      cfg.Client,
 		forward:     cfg.Forward,
 		parsed:      front.NewParsed[parsedP2](front.ParsedEntries, front.ParsedBytes),
 		index:       front.Recent[*docIndex]{TTL: indexTTL, Size: indexSize},
 	}
 	h.core.Init()
+	if h.client == nil {
+		h.client = proxy.UpstreamClient(nil)
+	}
 	var err error
 	if h.prefix, err = front.Prefix(cfg.Prefix, "/composer"); err != nil {
 		return nil, fmt.Errorf("composer: %w", err)
@@ -179,14 +187,24 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if allow(w, r, http.MethodGet, http.MethodHead, http.MethodPost) {
 			h.serveAdvisories(w, r)
 		}
+	case p == filterSummaryPath:
+		if allow(w, r, http.MethodGet, http.MethodHead) {
+			h.serveFilterSummary(w, r)
+		}
+	case p == filterAPIPath:
+		if allow(w, r, http.MethodPost) {
+			h.serveFilterAPI(w, r)
+		}
 	default:
 		notFound(w)
 	}
 }
 
 const (
-	devSuffix      = "~dev"
-	advisoriesPath = "/api/security-advisories/"
+	devSuffix         = "~dev"
+	advisoriesPath    = "/api/security-advisories/"
+	filterSummaryPath = "/filter/summary.json"
+	filterAPIPath     = "/api/filter/"
 )
 
 // metadataName takes "vendor/name.json" or "vendor/name~dev.json" from a

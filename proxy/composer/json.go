@@ -137,7 +137,7 @@ var knownKeys = rawjson.NewNames(`name version version_normalized description ke
 	forum wiki irc docs chat rss security funding bin include-path target-dir
 	notification-url default-branch abandoned archive scripts config minimum-stability
 	transport-options packages minified security-advisories warnings infos message
-	versions advisoryId affectedVersions php`)
+	versions advisoryId affectedVersions php filter`)
 
 // stringMember returns o[key] if it is a JSON string.
 func (o object) stringMember(key string) (string, bool) {

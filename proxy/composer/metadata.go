@@ -24,9 +24,11 @@ type p2Doc struct {
 	// present is whether packages[pkg] exists: Composer tells "no such
 	// package" from "no versions" by it.
 	present bool
-	// rest holds the top-level members passed through: the upstream's
-	// notices and "security-advisories" (which Composer reads from p2
-	// documents when packages.json says "metadata": true).
+	// rest holds the top-level members passed through (an allowlist):
+	// the upstream's notices, "security-advisories" and "filter" (which
+	// Composer reads from p2 documents when packages.json says
+	// "metadata": true in the object of the same name). Every other
+	// top-level member is dropped.
 	rest object
 }
 
@@ -38,10 +40,9 @@ type entry struct {
 	members []member
 	facts   proxy.VersionFacts
 	dist    dist // ok=false: no archive sigil can serve
-	// source is the source object as served (without "mirrors") and its
-	// reference, if it has one.
-	source    json.RawMessage
-	sourceRef string
+	// source is the source object as served where policy keeps sources
+	// (without "mirrors"), if it has a reference.
+	source json.RawMessage
 	// problem, if set, is why the entry cannot be served at all.
 	problem string
 }
@@ -68,9 +69,15 @@ func parseP2(body []byte, pkg string) (*p2Doc, error) {
 		return nil, fmt.Errorf("malformed JSON: %w", err)
 	}
 	d := &p2Doc{pkg: pkg, size: len(body), rest: object{}}
-	if raw, ok := top["security-advisories"]; ok {
-		if k := rawjson.Kind(raw); k == '[' || k == '{' {
-			d.rest["security-advisories"] = raw
+	// Composer's own protections pass: security advisories, and the
+	// entries of its filter lists (Composer 2.10 reads "filter" from p2
+	// documents when packages.json says filter.metadata). Both only take
+	// versions away from what Composer may install.
+	for _, k := range []string{"security-advisories", "filter"} {
+		if raw, ok := top[k]; ok {
+			if kind := rawjson.Kind(raw); kind == '{' || kind == '[' {
+				d.rest[k] = raw
+			}
 		}
 	}
 	passNotices(top, d.rest)
@@ -139,7 +146,7 @@ func newEntry(pkg string, ms []member, digests *front.Manifests) entry {
 	if raw, ok := lookup(ms, "source"); ok {
 		if s, err := parseObject(raw); err == nil {
 			if ref, ok := s.stringMember("reference"); ok && ref != "" {
-				e.source, e.sourceRef = servedSource(raw, s), ref
+				e.source = servedSource(raw, s)
 				e.facts.Source = ref
 			}
 		}

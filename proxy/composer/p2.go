@@ -145,9 +145,10 @@ func (h *Handler) filter(ctx context.Context, d *p2Doc, base string) ([]byte, su
 // members but those notServed names, and sigil's own source and dist.
 func (h *Handler) servedVersion(e *entry, v proxy.VersionVerdict, base string) served {
 	s := served{members: e.members}
-	// Composer falls back to the source when the dist fails, so a source
-	// stays only where a verified statement names this very reference.
-	if v.KeepSource && e.sourceRef != "" && e.sourceRef == e.facts.Source {
+	// Composer falls back to the source when the dist fails (and a lock
+	// file records it), which would fetch code sigil never saw: a source
+	// is served only where policy keeps it (a rule's source = "keep").
+	if v.KeepSource {
 		s.source = e.source
 	}
 	if e.dist.ok {

