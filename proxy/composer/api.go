@@ -241,12 +241,7 @@ func (h *Handler) serveFilterSummary(w http.ResponseWriter, r *http.Request) {
 		h.core.Fail(w, r, "the filter list summary", front.Malformed(root.filterSummary, err))
 		return
 	}
-	base, ok := h.base(r)
-	if !ok {
-		http.Error(w, "bad Host header", http.StatusBadRequest)
-		return
-	}
-	h.core.ServeDocument(w, r, stateKey(base, h.prefix, filterSummaryPath), doc.Body, contentTypeJSON, "no-cache")
+	h.core.ServeDocument(w, r, stateKey(h.prefix, filterSummaryPath), doc.Body, contentTypeJSON, "no-cache")
 }
 
 const (
