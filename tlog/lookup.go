@@ -26,12 +26,26 @@ type Lookup struct {
 	// Checkpoint is the verified checkpoint every entry is proven against.
 	// It is the stored checkpoint or a proven prefix of it.
 	Checkpoint *Checkpoint
-	// Entries are the logged notes, in ascending index order, each proven
-	// to be in the tree of Checkpoint. They are not yet interpreted: see
-	// Evaluate.
+	// Entries are the logged statements and key events, in ascending index
+	// order, each proven to be in the tree of Checkpoint. They are not yet
+	// interpreted: see Evaluate.
 	Entries []Entry
 
 	memo *release.SigMemo // the client's; nil for a Lookup made by hand
+
+	// Observations are the log's own observations of the package's
+	// versions, by version: proven to be in the tree of Checkpoint, signed
+	// by the log key, and not backdated (see the package doc). The first
+	// observation of a version is the one that counts.
+	Observations map[string]*Observation
+}
+
+// Observation is one verified observation of a version (see
+// release.Observation) and where the log holds it.
+type Observation struct {
+	Index uint64
+	Note  []byte
+	*release.Observation
 }
 
 // Entry is one logged note whose inclusion in the log was proven.
@@ -46,12 +60,29 @@ type Entry struct {
 // A log that proves misbehaviour gets a *SecurityError, and after that
 // every call fails with ErrSecurity.
 func (c *Client) Lookup(ctx context.Context, eco, pkg string) (*Lookup, error) {
+	return c.LookupVersions(ctx, eco, pkg, nil)
+}
+
+// LookupVersions is Lookup, and asks a log that observes the package's
+// registry to observe each of versions first (at most
+// MaxLookupVersions), so that the answer includes their observations.
+func (c *Client) LookupVersions(ctx context.Context, eco, pkg string, versions []string) (*Lookup, error) {
 	if err := c.checkNotHalted(ctx); err != nil {
 		return nil, err
 	}
 	u, err := c.lookupURL(eco, pkg)
 	if err != nil {
 		return nil, err
+	}
+	if len(versions) > 0 {
+		q := url.Values{"version": versions}
+		u += "?" + q.Encode()
+	}
+	// The stored checkpoint before this lookup moves it: an observation
+	// it does not contain must not be dated before its cosignatures.
+	before, err := c.store.Checkpoint(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("lookup %s %s: reading the stored checkpoint: %w", eco, pkg, err)
 	}
 	body, err := c.get(ctx, u, c.maxLookup)
 	if err != nil {
@@ -72,7 +103,11 @@ func (c *Client) Lookup(ctx context.Context, eco, pkg string) (*Lookup, error) {
 	if err != nil {
 		return nil, fmt.Errorf("lookup %s %s from %s: %w", eco, pkg, u, err)
 	}
-	return &Lookup{Ecosystem: eco, Package: pkg, Checkpoint: cp, Entries: entries, memo: c.sigs}, nil
+	lk := &Lookup{Ecosystem: eco, Package: pkg, Checkpoint: cp, memo: c.sigs}
+	if err := c.splitObservations(ctx, lk, entries, before, u); err != nil {
+		return nil, fmt.Errorf("lookup %s %s: %w", eco, pkg, err)
+	}
+	return lk, nil
 }
 
 // verifyEntries checks each entry's inclusion proof against cp. It is pure.

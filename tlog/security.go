@@ -21,7 +21,9 @@ var ErrSecurity = errors.New("release log misbehaviour detected")
 // without asking the log.
 type SecurityError struct {
 	// Kind is "fork" (the received checkpoint is not smaller than the
-	// stored one) or "rollback" (it is smaller).
+	// stored one), "rollback" (it is smaller) or "backdated" (an
+	// observation in the received checkpoint is dated before the stored
+	// checkpoint, which does not contain it, was cosigned).
 	Kind string
 	// Log is the URL of the log; Origin its origin line.
 	Log    string
@@ -40,6 +42,11 @@ type SecurityError struct {
 	Smaller, Larger uint64
 	Proof           [][]byte
 	SmallerRoot     []byte
+	// Entry and EntryIndex are, for "backdated", the signed observation
+	// and its index in the received checkpoint's tree (proven by an
+	// inclusion proof; anyone can fetch it again from the log's tiles).
+	Entry      []byte
+	EntryIndex uint64
 	// Failed says what did not hold.
 	Failed string
 	// Time is when the client detected it.
@@ -62,7 +69,12 @@ func (e *SecurityError) String() string {
 	fmt.Fprintf(&b, "log: %s\norigin: %s\ndetected: %s\n\n", e.Log, e.Origin, e.Time.UTC().Format(time.RFC3339))
 	fmt.Fprintf(&b, "stored checkpoint (verified earlier and kept by this proxy):\n%s\n", indent(e.Stored))
 	fmt.Fprintf(&b, "received checkpoint (from %s):\n%s\n", e.ReceivedFrom, indent(e.Received))
-	if e.Smaller == e.Larger {
+	if e.Kind == "backdated" {
+		fmt.Fprintf(&b, "observation at index %d (signed by the log key, in the received checkpoint's tree):\n%s\n", e.EntryIndex, indent(e.Entry))
+		fmt.Fprintf(&b, "proof of misbehaviour: the stored checkpoint has %d entries, so it does not\n"+
+			"contain index %d, and its witnesses cosigned it after the time the log wrote\n"+
+			"into the observation: the log dated an observation before it made it.\n", e.Smaller, e.EntryIndex)
+	} else if e.Smaller == e.Larger {
 		fmt.Fprintf(&b, "proof of misbehaviour: both checkpoints are signed by the log key and\n"+
 			"commit to %d entries, with different root hashes.\n", e.Larger)
 	} else {

@@ -43,7 +43,7 @@ func logCommand() *cli.Command {
 			{
 				Name:      "serve",
 				Usage:     "run the release log",
-				UsageText: "sigil log serve --dir DIR --key SIGNER_FILE [--listen ADDR] [--origin O] [--core-key [ECO=]VKEY ...] [--witness VKEY=URL ...] [--witness-threshold N]",
+				UsageText: "sigil log serve --dir DIR --key SIGNER_FILE [--listen ADDR] [--origin O] [--core-key [ECO=]VKEY ...] [--witness VKEY=URL ...] [--witness-threshold N] [--observe ECO=URL ...] [--archive-host HOST ...]",
 				Description: "Serves a transparency log of release statements and key events (C2SP tlog-tiles:\n" +
 					"/checkpoint and /tile/..., plus POST /add and GET /lookup/ECO/PACKAGE), kept in DIR.\n" +
 					"A note is admitted only if a key authorized for its namespace signed it, by the chain\n" +
@@ -54,7 +54,13 @@ func logCommand() *cli.Command {
 					"Environment: SIGIL_LOG_DIR, SIGIL_LOG_SIGNER_KEY (the key FILE), SIGIL_LOG_LISTEN,\n" +
 					"SIGIL_LOG_ORIGIN, SIGIL_CORE_KEYS and SIGIL_LOG_WITNESSES (comma-separated),\n" +
 					"SIGIL_LOG_WITNESS_THRESHOLD, SIGIL_CHECKPOINT_INTERVAL. (The log's own variables carry\n" +
-					"LOG_ so that they do not collide with the proxy's --listen, --log-key and --witness.)",
+					"LOG_ so that they do not collide with the proxy's --listen, --log-key and --witness.)\n\n" +
+					"With --observe ECO=URL the log is also a notary of that registry: a lookup that names\n" +
+					"versions (GET /lookup/ECO/PACKAGE?version=V) makes the log fetch each version it has\n" +
+					"not observed from URL (never from a URL a client gives), hash it, and log a\n" +
+					"sigil-observed/v1 note signed by the log key, once per version. Archives on other\n" +
+					"hosts than URL's are fetched only from --archive-host hosts and the conventional code\n" +
+					"hosts. Environment: SIGIL_LOG_OBSERVE, SIGIL_LOG_ARCHIVE_HOSTS (comma-separated).",
 				Flags: []cli.Flag{
 					&cli.StringFlag{Name: "dir", Usage: "DIR of the log (created if missing)", EnvVars: envVar("log-dir")},
 					&cli.StringFlag{Name: "key", Usage: "SIGNER_FILE of the log's checkpoint key (from sigil keygen)", EnvVars: envVar("log-signer-key")},
@@ -63,6 +69,8 @@ func logCommand() *cli.Command {
 					&cli.StringSliceFlag{Name: "core-key", Usage: "[ECO=]VKEY: an ecosystem's core key; without ECO= for every ecosystem (repeatable)", EnvVars: envVars("core-key", "core-keys")},
 					&cli.StringSliceFlag{Name: "witness", Usage: "VKEY=URL of a C2SP tlog-witness to cosign checkpoints (repeatable)", EnvVars: envVars("log-witness", "log-witnesses")},
 					&cli.IntFlag{Name: "witness-threshold", Usage: "how many witnesses must cosign a checkpoint before it is published (default: all)", EnvVars: envVar("log-witness-threshold")},
+					&cli.StringSliceFlag{Name: "observe", Usage: "ECO=URL of a registry the log observes (composer or npm; repeatable)", EnvVars: envVar("log-observe")},
+					&cli.StringSliceFlag{Name: "archive-host", Usage: "HOST[:PORT] the log may fetch observed archives from, besides the registries' own hosts (repeatable)", EnvVars: envVars("log-archive-host", "log-archive-hosts")},
 					&cli.DurationFlag{Name: "checkpoint-interval", Value: server.DefaultCheckpointInterval, Usage: "how often a checkpoint is published while the log grows (at least 100ms)", EnvVars: envVar("checkpoint-interval")},
 					&cli.StringFlag{Name: "log-format", Value: "text", Usage: "text or json", EnvVars: envVar("log-format")},
 					&cli.BoolFlag{Name: "debug", Usage: "log at debug level", EnvVars: envVar("debug")},
@@ -191,6 +199,10 @@ func logServerConfig(c *cli.Context, logger *slog.Logger) (server.Config, error)
 	}
 	if cfg.CheckpointInterval < 100*time.Millisecond {
 		return server.Config{}, usageError(fmt.Sprintf("--checkpoint-interval %v: want at least 100ms", cfg.CheckpointInterval), "")
+	}
+	cfg.Now = clock(logger)
+	if err := observeConfig(c, &cfg); err != nil {
+		return server.Config{}, err
 	}
 	return cfg, nil
 }
