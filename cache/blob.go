@@ -90,6 +90,7 @@ func (s *Store) PutBlob(ctx context.Context, sum [32]byte, r io.Reader) error {
 	defer release()
 	switch _, err := s.blobHeader(sum); {
 	case err == nil:
+		s.stored(sum, 0)
 		return nil
 	case !errors.Is(err, ErrNotFound):
 		return err
@@ -112,10 +113,22 @@ func (s *Store) PutBlob(ctx context.Context, sum [32]byte, r io.Reader) error {
 		s.deleteChunks(sum, n)
 		return fmt.Errorf("put blob %x: write header: %w", sum, err)
 	}
+	s.stored(sum, size)
 	if err := s.sync(); err != nil {
 		return fmt.Errorf("put blob %x: %w", sum, err)
 	}
 	return nil
+}
+
+// stored accounts for a blob PutBlob made visible (size bytes new) or
+// found stored (0): it is used now, and protected from eviction until it
+// is opened or freshGrace passed.
+func (s *Store) stored(sum [32]byte, size int64) {
+	s.openMu.Lock()
+	s.fresh[sum] = s.now()
+	s.openMu.Unlock()
+	s.touch(usedBlob, sum[:])
+	s.addUsed(size)
 }
 
 // writeChunks stores r in chunks under sum and checks its hash. It returns
@@ -203,29 +216,43 @@ func (s *Store) deleteChunks(sum [32]byte, n uint64) {
 }
 
 // lockBlob makes the caller the only writer of sum in this process, waiting
-// for an earlier writer to finish.
+// for an earlier writer (or an eviction) to finish.
 func (s *Store) lockBlob(ctx context.Context, sum [32]byte) (release func(), err error) {
 	for {
+		release, ok := s.claimBlob(sum)
+		if ok {
+			return release, nil
+		}
 		s.inflightMu.Lock()
 		ch, busy := s.inflight[sum]
-		if !busy {
-			ch = make(chan struct{})
-			s.inflight[sum] = ch
-			s.inflightMu.Unlock()
-			return func() {
-				s.inflightMu.Lock()
-				delete(s.inflight, sum)
-				s.inflightMu.Unlock()
-				close(ch)
-			}, nil
-		}
 		s.inflightMu.Unlock()
+		if !busy {
+			continue
+		}
 		select {
 		case <-ch:
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
 	}
+}
+
+// claimBlob makes the caller the only writer of sum, or reports false when
+// another holds it.
+func (s *Store) claimBlob(sum [32]byte) (release func(), ok bool) {
+	s.inflightMu.Lock()
+	defer s.inflightMu.Unlock()
+	if _, busy := s.inflight[sum]; busy {
+		return nil, false
+	}
+	ch := make(chan struct{})
+	s.inflight[sum] = ch
+	return func() {
+		s.inflightMu.Lock()
+		delete(s.inflight, sum)
+		s.inflightMu.Unlock()
+		close(ch)
+	}, true
 }
 
 // sweepOrphanChunks deletes chunks that no header accounts for: those of a
@@ -325,15 +352,25 @@ func (s *Store) HasBlob(ctx context.Context, sum [32]byte) (bool, error) {
 
 // OpenBlob returns a reader of the stored blob with the given sha256, or an
 // error wrapping ErrNotFound. The Blob holds no database resources between
-// calls; Close returns its buffer.
+// calls; Close returns its buffer. The blob is not evicted while a Blob of
+// it is open, so every Blob must be closed.
 func (s *Store) OpenBlob(ctx context.Context, sum [32]byte) (*Blob, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	// Under openMu, eviction cannot remove the blob between the header
+	// read and the count that protects it.
+	s.openMu.Lock()
 	h, err := s.blobHeader(sum)
+	if err == nil {
+		s.open[sum]++
+		delete(s.fresh, sum)
+	}
+	s.openMu.Unlock()
 	if err != nil {
 		return nil, err
 	}
+	s.touch(usedBlob, sum[:])
 	return &Blob{s: s, sum: sum, h: h}, nil
 }
 
@@ -467,6 +504,15 @@ func (b *Blob) readChunk(n uint64, fn func(v []byte)) error {
 func (b *Blob) Close() error {
 	if b.closed.Swap(true) {
 		return nil
+	}
+	s := b.s
+	s.openMu.Lock()
+	if s.open[b.sum]--; s.open[b.sum] <= 0 {
+		delete(s.open, b.sum)
+	}
+	s.openMu.Unlock()
+	if s.opt.MaxSize > 0 && s.used.Load() > s.opt.MaxSize {
+		s.wakeEvictor() // it may have had to skip this blob
 	}
 	if b.bufp != nil {
 		chunkPool.Put(b.bufp)

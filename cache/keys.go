@@ -18,6 +18,7 @@ const (
 	nsPin       = "v1/pin/"        // + eco, pkg, version → encoded pin
 	nsServed    = "v1/served/"     // + key → encoded servedState
 	nsLog       = "v1/log/"        // + origin + one tag byte + …, see tlog.go
+	// nsUsed (evict.go) and nsNPMKeys (npmkeys.go) live beside their code.
 )
 
 // Limits on strings that become keys. They come from registries and

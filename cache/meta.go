@@ -52,6 +52,7 @@ func (s *Store) GetMeta(ctx context.Context, key string) (Meta, error) {
 		return Meta{}, err
 	}
 	if m, ok := s.metas.get(string(k)); ok {
+		s.touch(usedMeta, k[len(nsMeta):])
 		return m.clone(), nil
 	}
 	// Check, lock, re-check: under the key's lock no PutMeta can commit
@@ -73,6 +74,7 @@ func (s *Store) GetMeta(ctx context.Context, key string) (Meta, error) {
 	if err != nil {
 		return Meta{}, fmt.Errorf("metadata %q: %w", key, err)
 	}
+	s.touch(usedMeta, k[len(nsMeta):])
 	if !s.metas.add(string(k), m) {
 		return m, nil // nobody else holds m: no copy needed
 	}
@@ -103,11 +105,27 @@ func (s *Store) PutMeta(ctx context.Context, key string, m Meta) error {
 	mu := s.stripe(k)
 	mu.Lock()
 	defer mu.Unlock()
-	if err := s.update(ctx, func(txn *badger.Txn) error { return txn.Set(k, v) }); err != nil {
+	var old int64
+	uk, uv, used := s.useRecord(usedMeta, k[len(nsMeta):], true)
+	if err := s.update(ctx, func(txn *badger.Txn) error {
+		old = 0
+		if item, err := txn.Get(k); err == nil {
+			old = item.ValueSize()
+		} else if !errors.Is(err, badger.ErrKeyNotFound) {
+			return err
+		}
+		if used {
+			if err := txn.Set(uk, uv); err != nil {
+				return err
+			}
+		}
+		return txn.Set(k, v)
+	}); err != nil {
 		s.metas.remove(string(k))
 		return fmt.Errorf("store metadata %q: %w", key, err)
 	}
 	s.metas.add(string(k), m.clone())
+	s.addUsed(int64(len(v)) - old)
 	return nil
 }
 

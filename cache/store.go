@@ -47,9 +47,10 @@
 // Memory is bounded whatever the blob sizes: a blob reader holds one chunk
 // (1 MiB), a writer two. Badger keeps at most three 32 MiB memtables of small
 // records (large values live in its value log) and a 32 MiB block cache; the
-// LRUs are bounded by Options. Nothing is ever deleted but chunks of failed
-// writes: the cache grows with what is installed through sigil, and the
-// value-log GC only reclaims overwritten metadata and deleted chunks.
+// LRUs are bounded by Options. Disk is bounded by Options.MaxSize: past it,
+// the least recently used archives and metadata documents are evicted, and
+// the value-log GC gives their space back (see evict.go for what is never
+// evicted and what a download being served is protected by).
 //
 // # Layout
 //
@@ -68,6 +69,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -114,6 +116,14 @@ type Options struct {
 	// overwritten metadata and of deleted chunks is reclaimed). Zero means
 	// 10 minutes; negative disables it. It never runs in memory mode.
 	GCInterval time.Duration
+
+	// MaxSize caps the bytes of stored archives and metadata documents:
+	// past it, the least recently used are evicted (see evict.go) down to
+	// 90% of it. Zero or negative means no cap. Pins, key pins, served
+	// state and log state are never evicted and not counted; nor is
+	// Badger's own overhead, or evicted space the value-log GC has not
+	// reclaimed yet.
+	MaxSize int64
 }
 
 const (
@@ -121,6 +131,12 @@ const (
 	defaultMetaCacheBytes     = 32 << 20
 	defaultMaxMetaSize        = 64 << 20
 	defaultGCInterval         = 10 * time.Minute
+
+	// The value log's file size bounds what one GC rewrite reclaims and
+	// how much garbage can wait in the newest file, which GC never
+	// rewrites: a fraction of the cap, within Badger's limits.
+	minValueLogFile = 16 << 20
+	maxValueLogFile = 256 << 20
 
 	// inMemoryMaxValue is the largest value Badger takes in memory mode:
 	// values must stay below the value threshold, which is at most 1 MiB.
@@ -159,6 +175,19 @@ type Store struct {
 	// earlier one and then finds the blob stored.
 	inflightMu sync.Mutex
 	inflight   map[[32]byte]chan struct{}
+
+	// used is the bytes of stored blobs and documents (Usage).
+	used atomic.Int64
+	// touched remembers when last-use records were written (evict.go).
+	touched *lru.Cache[string, time.Time]
+	// openMu guards open (readers per blob) and fresh (blobs stored and
+	// not yet opened), which keep a blob from eviction.
+	openMu    sync.Mutex
+	open      map[[32]byte]int
+	fresh     map[[32]byte]time.Time
+	evictMu   sync.Mutex // one eviction at a time
+	evictWake chan struct{}
+	evictDone chan struct{}
 
 	refs   *lru.Cache[string, [32]byte]
 	pins   *lru.Cache[string, pin]
@@ -221,7 +250,8 @@ func Open(dir string, opts Options) (*Store, error) {
 		WithBlockCacheSize(32 << 20).
 		// Catch disk corruption of a value (a blob chunk) before it is
 		// served; CRC32-C costs far less than the network it feeds.
-		WithVerifyValueChecksum(true)
+		WithVerifyValueChecksum(true).
+		WithValueLogFileSize(valueLogFileSize(opts.MaxSize))
 	if opts.InMemory {
 		// Without a value log, Badger takes no value larger than the value
 		// threshold (at most 1 MiB), and a whole value counts against a
@@ -240,6 +270,10 @@ func Open(dir string, opts Options) (*Store, error) {
 		opt:       opts,
 		seed:      maphash.MakeSeed(),
 		inflight:  make(map[[32]byte]chan struct{}),
+		open:      make(map[[32]byte]int),
+		fresh:     make(map[[32]byte]time.Time),
+		evictWake: make(chan struct{}, 1),
+		evictDone: make(chan struct{}),
 		now:       time.Now,
 		chunkSize: maxChunkSize,
 	}
@@ -255,6 +289,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	if opts.MetaCacheBytes > 0 {
 		s.metas = newMetaLRU(opts.MetaCacheBytes)
 	}
+	s.touched, _ = lru.New[string, time.Time](touchedEntries)
 
 	if err := s.checkLayout(); err != nil {
 		db.Close()
@@ -264,11 +299,19 @@ func Open(dir string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
+	if err := s.measure(); err != nil {
+		db.Close()
+		return nil, err
+	}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	s.stopGC = cancel
 	s.gcDone = make(chan struct{})
 	go s.gcLoop(ctx)
+	go s.evictLoop(ctx)
+	if opts.MaxSize > 0 && s.used.Load() > opts.MaxSize {
+		s.wakeEvictor() // the cap was lowered since the last run
+	}
 	return s, nil
 }
 
@@ -279,6 +322,7 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.stopGC()
 		<-s.gcDone
+		<-s.evictDone
 		// Badger's Close flushes the memtables to tables and syncs them.
 		if err := s.db.Close(); err != nil {
 			s.closeErr = fmt.Errorf("close cache: %w", err)
@@ -287,9 +331,7 @@ func (s *Store) Close() error {
 	return s.closeErr
 }
 
-// gcLoop runs the value-log GC every GCInterval until ctx ends. One GC call
-// rewrites at most one file, so it repeats while there is something to
-// reclaim.
+// gcLoop runs the value-log GC every GCInterval until ctx ends.
 func (s *Store) gcLoop(ctx context.Context) {
 	defer close(s.gcDone)
 	if s.opt.InMemory || s.opt.GCInterval < 0 {
@@ -303,18 +345,17 @@ func (s *Store) gcLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		for ctx.Err() == nil {
-			err := s.db.RunValueLogGC(gcDiscardRatio)
-			if err == nil {
-				s.log.Debug("cache: value log GC rewrote a file")
-				continue
-			}
-			if !errors.Is(err, badger.ErrNoRewrite) && !errors.Is(err, badger.ErrRejected) {
-				s.log.Warn("cache: value log GC failed", "err", err)
-			}
-			break
-		}
+		s.collectGarbage(ctx)
 	}
+}
+
+// valueLogFileSize is an eighth of the cap, within minValueLogFile and
+// maxValueLogFile; maxValueLogFile without a cap.
+func valueLogFileSize(maxSize int64) int64 {
+	if maxSize <= 0 {
+		return maxValueLogFile
+	}
+	return min(max(maxSize/8, minValueLogFile), maxValueLogFile)
 }
 
 // layoutKey is outside every versioned namespace: it says which layout the

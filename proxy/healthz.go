@@ -25,6 +25,16 @@ type Health struct {
 	LogError string `json:"log_error,omitempty"`
 	// Cache is "ok" or the error reading it.
 	Cache string `json:"cache"`
+	// CacheBytes is what the cache's archives and metadata documents take
+	// (aggregate: nothing about what they are); CacheMaxBytes the cap they
+	// are evicted to stay under, absent without one.
+	CacheBytes    int64 `json:"cache_bytes"`
+	CacheMaxBytes int64 `json:"cache_max_bytes,omitempty"`
+}
+
+// usageReporter is a cache that knows its size (*cache.Store).
+type usageReporter interface {
+	Usage() (used, max int64)
 }
 
 // Healthz answers /-/healthz: 200 and a small JSON Health when the cache
@@ -37,6 +47,9 @@ func (v *Verifier) Healthz(w http.ResponseWriter, r *http.Request) {
 	h.LogSize = size
 	if err != nil {
 		h.LogError = err.Error()
+	}
+	if u, ok := v.cache.(usageReporter); ok {
+		h.CacheBytes, h.CacheMaxBytes = u.Usage()
 	}
 	status := http.StatusOK
 	if _, err := v.cache.GetMeta(r.Context(), healthProbeKey); err != nil && !errors.Is(err, cache.ErrNotFound) {

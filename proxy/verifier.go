@@ -264,9 +264,12 @@ func (v *Verifier) cached(ctx context.Context, key cache.ArchiveKey, ev *policy.
 		return nil, nil
 	}
 	blob, err := v.cache.OpenBlob(ctx, sum)
+	if errors.Is(err, cache.ErrNotFound) {
+		// Evicted (with its reference) since the reference was read: a
+		// miss, fetched and verified again.
+		return nil, nil
+	}
 	if err != nil {
-		// A reference only ever names a stored blob: this is a broken
-		// cache, not a miss.
 		return nil, fmt.Errorf("archive %s: %w", key, err)
 	}
 	af, err := v.blobFacts(f.Ecosystem, sum, blob)

@@ -45,6 +45,7 @@ func serveCommand() *cli.Command {
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "listen", Value: defaultListen, Usage: "ADDR to listen on", EnvVars: envVar("listen")},
 			&cli.StringFlag{Name: "cache-dir", Usage: "DIR of the Badger cache (default: sigil in the user cache directory)", EnvVars: envVar("cache-dir")},
+			&cli.StringFlag{Name: "cache-max-size", Value: defaultCacheMaxSize, Usage: "SIZE (10GB, 512MiB) the cache's archives and metadata stay under; the least recently used are evicted (0: no limit)", EnvVars: envVar("cache-max-size")},
 			&cli.StringFlag{Name: "mode", Value: string(policy.ModeEnforce), Usage: "enforce (block what fails) or warn (serve it, report why)", EnvVars: envVar("mode")},
 			&cli.StringFlag{Name: "unsigned", Value: string(policy.UnsignedWarn), Usage: "packages whose namespaces have no keys: allow, warn or deny", EnvVars: envVar("unsigned")},
 			&cli.StringFlag{Name: "log", Usage: "URL of the release log", EnvVars: envVar("log")},
@@ -87,6 +88,10 @@ func runServe(c *cli.Context) error {
 	}
 	upstreamClient := proxy.UpstreamClient(tlsConfig)
 
+	maxSize, err := parseSize(c.String("cache-max-size"))
+	if err != nil {
+		return usageError("--cache-max-size: "+err.Error(), "")
+	}
 	cacheDir := c.String("cache-dir")
 	if cacheDir == "" {
 		base, err := os.UserCacheDir()
@@ -98,7 +103,7 @@ func runServe(c *cli.Context) error {
 	if err := os.MkdirAll(cacheDir, 0o700); err != nil {
 		return checkFailed(fmt.Errorf("cache directory: %w", err), "set --cache-dir to a directory you can write")
 	}
-	store, err := cache.Open(cacheDir, cache.Options{Logger: logger.With("part", "cache")})
+	store, err := cache.Open(cacheDir, cache.Options{Logger: logger.With("part", "cache"), MaxSize: maxSize})
 	if err != nil {
 		return checkFailed(fmt.Errorf("opening the cache in %s: %w", cacheDir, err),
 			"another sigil may be using it: stop it or set another --cache-dir")
