@@ -63,8 +63,14 @@ type Metadata struct {
 	// could not be computed it is empty and ManifestErr says why.
 	Manifest    string
 	ManifestErr error
-	Source      string // VCS reference, empty when none
-	Integrity   string // npm dist.integrity (SRI), empty when none
+	Source      string // source.reference, empty when none
+	// DistReference is Composer's dist.reference, empty when none.
+	DistReference string
+	// NoDist is set when the metadata names no archive: a version with
+	// keys is then blocked, as it could only be installed from a source
+	// sigil cannot verify.
+	NoDist    bool
+	Integrity string // npm dist.integrity (SRI), empty when none
 }
 
 // ArchiveFacts is what sigil measured on the archive bytes.
@@ -77,10 +83,19 @@ type ArchiveFacts struct {
 	// SHA512 is the digest of the bytes as "sha512-<base64>", computed for
 	// npm tarballs only; empty otherwise.
 	SHA512 string
+	// Manifest is the manifest digest of the archive's own manifest file
+	// (release.ArchiveManifestDigest), which must equal the metadata's,
+	// signed or not; when it could not be computed it is empty and
+	// ManifestErr says why.
+	Manifest    string
+	ManifestErr error
 	// Pinned is the first tree hash sigil saw for this version of an
-	// unsigned package (trust on first use), or empty when none is pinned.
-	// The caller pins Tree first, so it is Tree itself on first sight.
-	Pinned string
+	// unsigned package (trust on first use), or empty when none is pinned,
+	// and PinnedManifest the archive manifest digest pinned with it (empty
+	// for a pin made before manifests were pinned). The caller pins Tree
+	// and Manifest first, so they are these on first sight.
+	Pinned         string
+	PinnedManifest string
 }
 
 // Version decides a version from its metadata alone, as the metadata is
@@ -104,7 +119,24 @@ func (c *Config) Archive(e *Evidence, m Metadata, a ArchiveFacts) Verdict {
 		d.pin(a)
 	}
 	d.integrity(m, a)
+	d.ownManifest(m, a)
 	return d.verdict(s)
+}
+
+// ownManifest holds the metadata to the archive's own manifest file, for
+// every package: the fields the client acts on must be the ones the
+// archive's author wrote, whoever signed what. A malformed archive is
+// reported once, by the tree check.
+func (d *decision) ownManifest(m Metadata, a ArchiveFacts) {
+	switch {
+	case a.TreeErr != nil:
+	case a.ManifestErr != nil:
+		d.fail("the archive's own manifest cannot be read, so the metadata cannot be checked against it: %v", a.ManifestErr)
+	case m.ManifestErr != nil:
+		d.fail("the metadata's install fields cannot be checked against the archive's own manifest: %v", m.ManifestErr)
+	case a.Manifest != m.Manifest:
+		d.fail("the install fields in the metadata (manifest %s) differ from the archive's own manifest file (manifest %s): the registry's metadata was changed", m.Manifest, a.Manifest)
+	}
 }
 
 // decision accumulates the reasons of one verdict. It builds strings only
@@ -176,6 +208,12 @@ func (d *decision) metadata(s Settings, e *Evidence, m Metadata) (Statement, boo
 	if st.Source != "" && m.Source != "" && st.Source != m.Source {
 		d.fail("the metadata names source %s, the %s names %s", m.Source, at, st.Source)
 	}
+	if st.Source != "" && m.DistReference != "" && st.Source != m.DistReference {
+		d.fail("the metadata's dist.reference %s differs from the source %s of the %s", m.DistReference, st.Source, at)
+	}
+	if m.NoDist {
+		d.fail("the metadata names no archive (dist) for this signed version, and only a verified archive is installed")
+	}
 	if st.Archive != "" && m.Integrity != "" {
 		if integrityMismatch(m.Integrity, st.Archive) {
 			d.fail("the metadata's dist.integrity %q differs from the signed archive digest %s (%s)", m.Integrity, st.Archive, at)
@@ -223,6 +261,8 @@ func (d *decision) pin(a ArchiveFacts) {
 		d.fail("the archive cannot be hashed: %v", a.TreeErr)
 	case a.Pinned != "" && a.Pinned != a.Tree:
 		d.fail("the archive's tree hash %s differs from %s, first seen for this unsigned version and pinned", a.Tree, a.Pinned)
+	case a.PinnedManifest != "" && a.Manifest != "" && a.PinnedManifest != a.Manifest:
+		d.fail("the archive's manifest %s differs from %s, first seen for this unsigned version and pinned", a.Manifest, a.PinnedManifest)
 	}
 }
 

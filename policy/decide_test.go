@@ -102,6 +102,13 @@ func TestVersion(t *testing.T) {
 	intOK.Integrity = "sha1-xyz " + sha512
 	intBad := meta("2.0.0")
 	intBad.Integrity = other
+	distRef := func(v, ref string) Metadata {
+		m := meta(v)
+		m.DistReference = ref
+		return m
+	}
+	noDist := meta("1.0.0")
+	noDist.NoDist = true
 	intSHA1 := meta("2.0.0")
 	intSHA1.Integrity = "sha1-xyz"
 
@@ -139,6 +146,10 @@ func TestVersion(t *testing.T) {
 		{"npm integrity matches", Config{}, signedEvidence(), intOK, want{Allow, true, nil}},
 		{"npm integrity differs", Config{}, signedEvidence(), intBad, want{Block, false, []string{"dist.integrity \"" + other, "signed archive digest " + sha512, "index 9"}}},
 		{"npm integrity sha1 only", Config{}, signedEvidence(), intSHA1, want{Allow, true, nil}},
+		{"dist.reference swapped", Config{}, signedEvidence(), distRef("1.0.0", "def456"), want{Block, false, []string{"dist.reference def456", "source abc123", "index 7"}}},
+		{"dist.reference agrees", Config{}, signedEvidence(), distRef("1.0.0", "abc123"), want{Allow, true, nil}},
+		{"signed version without dist", Config{}, signedEvidence(), noDist, want{Block, false, []string{"no archive (dist)"}}},
+		{"unsigned version without dist", Config{Unsigned: UnsignedAllow}, unsignedEvidence(), noDist, want{Allow, false, nil}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -177,9 +188,21 @@ func TestArchive(t *testing.T) {
 		{"unsigned deny", Config{Unsigned: UnsignedDeny}, unsignedEvidence(), meta("1.0.0"), ArchiveFacts{Tree: treeA, Pinned: treeA}, want{Block, false, []string{"unsigned = deny"}}},
 		{"log down", Config{}, &Evidence{Err: errors.New("SECURITY ERROR: fork")}, meta("1.0.0"), ArchiveFacts{Tree: treeA}, want{Block, false, []string{"SECURITY ERROR"}}},
 		{"equivocation", Config{}, signedEvidence(), meta("1.2.0"), ArchiveFacts{Tree: treeA}, want{Block, false, []string{"indices 10 and 14"}}},
+		{"unsigned metadata differs from the archive", Config{Unsigned: UnsignedAllow}, unsignedEvidence(), meta("1.0.0"), ArchiveFacts{Tree: treeA, Pinned: treeA, Manifest: "sha256:cccc"},
+			want{Block, false, []string{"acme/foo@1.0.0", "metadata (manifest sha256:aaaa)", "archive's own manifest file (manifest sha256:cccc)"}}},
+		{"unsigned metadata differs from the archive, warn mode", Config{Mode: ModeWarn, Unsigned: UnsignedAllow}, unsignedEvidence(), meta("1.0.0"), ArchiveFacts{Tree: treeA, Pinned: treeA, Manifest: "sha256:cccc"},
+			want{Warn, false, []string{"archive's own manifest file"}}},
+		{"signed metadata differs from the archive", Config{}, signedEvidence(), meta("1.0.0"), ArchiveFacts{Tree: treeA, Manifest: "sha256:cccc"}, want{Block, false, []string{"archive's own manifest file"}}},
+		{"archive manifest unreadable", Config{Unsigned: UnsignedAllow}, unsignedEvidence(), meta("1.0.0"), ArchiveFacts{Tree: treeA, Pinned: treeA, ManifestErr: errors.New("bin must be an array")},
+			want{Block, false, []string{"own manifest cannot be read", "bin must be an array"}}},
+		{"unsigned pinned manifest differs", Config{Unsigned: UnsignedAllow}, unsignedEvidence(), meta("1.0.0"), ArchiveFacts{Tree: treeA, Pinned: treeA, PinnedManifest: "sha256:dddd"},
+			want{Block, false, []string{"manifest sha256:aaaa differs from sha256:dddd", "first seen"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			if tt.a.Manifest == "" && tt.a.ManifestErr == nil {
+				tt.a.Manifest = tt.m.Manifest // the archive agrees unless the case says otherwise
+			}
 			check(t, tt.cfg.Archive(tt.ev, tt.m, tt.a), tt.want)
 		})
 	}

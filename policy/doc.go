@@ -11,11 +11,15 @@
 //
 // What it guarantees:
 //
-//   - A package none of whose namespaces ever had a key follows the
-//     Unsigned policy (allow, warn, deny); its archives must keep the tree
-//     hash first seen for each version.
+//   - A package none of whose namespaces ever had a key follows the Unsigned
+//     policy (allow, warn, deny); its archives must keep the tree hash and
+//     manifest first seen for each version (the caller keys the pin as the
+//     client compares versions, a dev version per commit).
+//   - Signed or not, at archive time the metadata's manifest digest must
+//     equal the digest of the archive's own manifest file (ArchiveFacts.Manifest).
 //   - Otherwise a version is allowed only with a valid logged statement that
-//     the metadata matches (manifest; source when both name one; npm
+//     the metadata matches (manifest; source.reference and dist.reference each
+//     when the statement names a source; a dist to install from; npm
 //     dist.integrity against the signed archive digest) and, at archive
 //     time, that the archive matches (tree hash; npm bytes digest).
 //   - Two statements for one version (equivocation) block it, naming both

@@ -59,7 +59,7 @@ func BenchmarkArchiveCached(b *testing.B) {
 	up := newArchiveServer(b)
 	url := up.set("/dist/big.zip", zipb)
 	ev := &fakeEvidence{}
-	ev.set("acme/foo", signed(map[string]policy.Statement{"1.0.0": {Index: 3, Signer: "acme", Tree: tree, Manifest: "sha256:m"}}))
+	ev.set("acme/foo", signed(map[string]policy.Statement{"1.0.0": {Index: 3, Signer: "acme", Tree: tree, Manifest: emptyManifest}}))
 	v, err := NewVerifier(VerifierConfig{Log: &fakeLog{size: 10}, Cache: StoreCache(store), Client: up.Client(), TempDir: b.TempDir()})
 	if err != nil {
 		b.Fatal(err)
@@ -152,7 +152,7 @@ func BenchmarkArchiveCold(b *testing.B) {
 	// Every version is signed with the same tree: the comment is not
 	// part of it.
 	v.evaluate = func(lk *tlog.Lookup) *policy.Evidence {
-		return signed(anyVersion{Index: 3, Signer: "acme", Tree: tree, Manifest: "sha256:m"}.statements(4096))
+		return signed(anyVersion{Index: 3, Signer: "acme", Tree: tree, Manifest: emptyManifest}.statements(4096))
 	}
 	var version atomic.Int64
 	served := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -231,7 +231,7 @@ func BenchmarkVersions(b *testing.B) {
 	for i := range n {
 		version := fmt.Sprintf("1.%d.0", i)
 		lb.statement(version, version, "abc", key)
-		fs[i] = VersionFacts{Ecosystem: release.Composer, Package: "acme/foo", Version: version, Manifest: testManifest("m"), Source: "abc"}
+		fs[i] = VersionFacts{Ecosystem: release.Composer, Package: "acme/foo", Version: version, Manifest: testManifest("m"), Source: "abc", ArchiveURL: "https://archives.test/a.zip"}
 	}
 	v, err := NewVerifier(VerifierConfig{
 		Log:     &entriesLog{lb.entries},

@@ -30,6 +30,9 @@ type archiveFacts struct {
 	tree    string
 	treeErr error
 	sha512  string // "sha512-<base64>", computed for npm only
+	// manifest is the digest of the archive's own manifest file.
+	manifest    string
+	manifestErr error
 }
 
 func (f *fetched) remove() {
@@ -204,18 +207,21 @@ func downloadTo(ctx context.Context, client *http.Client, tmp string, lim Limits
 	if h512 != nil {
 		f.facts.sha512 = release.FormatIntegrity(h512.Sum(nil))
 	}
-	f.facts.tree, f.facts.treeErr = treeHash(file, f.size, eco, lim)
+	f.facts.measureTree(file, f.size, eco, lim)
 	return f, nil
 }
 
-// treeHash hashes the archive in r. A malformed archive is not an error of
-// the download but a fact about the bytes, which the policy judges.
-func treeHash(r io.ReaderAt, size int64, eco string, lim Limits) (string, error) {
+// measureTree hashes the archive in r and digests its own manifest file. A
+// malformed archive is not an error of the call: it is a fact the policy
+// judges (treeErr), as is a manifest that cannot be digested (manifestErr).
+func (af *archiveFacts) measureTree(r io.ReaderAt, size int64, eco string, lim Limits) {
 	info, err := release.HashArchive(r, size, release.ManifestFile(eco), lim.Archive)
 	if err != nil {
-		return "", err
+		af.treeErr = err
+		return
 	}
-	return info.Tree, nil
+	af.tree = info.Tree
+	af.manifest, af.manifestErr = release.ArchiveManifestDigest(eco, info)
 }
 
 // readErr remembers the error of its reader, to tell a failing upstream

@@ -207,6 +207,18 @@ func (c *memCache) PinTree(ctx context.Context, eco, pkg, version, tree string) 
 	return tree, time.Now(), nil
 }
 
+func (c *memCache) PinnedTree(ctx context.Context, eco, pkg, version string) (string, time.Time, error) {
+	if err := c.fail(); err != nil {
+		return "", time.Time{}, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if p, ok := c.pins[eco+" "+pkg+" "+version]; ok {
+		return p, time.Time{}, nil
+	}
+	return "", time.Time{}, fmt.Errorf("pin: %w", cache.ErrNotFound)
+}
+
 func (c *memCache) GetMeta(ctx context.Context, key string) (cache.Meta, error) {
 	if err := c.fail(); err != nil {
 		return cache.Meta{}, err
@@ -356,7 +368,7 @@ func signed(stmts map[string]policy.Statement) *policy.Evidence {
 }
 
 func facts(version, url string) VersionFacts {
-	return VersionFacts{Ecosystem: release.Composer, Package: "acme/foo", Version: version, Manifest: "sha256:m", ArchiveURL: url}
+	return VersionFacts{Ecosystem: release.Composer, Package: "acme/foo", Version: version, Manifest: emptyManifest, ArchiveURL: url}
 }
 
 // newChunkedServer serves b without a Content-Length.
@@ -372,3 +384,7 @@ func newChunkedServer(t testing.TB, b []byte) *httptest.Server {
 	t.Cleanup(s.Close)
 	return s
 }
+
+// emptyManifest is the manifest digest of the test archives, which hold no
+// manifest file: the metadata of the fake versions says the same.
+const emptyManifest = "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"

@@ -57,6 +57,9 @@ type Pins interface {
 	// and returns the pinned tree: tree itself on first sight. A new pin is
 	// durable when the call returns.
 	PinTree(ctx context.Context, eco, pkg, version, tree string) (pinned string, firstSeen time.Time, err error)
+	// PinnedTree returns the pinned tree of a version, or an error
+	// wrapping cache.ErrNotFound when none is pinned. It pins nothing.
+	PinnedTree(ctx context.Context, eco, pkg, version string) (tree string, firstSeen time.Time, err error)
 }
 
 // MetaStore keeps the last copy of each upstream metadata document with its

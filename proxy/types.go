@@ -28,6 +28,9 @@ type VersionFacts struct {
 	// Source is the VCS reference the metadata names (Composer
 	// source.reference), empty when there is none.
 	Source string
+	// DistReference is Composer's dist.reference, empty when none. It also
+	// keys the first-seen pin of a dev version: one commit, one content.
+	DistReference string
 	// Integrity is npm's dist.integrity, empty when absent.
 	Integrity string
 	// ArchiveURL is the upstream URL of the archive, learned from metadata.

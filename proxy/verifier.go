@@ -314,21 +314,38 @@ func (v *Verifier) admit(ctx context.Context, key cache.ArchiveKey, ev *policy.E
 }
 
 // decideArchive decides the archive whose bytes measured af. For an
-// unsigned package it pins the tree first seen, but only bytes that pass
-// every other check: bytes refused for another reason (a dist.integrity
-// mismatch) must not become the reference the right bytes are held to.
+// unsigned package the first-seen pin of the version (tree and the
+// archive's own manifest) takes part, and is made from these bytes only if
+// they pass every other check: bytes refused for another reason must not
+// become the reference the right bytes are held to. Policy runs once, and a
+// second time only when another request pinned other bytes in between.
 func (v *Verifier) decideArchive(ctx context.Context, ev *policy.Evidence, f *VersionFacts, m policy.Metadata, af archiveFacts) (policy.Verdict, error) {
-	pa := policy.ArchiveFacts{Tree: af.tree, TreeErr: af.treeErr, SHA512: af.sha512}
+	pa := policy.ArchiveFacts{Tree: af.tree, TreeErr: af.treeErr, SHA512: af.sha512, Manifest: af.manifest, ManifestErr: af.manifestErr}
+	if ev == nil || ev.Err != nil || len(ev.Keyed) > 0 || af.tree == "" {
+		return v.policy.Archive(ev, m, pa), nil
+	}
+	key := pinKey(f)
+	pinned, ok, err := v.pinned(ctx, f, key)
+	if err != nil {
+		return policy.Verdict{}, err
+	}
+	if ok {
+		pa.Pinned, pa.PinnedManifest = pinned.tree, pinned.manifest
+		return v.policy.Archive(ev, m, pa), nil
+	}
 	vd := v.policy.Archive(ev, m, pa)
-	if vd.Failed || ev.Err != nil || len(ev.Keyed) > 0 || af.tree == "" {
+	if vd.Failed {
 		return vd, nil
 	}
-	pinned, _, err := v.cache.PinTree(ctx, f.Ecosystem, f.Package, f.Version, af.tree)
+	got, _, err := v.cache.PinTree(ctx, f.Ecosystem, f.Package, key, pinValue{af.tree, af.manifest}.String())
 	if err != nil {
 		return policy.Verdict{}, fmt.Errorf("archive of %s %s: %w", f.Package, f.Version, err)
 	}
-	pa.Pinned = pinned
-	return v.policy.Archive(ev, m, pa), nil
+	if p := parsePin(got); p != (pinValue{af.tree, af.manifest}) {
+		pa.Pinned, pa.PinnedManifest = p.tree, p.manifest
+		vd = v.policy.Archive(ev, m, pa)
+	}
+	return vd, nil
 }
 
 // blobFacts measures a cached blob, or recalls what it measured.
@@ -338,7 +355,7 @@ func (v *Verifier) blobFacts(eco string, sum [32]byte, blob Blob) (archiveFacts,
 		return af, nil
 	}
 	if !ok {
-		af.tree, af.treeErr = treeHash(blob, blob.Size(), eco, v.limits)
+		af.measureTree(blob, blob.Size(), eco, v.limits)
 	}
 	if eco == release.NPM {
 		h := release.NewIntegrityHash()
@@ -353,12 +370,14 @@ func (v *Verifier) blobFacts(eco string, sum [32]byte, blob Blob) (archiveFacts,
 
 func metadataOf(f *VersionFacts) policy.Metadata {
 	return policy.Metadata{
-		Package:     f.Package,
-		Version:     f.Version,
-		Manifest:    f.Manifest,
-		ManifestErr: f.ManifestErr,
-		Source:      f.Source,
-		Integrity:   f.Integrity,
+		Package:       f.Package,
+		Version:       f.Version,
+		Manifest:      f.Manifest,
+		ManifestErr:   f.ManifestErr,
+		Source:        f.Source,
+		DistReference: f.DistReference,
+		NoDist:        f.ArchiveURL == "",
+		Integrity:     f.Integrity,
 	}
 }
 

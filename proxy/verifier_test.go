@@ -61,14 +61,22 @@ func TestVersionsKeepSourceRule(t *testing.T) {
 func TestVersions(t *testing.T) {
 	e := newTestEnv(t, nil)
 	e.ev.set("acme/foo", signed(map[string]policy.Statement{
-		"1.0.0": {Index: 3, Signer: "acme", Tree: "h1:x", Manifest: "sha256:m", Source: "abc"},
+		"1.0.0": {Index: 3, Signer: "acme", Tree: "h1:x", Manifest: emptyManifest, Source: "abc"},
 	}))
-	fs := []VersionFacts{facts("1.0.0", ""), facts("2.0.0", ""), facts("1.0.0", "")}
+	const u = "https://archives.test/a.zip"
+	fs := []VersionFacts{facts("1.0.0", u), facts("2.0.0", u), facts("1.0.0", u), facts("1.0.0", ""), facts("1.0.0", u)}
 	fs[0].Source = "abc"
 	fs[2].Manifest = "sha256:other"
+	fs[4].DistReference = "swapped"
 	got := e.v.Versions(context.Background(), release.Composer, "acme/foo", fs)
-	if len(got) != 3 {
-		t.Fatalf("%d verdicts for 3 facts", len(got))
+	if len(got) != 5 {
+		t.Fatalf("%d verdicts for 5 facts", len(got))
+	}
+	if got[3].Action != policy.Block || !strings.Contains(got[3].Reason(), "no archive (dist)") {
+		t.Errorf("signed version without a dist: %+v", got[3])
+	}
+	if got[4].Action != policy.Block || !strings.Contains(got[4].Reason(), "dist.reference swapped") {
+		t.Errorf("signed version with a swapped dist.reference: %+v", got[4])
 	}
 	// A verified source is still not served: only a rule keeps one.
 	if got[0].Action != policy.Allow || !got[0].Signed || got[0].KeepSource {
@@ -179,7 +187,7 @@ func TestArchiveVerified(t *testing.T) {
 	e := newTestEnv(t, nil)
 	zipb, tree := makeZip(t, map[string]string{"composer.json": `{"name":"acme/foo"}`, "src/Foo.php": "<?php"})
 	url := e.up.set("/dist/acme-foo-1.0.0.zip", zipb)
-	e.ev.set("acme/foo", signed(map[string]policy.Statement{"1.0.0": {Index: 3, Signer: "acme", Tree: tree, Manifest: "sha256:m"}}))
+	e.ev.set("acme/foo", signed(map[string]policy.Statement{"1.0.0": {Index: 3, Signer: "acme", Tree: tree, Manifest: emptyManifest}}))
 
 	a, err := e.v.Archive(context.Background(), facts("1.0.0", url))
 	if err != nil {
@@ -237,7 +245,7 @@ func assertNoStaging(t *testing.T, v *Verifier) {
 func TestArchiveTreeMismatch(t *testing.T) {
 	zipb, _ := makeZip(t, map[string]string{"composer.json": `{}`, "src/Foo.php": "<?php evil();"})
 	_, goodTree := makeZip(t, map[string]string{"composer.json": `{}`, "src/Foo.php": "<?php"})
-	ev := signed(map[string]policy.Statement{"1.0.0": {Index: 3, Signer: "acme", Tree: goodTree, Manifest: "sha256:m"}})
+	ev := signed(map[string]policy.Statement{"1.0.0": {Index: 3, Signer: "acme", Tree: goodTree, Manifest: emptyManifest}})
 
 	t.Run("enforce", func(t *testing.T) {
 		e := newTestEnv(t, nil)
@@ -277,7 +285,7 @@ func TestArchiveSharedDownload(t *testing.T) {
 	e := newTestEnv(t, nil)
 	zipb, tree := makeZip(t, map[string]string{"composer.json": `{}`, "a.txt": strings.Repeat("a", 1<<20)})
 	url := e.up.set("/dist/a.zip", zipb)
-	e.ev.set("acme/foo", signed(map[string]policy.Statement{"1.0.0": {Index: 3, Signer: "acme", Tree: tree, Manifest: "sha256:m"}}))
+	e.ev.set("acme/foo", signed(map[string]policy.Statement{"1.0.0": {Index: 3, Signer: "acme", Tree: tree, Manifest: emptyManifest}}))
 	e.up.gate = make(chan struct{})
 
 	const n = 16
@@ -338,7 +346,7 @@ func TestArchiveWaiterLeaves(t *testing.T) {
 	e := newTestEnv(t, nil)
 	zipb, tree := makeZip(t, map[string]string{"composer.json": `{}`})
 	url := e.up.set("/dist/a.zip", zipb)
-	e.ev.set("acme/foo", signed(map[string]policy.Statement{"1.0.0": {Index: 3, Signer: "acme", Tree: tree, Manifest: "sha256:m"}}))
+	e.ev.set("acme/foo", signed(map[string]policy.Statement{"1.0.0": {Index: 3, Signer: "acme", Tree: tree, Manifest: emptyManifest}}))
 	e.up.gate = make(chan struct{})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
@@ -365,7 +373,7 @@ func TestArchiveSizeLimit(t *testing.T) {
 	e := newTestEnv(t, nil)
 	e.v.limits.MaxArchiveSize = 1000
 	big, tree := makeZip(t, map[string]string{"composer.json": `{}`, "a.bin": string(randomBytes(5000))})
-	e.ev.set("acme/foo", signed(map[string]policy.Statement{"1.0.0": {Index: 3, Signer: "acme", Tree: tree, Manifest: "sha256:m"}}))
+	e.ev.set("acme/foo", signed(map[string]policy.Statement{"1.0.0": {Index: 3, Signer: "acme", Tree: tree, Manifest: emptyManifest}}))
 	// With a Content-Length, refused before reading.
 	url := e.up.set("/dist/big.zip", big)
 	_, err := e.v.Archive(context.Background(), facts("1.0.0", url))
@@ -416,7 +424,7 @@ func TestArchiveRevocationAfterCaching(t *testing.T) {
 	e := newTestEnv(t, nil)
 	zipb, tree := makeZip(t, map[string]string{"composer.json": `{}`})
 	url := e.up.set("/dist/a.zip", zipb)
-	e.ev.set("acme/foo", signed(map[string]policy.Statement{"1.0.0": {Index: 3, Signer: "acme", Tree: tree, Manifest: "sha256:m"}}))
+	e.ev.set("acme/foo", signed(map[string]policy.Statement{"1.0.0": {Index: 3, Signer: "acme", Tree: tree, Manifest: emptyManifest}}))
 	a, err := e.v.Archive(context.Background(), facts("1.0.0", url))
 	if err != nil {
 		t.Fatal(err)
@@ -475,7 +483,7 @@ func TestArchiveUnsignedPinNotTakenByRefusedBytes(t *testing.T) {
 	good, _ := makeZip(t, map[string]string{"package.json": `{}`, "index.js": "good"})
 	bad, _ := makeZip(t, map[string]string{"package.json": `{}`, "index.js": "bad"})
 	integrity, _ := release.Integrity(strings.NewReader(string(good)))
-	f := VersionFacts{Ecosystem: release.NPM, Package: "left-pad", Version: "1.0.0", Manifest: "sha256:m", Integrity: integrity}
+	f := VersionFacts{Ecosystem: release.NPM, Package: "left-pad", Version: "1.0.0", Manifest: emptyManifest, Integrity: integrity}
 	f.ArchiveURL = e.up.set("/left-pad.tgz", bad)
 	_, err := e.v.Archive(context.Background(), f)
 	wantBlocked(t, err, "dist.integrity")
@@ -494,9 +502,9 @@ func TestArchiveNPMIntegrity(t *testing.T) {
 	e.ev.set("@acme/foo", &policy.Evidence{
 		Namespaces: []string{"@acme", "@acme/foo"},
 		Keyed:      []string{"@acme"},
-		Statements: map[string]policy.Statement{"1.0.0": {Index: 4, Signer: "acme", Tree: tree, Manifest: "sha256:m", Archive: integrity}},
+		Statements: map[string]policy.Statement{"1.0.0": {Index: 4, Signer: "acme", Tree: tree, Manifest: emptyManifest, Archive: integrity}},
 	})
-	f := VersionFacts{Ecosystem: release.NPM, Package: "@acme/foo", Version: "1.0.0", Manifest: "sha256:m", Integrity: integrity}
+	f := VersionFacts{Ecosystem: release.NPM, Package: "@acme/foo", Version: "1.0.0", Manifest: emptyManifest, Integrity: integrity}
 	f.ArchiveURL = e.up.set("/@acme/foo/-/foo-1.0.0.tgz", tgz)
 	a, err := e.v.Archive(context.Background(), f)
 	if err != nil {

@@ -155,6 +155,7 @@ func newEntry(pkg string, ms []member, digests *front.Manifests) entry {
 		e.dist = parseDist(raw)
 		if e.dist.ok {
 			e.facts.ArchiveURL = e.dist.url
+			e.facts.DistReference = e.dist.reference
 		}
 	}
 	return e
