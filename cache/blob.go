@@ -417,7 +417,7 @@ func (b *Blob) Read(p []byte) (int, error) {
 			b.bufp = chunkPool.Get().(*[]byte)
 		}
 		b.buf = nil
-		if err := b.readChunk(n, func(v []byte) { b.buf = (*b.bufp)[:copy(*b.bufp, v)] }); err != nil {
+		if err := b.readChunk(n, func(v []byte) error { b.buf = (*b.bufp)[:copy(*b.bufp, v)]; return nil }); err != nil {
 			return 0, err
 		}
 		b.bufN = n
@@ -464,7 +464,7 @@ func (b *Blob) ReadAt(p []byte, off int64) (int, error) {
 		pos := off + int64(done)
 		n := uint64(pos / b.h.chunkSize)
 		o := pos - int64(n)*b.h.chunkSize
-		if err := b.readChunk(n, func(v []byte) { done += copy(want[done:], v[o:]) }); err != nil {
+		if err := b.readChunk(n, func(v []byte) error { done += copy(want[done:], v[o:]); return nil }); err != nil {
 			return done, err
 		}
 	}
@@ -474,8 +474,44 @@ func (b *Blob) ReadAt(p []byte, off int64) (int, error) {
 	return done, nil
 }
 
-// readChunk passes chunk n to fn, which must not keep it.
-func (b *Blob) readChunk(n uint64, fn func(v []byte)) error {
+// WriteTo implements io.WriterTo: it writes the blob from the current
+// offset of Read and Seek to its end, each chunk straight from Badger's
+// memory-mapped value log, so serving a blob takes no buffer of its own
+// and one copy (into the socket) instead of three. io.Copy prefers it.
+//
+// While one chunk is being written, WriteTo holds Badger's read lock on the
+// value-log file that holds it; a write that never returns would delay the
+// removal of that file by the value-log GC (and readers of that file
+// behind it). Callers writing to a network give w a write deadline.
+func (b *Blob) WriteTo(w io.Writer) (int64, error) {
+	if b.closed.Load() {
+		return 0, fmt.Errorf("read blob %x: %w", b.sum, fs.ErrClosed)
+	}
+	var total int64
+	for b.off < b.h.size {
+		n := uint64(b.off / b.h.chunkSize)
+		o := b.off - int64(n)*b.h.chunkSize
+		var werr error
+		err := b.readChunk(n, func(v []byte) error {
+			k, err := w.Write(v[o:])
+			total += int64(k)
+			b.off += int64(k)
+			werr = err
+			return err
+		})
+		if werr != nil {
+			return total, werr
+		}
+		if err != nil {
+			return total, err
+		}
+	}
+	return total, nil
+}
+
+// readChunk passes chunk n to fn, which must not keep it; an error of fn
+// is returned as it is.
+func (b *Blob) readChunk(n uint64, fn func(v []byte) error) error {
 	key := blobChunkKey(b.sum, n)
 	err := b.s.db.View(func(txn *badger.Txn) error {
 		item, err := txn.Get(key)
@@ -486,8 +522,7 @@ func (b *Blob) readChunk(n uint64, fn func(v []byte)) error {
 			if want := b.h.chunkLen(n); int64(len(v)) != want {
 				return fmt.Errorf("chunk is %d bytes, want %d: the cache is corrupt", len(v), want)
 			}
-			fn(v)
-			return nil
+			return fn(v)
 		})
 	})
 	if errors.Is(err, badger.ErrKeyNotFound) {

@@ -64,6 +64,7 @@ func testBlobRoundTrip(t *testing.T, s *Store) {
 			}
 			checkReadAt(t, b, data, int64(cs))
 			checkSeek(t, b, data, int64(cs))
+			checkWriteTo(t, b, data, int64(cs))
 			if want := (size + cs - 1) / cs; countKeys(t, s, string(blobChunkKey(sum, 0)[:len(nsBlobChunk)+32])) != want {
 				t.Errorf("%d chunk keys, want %d", countKeys(t, s, string(blobChunkKey(sum, 0)[:len(nsBlobChunk)+32])), want)
 			}
@@ -288,6 +289,52 @@ func TestOpenBlobNotFound(t *testing.T) {
 	}
 }
 
+// checkWriteTo writes the blob from several offsets, in writes no larger
+// than a chunk, and once into a writer that fails.
+func checkWriteTo(t *testing.T, b *Blob, data []byte, cs int64) {
+	t.Helper()
+	for _, off := range []int64{0, 1, cs - 1, cs, cs + 1, int64(len(data))} {
+		if off > int64(len(data)) {
+			continue
+		}
+		if _, err := b.Seek(off, io.SeekStart); err != nil {
+			t.Fatal(err)
+		}
+		w := &maxWriter{max: int(cs)}
+		n, err := b.WriteTo(w)
+		if err != nil || n != int64(len(data))-off || !bytes.Equal(w.buf.Bytes(), data[off:]) {
+			t.Errorf("WriteTo from %d = %d, %v; wrote %d bytes, equal: %v", off, n, err, w.buf.Len(), bytes.Equal(w.buf.Bytes(), data[off:]))
+		}
+		if got, err := b.Seek(0, io.SeekCurrent); err != nil || got != int64(len(data)) {
+			t.Errorf("offset after WriteTo from %d = %d, %v, want the end", off, got, err)
+		}
+	}
+	if len(data) == 0 {
+		return
+	}
+	b.Seek(0, io.SeekStart)
+	boom := errors.New("client went away")
+	if n, err := b.WriteTo(failWriter{boom}); !errors.Is(err, boom) || n != 0 {
+		t.Errorf("WriteTo a failing writer = %d, %v, want 0, %v", n, err, boom)
+	}
+}
+
+type maxWriter struct {
+	buf bytes.Buffer
+	max int
+}
+
+func (w *maxWriter) Write(p []byte) (int, error) {
+	if len(p) > w.max {
+		return 0, fmt.Errorf("a write of %d bytes, more than a chunk", len(p))
+	}
+	return w.buf.Write(p)
+}
+
+type failWriter struct{ err error }
+
+func (w failWriter) Write(p []byte) (int, error) { return 0, w.err }
+
 func TestBlobClosed(t *testing.T) {
 	s := newMemStore(t)
 	ctx := t.Context()
@@ -304,6 +351,9 @@ func TestBlobClosed(t *testing.T) {
 	}
 	if _, err := b.ReadAt(make([]byte, 1), 0); !errors.Is(err, fs.ErrClosed) {
 		t.Errorf("ReadAt after Close: %v", err)
+	}
+	if _, err := b.WriteTo(io.Discard); !errors.Is(err, fs.ErrClosed) {
+		t.Errorf("WriteTo after Close: %v", err)
 	}
 }
 
@@ -322,6 +372,10 @@ func TestBlobMissingChunkIsCorruption(t *testing.T) {
 	_, err := io.ReadAll(b)
 	if err == nil || errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "corrupt") {
 		t.Errorf("reading a blob with a missing chunk: %v, want a corruption error", err)
+	}
+	b.Seek(0, io.SeekStart)
+	if n, err := b.WriteTo(io.Discard); err == nil || !strings.Contains(err.Error(), "corrupt") || n != int64(cs) {
+		t.Errorf("writing a blob with a missing chunk: %d bytes, %v, want the first chunk and a corruption error", n, err)
 	}
 }
 

@@ -45,7 +45,9 @@
 // # Memory and disk
 //
 // Memory is bounded whatever the blob sizes: a blob reader holds one chunk
-// (1 MiB), a writer two. Badger keeps at most three 32 MiB memtables of small
+// (1 MiB), a writer two; Blob.WriteTo, the serving path, holds none, as it
+// writes each chunk straight from the memory-mapped value log, whose pages
+// the kernel shares between all readers. Badger keeps at most three 32 MiB memtables of small
 // records (large values live in its value log) and a 32 MiB block cache; the
 // LRUs are bounded by Options. Disk is bounded by Options.MaxSize: past it,
 // the least recently used archives and metadata documents are evicted, and

@@ -20,7 +20,7 @@ import (
 // staticUpstream writes a Composer repository to disk (packages.json, one
 // package with versions versions, and one archive of archiveMiB MiB) and
 // serves it with http.FileServer: the baseline.
-func staticUpstream(b *testing.B, versions, archiveMiB int) (*httptest.Server, string) {
+func staticUpstream(b testing.TB, versions, archiveMiB int) (*httptest.Server, string) {
 	b.Helper()
 	dir := b.TempDir()
 	srv := httptest.NewUnstartedServer(http.FileServer(http.Dir(dir)))
@@ -52,15 +52,22 @@ func staticUpstream(b *testing.B, versions, archiveMiB int) (*httptest.Server, s
 // sigilServe starts sigil serve (no release log, unsigned allowed: every
 // version is decided and every archive tree-hashed and pinned) in front of
 // upstream.
-func sigilServe(b *testing.B, upstream string) string {
+func sigilServe(b testing.TB, upstream string) string {
 	b.Helper()
-	addr := freeAddr(b)
-	startDaemon(b, addr, "/-/healthz", nil, "serve", "--listen", addr, "--cache-dir", b.TempDir(),
-		"--composer-upstream", upstream, "--unsigned", "allow")
-	return "http://" + addr + "/composer"
+	via, _ := sigilServeDaemon(b, upstream)
+	return via
 }
 
-func get(b *testing.B, c *http.Client, url string) int64 {
+// sigilServeDaemon is sigilServe that also returns the process.
+func sigilServeDaemon(b testing.TB, upstream string) (string, *daemon) {
+	b.Helper()
+	addr := freeAddr(b)
+	d := startDaemon(b, addr, "/-/healthz", nil, "serve", "--listen", addr, "--cache-dir", b.TempDir(),
+		"--composer-upstream", upstream, "--unsigned", "allow")
+	return "http://" + addr + "/composer", d
+}
+
+func get(b testing.TB, c *http.Client, url string) int64 {
 	resp, err := c.Get(url)
 	if err != nil {
 		b.Fatal(err)

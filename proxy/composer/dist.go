@@ -159,11 +159,7 @@ func (h *Handler) serveArchive(w http.ResponseWriter, r *http.Request, e *archiv
 	if a.Verdict.Action == policy.Warn {
 		hdr.Set("X-Sigil-Verdict", headerValue(string(h.core.Mode)+"; warned=1; "+a.Verdict.Reason(), 2048))
 	}
-	hdr.Set("Content-Type", archiveTypes[e.dist.typ])
-	hdr.Set("ETag", `"`+hex.EncodeToString(a.SHA256[:])+`"`)
-	// A later revocation must reach clients behind shared caches.
-	hdr.Set("Cache-Control", "no-cache")
-	http.ServeContent(w, r, "", a.ModTime, a.Body)
+	front.ServeArchive(w, r, a, archiveTypes[e.dist.typ])
 }
 
 // findArchive returns the archive of the upstream's metadata of pkg whose

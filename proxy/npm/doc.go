@@ -73,7 +73,7 @@
 //     packument (remembered for a minute after the packument was parsed,
 //     fetched again otherwise), through Checker.Archive, which verifies
 //     the bytes (tree hash, and against dist.integrity) before they are
-//     served with http.ServeContent. In forward mode a tarball URL of
+//     served (front.ServeArchive). In forward mode a tarball URL of
 //     another shape or host is served only if a packument sigil served
 //     named it (ServeArchiveURL, see forward.go), and again only as that
 //     version's dist.tarball in the current packument.

@@ -1,12 +1,12 @@
 package npm
 
 import (
-	"encoding/hex"
 	"errors"
 	"net/http"
 
 	"github.com/sigilproxy/sigil/policy"
 	"github.com/sigilproxy/sigil/proxy"
+	"github.com/sigilproxy/sigil/proxy/internal/front"
 )
 
 // serveTarball answers a tarball: the version looked up in the upstream's
@@ -80,11 +80,7 @@ func (h *Handler) serveVersion(w http.ResponseWriter, r *http.Request, name, ver
 		h.core.Log.Warn("npm: tarball served with a warning", "package", name, "version", version, "reason", vd.Reason())
 		hdr.Set("X-Sigil-Verdict", headerValue(string(h.core.Mode)+"; warned=1; "+vd.Reason(), 2048))
 	}
-	hdr.Set("Content-Type", "application/octet-stream")
-	hdr.Set("ETag", `"`+hex.EncodeToString(a.SHA256[:])+`"`)
-	// A later revocation must reach clients behind shared caches.
-	hdr.Set("Cache-Control", "no-cache")
-	http.ServeContent(w, r, "", a.ModTime, a.Body)
+	front.ServeArchive(w, r, a, "application/octet-stream")
 }
 
 // lookup returns the facts of name@version from the packument sigil parsed

@@ -8,6 +8,9 @@
 //     and holds it to its contract, serves built documents with sigil's
 //     own validators, and answers failures through the one mapping of
 //     errors to statuses (proxy.StatusOf).
+//   - ServeArchive answers an archive the Checker returned, with its
+//     sha256 as ETag; a plain GET is written straight from the cache
+//     without a buffer of its own.
 //   - ServedStore and MemServed keep the Last-Modified state of served
 //     documents.
 //   - Learned is forward mode's memory of archive URLs named by served
