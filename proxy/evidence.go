@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"context"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -45,9 +44,8 @@ type evidenceCache struct {
 	group   singleflight.Group
 	// size is the size of the newest checkpoint any lookup proved.
 	size atomic.Uint64
-	// mu guards lastErr.
-	mu      sync.Mutex
-	lastErr error
+	// reach is what the last lookups did, for the health check.
+	reach reach
 }
 
 type evidenceEntry struct {
@@ -104,12 +102,11 @@ func (v *Verifier) lookupNow(ctx context.Context, eco, pkg string) *policy.Evide
 		return &policy.Evidence{Err: err}
 	}
 	lk, err := v.log.Lookup(ctx, eco, pkg)
-	c.mu.Lock()
-	c.lastErr = err
-	c.mu.Unlock()
 	if err != nil {
+		c.reach.fail(v.now(), logFailure(err))
 		return &policy.Evidence{Err: err, Namespaces: release.Namespaces(eco, pkg)}
 	}
+	c.reach.ok(v.now())
 	ev := v.evaluate(lk)
 	var size uint64
 	if lk.Checkpoint != nil {
@@ -120,10 +117,6 @@ func (v *Verifier) lookupNow(ctx context.Context, eco, pkg string) *policy.Evide
 	return ev
 }
 
-// logState reports the newest checkpoint size proven (0 if none yet) and
-// the error of the last lookup, for the health check.
-func (c *evidenceCache) logState() (uint64, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.size.Load(), c.lastErr
-}
+// logState reports the newest checkpoint size proven (0 if none yet), for
+// the health check.
+func (c *evidenceCache) logSize() uint64 { return c.size.Load() }

@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sigilproxy/sigil/cache"
 	"github.com/sigilproxy/sigil/policy"
@@ -16,7 +18,9 @@ import (
 
 func TestHealthz(t *testing.T) {
 	e := newTestEnv(t, &policy.Config{Mode: policy.ModeWarn})
-	get := func() (int, Health) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	e.v.now = func() time.Time { return now }
+	get := func() (int, Health, string) {
 		rec := httptest.NewRecorder()
 		e.v.Healthz(rec, httptest.NewRequest("GET", "/-/healthz", nil))
 		var h Health
@@ -26,23 +30,68 @@ func TestHealthz(t *testing.T) {
 		if ct := rec.Header().Get("Content-Type"); ct != "application/json" {
 			t.Errorf("Content-Type %q", ct)
 		}
-		return rec.Code, h
+		return rec.Code, h, rec.Body.String()
 	}
-	if code, h := get(); code != 200 || h != (Health{Status: "ok", Mode: "warn", Cache: "ok"}) {
+	if code, h, _ := get(); code != 200 || h.Status != "ok" || h.Mode != "warn" || h.Checks["log"].Status != "unused" || h.Checks["cache"].Status != "ok" {
 		t.Errorf("fresh: %d %+v", code, h)
 	}
 	e.v.Versions(context.Background(), release.Composer, "acme/foo", nil)
-	if code, h := get(); code != 200 || h.LogSize != 10 || h.LogError != "" {
+	if code, h, _ := get(); code != 200 || h.LogSize != 10 || h.Checks["log"].Status != "ok" || !h.Checks["log"].LastSuccess.Equal(now) {
 		t.Errorf("after a lookup: %d %+v", code, h)
 	}
-	e.log.set(0, errors.New("log unreachable"))
-	e.v.Versions(context.Background(), release.Composer, "acme/bar", nil)
-	if code, h := get(); code != 200 || h.LogSize != 10 || h.LogError != "log unreachable" {
-		t.Errorf("log down: %d %+v", code, h)
+	okAt := now
+	now = now.Add(time.Minute)
+	e.log.set(0, &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused to lookup acme/secret-project")})
+	e.v.Versions(context.Background(), release.Composer, "acme/secret-project", nil)
+	code, h, body := get()
+	lc := h.Checks["log"]
+	if code != 200 || h.Status != "degraded" || lc.Status != "degraded" || lc.Reason != "the release log cannot be reached" || !lc.LastSuccess.Equal(okAt) {
+		t.Errorf("log down: %d %s", code, body)
+	}
+	if strings.Contains(body, "secret-project") {
+		t.Errorf("healthz names another request's package: %s", body)
 	}
 	e.cache.err = errors.New("disk on fire")
-	if code, h := get(); code != http.StatusServiceUnavailable || h.Status != "degraded" || h.Cache != "disk on fire" {
+	if code, h, _ := get(); code != http.StatusServiceUnavailable || h.Status != "degraded" || !strings.Contains(h.Checks["cache"].Reason, "disk on fire") {
 		t.Errorf("cache broken: %d %+v", code, h)
+	}
+}
+
+func TestHealthzUpstream(t *testing.T) {
+	status := http.StatusOK
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(status)
+		w.Write([]byte("{}"))
+	}))
+	defer srv.Close()
+	u, err := NewHTTPUpstream(UpstreamConfig{Cache: newMemCache(), Client: srv.Client()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newTestEnv(t, nil)
+	get := func() Health {
+		rec := httptest.NewRecorder()
+		Healthz(e.v, u)(rec, httptest.NewRequest("GET", "/-/healthz", nil))
+		var h Health
+		if err := json.Unmarshal(rec.Body.Bytes(), &h); err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+	key := "upstream " + srv.URL
+	u.Document(context.Background(), srv.URL+"/p2/acme/private-thing.json")
+	if h := get(); h.Checks[key].Status != "ok" || h.Checks[key].LastSuccess == nil {
+		t.Errorf("upstream up: %+v", h.Checks)
+	}
+	status = http.StatusBadGateway
+	u.Document(context.Background(), srv.URL+"/p2/acme/private-thing.json")
+	h := get()
+	if c := h.Checks[key]; h.Status != "degraded" || c.Status != "degraded" || c.Reason != "answers HTTP 502 Bad Gateway" || c.LastSuccess == nil {
+		t.Errorf("upstream failing: %+v", h)
+	}
+	b, _ := json.Marshal(h)
+	if strings.Contains(string(b), "private-thing") {
+		t.Errorf("healthz names a request's document: %s", b)
 	}
 }
 

@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	neturl "net/url"
+	"sync"
 	"time"
 
 	"golang.org/x/sync/singleflight"
@@ -61,7 +63,17 @@ type HTTPUpstream struct {
 	log     *slog.Logger
 	now     func() time.Time
 	group   singleflight.Group
+
+	// reachMu guards reach: what each origin's last answers were, for the
+	// health check.
+	reachMu sync.Mutex
+	reach   map[string]*reach
 }
+
+// maxReachOrigins bounds the origins the health check follows. Documents
+// come from the configured upstreams and the few API hosts their root
+// documents name.
+const maxReachOrigins = 32
 
 var _ Upstream = (*HTTPUpstream)(nil)
 
@@ -162,9 +174,15 @@ func (u *HTTPUpstream) fetch(ctx context.Context, url string) (*Document, error)
 	}
 	resp, err := u.client.Do(req)
 	if err != nil {
+		u.reachOf(req.URL).fail(u.now(), "cannot be reached")
 		return u.stale(have, cached, &UpstreamError{URL: url, Err: err})
 	}
 	defer drainClose(resp.Body)
+	if st := resp.StatusCode; st >= 500 || st == http.StatusTooManyRequests {
+		u.reachOf(req.URL).fail(u.now(), fmt.Sprintf("answers HTTP %d %s", st, http.StatusText(st)))
+	} else {
+		u.reachOf(req.URL).ok(u.now())
+	}
 
 	switch st := resp.StatusCode; {
 	case st == http.StatusOK:
@@ -224,4 +242,36 @@ func readLimited(r io.Reader, max int64) ([]byte, error) {
 func drainClose(rc io.ReadCloser) {
 	io.Copy(io.Discard, io.LimitReader(rc, 64<<10))
 	rc.Close()
+}
+
+// reachOf returns the record of u's origin, or a throwaway one beyond
+// maxReachOrigins.
+func (u *HTTPUpstream) reachOf(url *neturl.URL) *reach {
+	origin := url.Scheme + "://" + url.Host
+	u.reachMu.Lock()
+	defer u.reachMu.Unlock()
+	if r, ok := u.reach[origin]; ok {
+		return r
+	}
+	r := &reach{}
+	if u.reach == nil {
+		u.reach = map[string]*reach{}
+	}
+	if len(u.reach) < maxReachOrigins {
+		u.reach[origin] = r
+	}
+	return r
+}
+
+// HealthChecks reports each upstream origin sigil fetched documents from,
+// as "upstream ORIGIN": degraded when its last answer was none, a 5xx or
+// a 429 (cached copies are then served).
+func (u *HTTPUpstream) HealthChecks(context.Context) map[string]Check {
+	u.reachMu.Lock()
+	defer u.reachMu.Unlock()
+	out := make(map[string]Check, len(u.reach))
+	for origin, r := range u.reach {
+		out["upstream "+origin] = r.check()
+	}
+	return out
 }

@@ -140,7 +140,7 @@ func runServe(c *cli.Context) error {
 	}
 
 	mux := http.NewServeMux()
-	mux.HandleFunc("/-/healthz", verifier.Healthz)
+	mux.HandleFunc("/-/healthz", proxy.Healthz(verifier, upstream))
 	composerURL, err := composerUpstream(c, logger)
 	if err != nil {
 		return err
