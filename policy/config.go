@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"path"
+	"time"
 
 	"github.com/sigilproxy/sigil/release"
 )
@@ -62,8 +63,15 @@ type Config struct {
 	// ("composer", "npm"), which may add or revoke keys of any namespace.
 	// Default: none, so only vendors' own keys sign key events.
 	CoreKeys map[string][]string
-	// Rules override Mode, Unsigned and BreakGlass per package. The first
-	// rule whose pattern matches the package name applies. Default: none.
+	// MinReleaseAge keeps versions younger than it out of the metadata,
+	// their age measured from the release log's observation of them (the
+	// log's clock, bounded by witnessed checkpoints), never from the
+	// registry's time fields. A version the log has not observed has no
+	// age and is kept out too. Default (nil): no minimum.
+	MinReleaseAge *time.Duration
+	// Rules override Mode, Unsigned, BreakGlass and MinReleaseAge per
+	// package. The first rule whose pattern matches the package name
+	// applies. Default: none.
 	Rules []Rule
 }
 
@@ -74,10 +82,11 @@ type Rule struct {
 	// cross "/", so "acme/*" matches every Composer package of vendor acme
 	// and "@acme/*" every npm package of scope @acme; "*/*" matches every
 	// Composer package and every scoped npm package.
-	Package    string
-	Mode       Mode
-	Unsigned   Unsigned
-	BreakGlass *bool
+	Package       string
+	Mode          Mode
+	Unsigned      Unsigned
+	BreakGlass    *bool
+	MinReleaseAge *time.Duration // 0 turns the minimum off for the package
 	// Source says whether the matched packages keep the "source" of their
 	// versions in served metadata: SourceKeep keeps it; SourceDrop or
 	// "" (the default) drops it. Composer installs from the source when
@@ -106,6 +115,8 @@ type Settings struct {
 	Rule int
 	// KeepSource is true where the rule says source = "keep".
 	KeepSource bool
+	// MinReleaseAge is the minimum release age, 0 for none.
+	MinReleaseAge time.Duration
 }
 
 // For returns the settings in force for package pkg: the first matching
@@ -120,6 +131,9 @@ func (c *Config) For(pkg string) Settings {
 		// Patterns are checked by Validate; a malformed one matches nothing.
 		if ok, _ := path.Match(r.Package, pkg); ok {
 			s.apply(r.Mode, r.Unsigned, r.BreakGlass)
+			if r.MinReleaseAge != nil {
+				s.MinReleaseAge = *r.MinReleaseAge
+			}
 			s.KeepSource = r.Source == SourceKeep
 			s.Rule = i
 			break
@@ -134,6 +148,9 @@ func (c *Config) TopLevel() Settings {
 	s := Settings{Mode: ModeEnforce, Unsigned: UnsignedWarn, BreakGlass: true, Rule: -1}
 	if c != nil {
 		s.apply(c.Mode, c.Unsigned, c.BreakGlass)
+		if c.MinReleaseAge != nil {
+			s.MinReleaseAge = *c.MinReleaseAge
+		}
 	}
 	return s
 }
@@ -173,6 +190,10 @@ func (file Config) Overlay(flags Config) Config {
 		bg := *flags.BreakGlass
 		out.BreakGlass = &bg
 	}
+	if flags.MinReleaseAge != nil {
+		age := *flags.MinReleaseAge
+		out.MinReleaseAge = &age
+	}
 	out.VendorKeys = overlayKeys(file.VendorKeys, flags.VendorKeys)
 	out.CoreKeys = overlayKeys(file.CoreKeys, flags.CoreKeys)
 	return out
@@ -197,6 +218,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.Unsigned.check(); err != nil {
+		return err
+	}
+	if err := checkAge(c.MinReleaseAge); err != nil {
 		return err
 	}
 	for ns, keys := range c.VendorKeys {
@@ -240,7 +264,17 @@ func (r *Rule) check() error {
 	if err := r.Source.check(); err != nil {
 		return err
 	}
+	if err := checkAge(r.MinReleaseAge); err != nil {
+		return err
+	}
 	return r.Unsigned.check()
+}
+
+func checkAge(d *time.Duration) error {
+	if d != nil && *d < 0 {
+		return fmt.Errorf("min-release-age %s: want a positive duration, or 0 for none", *d)
+	}
+	return nil
 }
 
 func (s Source) check() error {

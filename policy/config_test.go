@@ -53,20 +53,20 @@ func TestFor(t *testing.T) {
 		pkg  string
 		want Settings
 	}{
-		{"acme/legacy-lib", Settings{ModeWarn, UnsignedAllow, true, 0, false}}, // first match wins over acme/*
-		{"acme/foo", Settings{ModeEnforce, UnsignedDeny, false, 1, false}},
-		{"@acme/foo", Settings{ModeEnforce, UnsignedDeny, true, 2, false}},
-		{"@other/foo", Settings{ModeWarn, UnsignedWarn, true, 3, false}},
-		{"other/foo", Settings{ModeWarn, UnsignedWarn, true, 3, false}},
-		{"left-pad", Settings{ModeWarn, UnsignedDeny, true, 4, false}},
-		{"lodash", Settings{ModeWarn, UnsignedDeny, true, -1, false}}, // "*" does not cross "/", "*/*" needs one
-		{"acme", Settings{ModeWarn, UnsignedDeny, true, -1, false}},
+		{"acme/legacy-lib", Settings{ModeWarn, UnsignedAllow, true, 0, false, 0}}, // first match wins over acme/*
+		{"acme/foo", Settings{ModeEnforce, UnsignedDeny, false, 1, false, 0}},
+		{"@acme/foo", Settings{ModeEnforce, UnsignedDeny, true, 2, false, 0}},
+		{"@other/foo", Settings{ModeWarn, UnsignedWarn, true, 3, false, 0}},
+		{"other/foo", Settings{ModeWarn, UnsignedWarn, true, 3, false, 0}},
+		{"left-pad", Settings{ModeWarn, UnsignedDeny, true, 4, false, 0}},
+		{"lodash", Settings{ModeWarn, UnsignedDeny, true, -1, false, 0}}, // "*" does not cross "/", "*/*" needs one
+		{"acme", Settings{ModeWarn, UnsignedDeny, true, -1, false, 0}},
 	} {
 		if got := c.For(tt.pkg); got != tt.want {
 			t.Errorf("For(%q) = %+v, want %+v", tt.pkg, got, tt.want)
 		}
 	}
-	if got, want := c.TopLevel(), (Settings{ModeWarn, UnsignedDeny, true, -1, false}); got != want {
+	if got, want := c.TopLevel(), (Settings{ModeWarn, UnsignedDeny, true, -1, false, 0}); got != want {
 		t.Errorf("TopLevel() = %+v, want %+v", got, want)
 	}
 }
@@ -177,7 +177,7 @@ break_glass = true
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("LoadFile = %+v, want %+v", c, want)
 	}
-	if s := c.For("@acme/x"); s != (Settings{ModeWarn, UnsignedAllow, true, 1, false}) {
+	if s := c.For("@acme/x"); s != (Settings{ModeWarn, UnsignedAllow, true, 1, false, 0}) {
 		t.Errorf("For(@acme/x) = %+v", s)
 	}
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/sigilproxy/sigil/release"
 )
@@ -36,6 +37,21 @@ type Evidence struct {
 	// Equivocations holds the versions for which the log has two different
 	// statements.
 	Equivocations map[string]Equivocation
+	// Observations holds, by version, what the release log itself saw when
+	// it fetched the version from the registry it observes (signed by the
+	// log key, proven in the log): the shared first-seen truth, checked in
+	// addition to any statement, and the clock of the release age.
+	Observations map[string]Observation
+}
+
+// Observation is the part of the log's observation of a version that the
+// decision compares with what this proxy was served.
+type Observation struct {
+	Index    uint64    // position in the log
+	Tree     string    // h1:...
+	Manifest string    // sha256:...
+	Archive  string    // npm: sha512-<base64>; Composer: empty
+	Observed time.Time // when the log fetched it
 }
 
 // Statement is the part of a valid logged release statement that the
@@ -71,6 +87,9 @@ type Metadata struct {
 	// sigil cannot verify.
 	NoDist    bool
 	Integrity string // npm dist.integrity (SRI), empty when none
+	// Now is the time of the decision, for the release age. Zero skips
+	// the release-age check (a caller that has no clock to give).
+	Now time.Time
 }
 
 // ArchiveFacts is what sigil measured on the archive bytes.
@@ -117,6 +136,9 @@ func (c *Config) Archive(e *Evidence, m Metadata, a ArchiveFacts) Verdict {
 		d.archive(st, m, a)
 	} else if d.unsigned {
 		d.pin(a)
+	}
+	if e != nil && e.Err == nil {
+		d.observedArchive(e.Observations, m, a)
 	}
 	d.integrity(m, a)
 	d.ownManifest(m, a)
@@ -180,6 +202,7 @@ func (d *decision) metadata(s Settings, e *Evidence, m Metadata) (Statement, boo
 		d.fail("the release log holds two different statements for this version, at indices %d and %d; the version is blocked until the vendor resolves it", eq.First, eq.Second)
 		return Statement{}, false
 	}
+	d.observedMetadata(s, e.Observations, m)
 	if len(e.Keyed) == 0 {
 		d.unsigned = true
 		d.unsignedPolicy(s, e)

@@ -6,6 +6,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/BurntSushi/toml"
 )
@@ -48,6 +49,7 @@ type fileConfig struct {
 	Mode       Mode                 `toml:"mode"`
 	Unsigned   Unsigned             `toml:"unsigned"`
 	BreakGlass *bool                `toml:"break_glass"`
+	MinAge     *fileDuration        `toml:"min_release_age"`
 	VendorKeys map[string][]fileKey `toml:"vendor_keys"`
 	CoreKeys   map[string][]fileKey `toml:"core_keys"`
 	Rules      []fileRule           `toml:"rule"`
@@ -65,11 +67,12 @@ func (k *fileKey) UnmarshalText(b []byte) error {
 }
 
 type fileRule struct {
-	Package    string `toml:"package"`
-	Mode       string `toml:"mode"`
-	Unsigned   string `toml:"unsigned"`
-	BreakGlass *bool  `toml:"break_glass"`
-	Source     string `toml:"source"`
+	Package    string        `toml:"package"`
+	Mode       string        `toml:"mode"`
+	Unsigned   string        `toml:"unsigned"`
+	BreakGlass *bool         `toml:"break_glass"`
+	MinAge     *fileDuration `toml:"min_release_age"`
+	Source     string        `toml:"source"`
 }
 
 // typeErrRE picks the line and key out of the TOML library's type errors,
@@ -105,19 +108,21 @@ func Parse(name string, data []byte) (*Config, error) {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	c := &Config{
-		Mode:       f.Mode,
-		Unsigned:   f.Unsigned,
-		BreakGlass: f.BreakGlass,
-		VendorKeys: keyLines(f.VendorKeys),
-		CoreKeys:   keyLines(f.CoreKeys),
+		Mode:          f.Mode,
+		Unsigned:      f.Unsigned,
+		BreakGlass:    f.BreakGlass,
+		MinReleaseAge: f.MinAge.duration(),
+		VendorKeys:    keyLines(f.VendorKeys),
+		CoreKeys:      keyLines(f.CoreKeys),
 	}
 	for _, r := range f.Rules {
 		c.Rules = append(c.Rules, Rule{
-			Package:    r.Package,
-			Mode:       Mode(r.Mode),
-			Unsigned:   Unsigned(r.Unsigned),
-			BreakGlass: r.BreakGlass,
-			Source:     Source(r.Source),
+			Package:       r.Package,
+			Mode:          Mode(r.Mode),
+			Unsigned:      Unsigned(r.Unsigned),
+			BreakGlass:    r.BreakGlass,
+			MinReleaseAge: r.MinAge.duration(),
+			Source:        Source(r.Source),
 		})
 	}
 	if err := c.Validate(); err != nil {
@@ -166,4 +171,24 @@ func unknownKeys(md *toml.MetaData, rules []fileRule) error {
 		return fmt.Errorf("unknown key %q", k.String())
 	}
 	return nil
+}
+
+// fileDuration is a duration written as Go writes it ("72h", "90m").
+type fileDuration time.Duration
+
+func (d *fileDuration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("want a duration such as \"72h\": %w", err)
+	}
+	*d = fileDuration(v)
+	return nil
+}
+
+func (d *fileDuration) duration() *time.Duration {
+	if d == nil {
+		return nil
+	}
+	v := time.Duration(*d)
+	return &v
 }

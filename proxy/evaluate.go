@@ -41,6 +41,12 @@ func (v *Verifier) evaluateLookup(lk *tlog.Lookup) *policy.Evidence {
 			Archive:  ve.Statement.Archive,
 		}
 	}
+	for version, o := range lk.Observations {
+		if ev.Observations == nil {
+			ev.Observations = make(map[string]policy.Observation, len(lk.Observations))
+		}
+		ev.Observations[version] = policy.Observation{Index: o.Index, Tree: o.Tree, Manifest: o.Manifest, Archive: o.Archive, Observed: o.Observed}
+	}
 	for _, eq := range t.Equivocations {
 		if ev.Equivocations == nil {
 			ev.Equivocations = make(map[string]policy.Equivocation)

@@ -2,6 +2,8 @@ package proxy
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -22,6 +24,21 @@ type Log interface {
 	// be reached, did not verify, or proved misbehaviour.
 	Lookup(ctx context.Context, eco, pkg string) (*tlog.Lookup, error)
 }
+
+// ObservingLog is a Log that a lookup can ask to observe versions first
+// (see tlog/server's observations); *tlog.Client is one. A Log that is not
+// one is only ever looked up.
+type ObservingLog interface {
+	Log
+	// LookupVersions is Lookup, after the log observed each of versions
+	// that its registry lists and it had not observed. An error means as
+	// much as Lookup's, or that the log could not observe now (429).
+	LookupVersions(ctx context.Context, eco, pkg string, versions []string) (*tlog.Lookup, error)
+}
+
+// maxObserve bounds the versions one lookup asks the log to observe (the
+// log's own bound, tlog/server.MaxLookupVersions).
+const maxObserve = 256
 
 // DefaultEvidenceTTL is how long evaluated evidence is reused when
 // VerifierConfig.EvidenceTTL is zero: long enough to cover one install's
@@ -107,6 +124,12 @@ func (v *Verifier) lookupNow(ctx context.Context, eco, pkg string) *policy.Evide
 		return &policy.Evidence{Err: err, Namespaces: release.Namespaces(eco, pkg)}
 	}
 	c.reach.ok(v.now())
+	return v.remember(eco, pkg, lk)
+}
+
+// remember evaluates a lookup and keeps the result for the package.
+func (v *Verifier) remember(eco, pkg string, lk *tlog.Lookup) *policy.Evidence {
+	c := &v.evidence
 	ev := v.evaluate(lk)
 	var size uint64
 	if lk.Checkpoint != nil {
@@ -120,3 +143,47 @@ func (v *Verifier) lookupNow(ctx context.Context, eco, pkg string) *policy.Evide
 // logState reports the newest checkpoint size proven (0 if none yet), for
 // the health check.
 func (c *evidenceCache) logSize() uint64 { return c.size.Load() }
+
+// observeMissing asks the log to observe those of facts' versions that ev
+// has no observation of, and returns the evidence of that lookup. When the
+// log is not an ObservingLog, all are observed already, or the log cannot
+// observe now, it returns ev: an observation is evidence in addition to the
+// statements and the pins, and its absence is judged by the policy.
+func (v *Verifier) observeMissing(ctx context.Context, eco, pkg string, ev *policy.Evidence, facts []VersionFacts) *policy.Evidence {
+	ol, ok := v.log.(ObservingLog)
+	if !ok || ev.Err != nil {
+		return ev
+	}
+	var missing []string
+	for i := range facts {
+		if _, seen := ev.Observations[facts[i].Version]; !seen && len(missing) < maxObserve {
+			missing = append(missing, facts[i].Version)
+		}
+	}
+	if len(missing) == 0 {
+		return ev
+	}
+	key := eco + "\x00" + pkg + "\x00" + strings.Join(missing, "\x00")
+	ch := v.evidence.group.DoChan(key, func() (_ any, err error) {
+		defer v.recovered("observation of "+eco+" "+pkg, &err)
+		lk, err := ol.LookupVersions(context.WithoutCancel(ctx), eco, pkg, missing)
+		if err != nil {
+			return nil, err
+		}
+		return v.remember(eco, pkg, lk), nil
+	})
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			if errors.Is(r.Err, tlog.ErrSecurity) {
+				return &policy.Evidence{Err: r.Err, Namespaces: release.Namespaces(eco, pkg)}
+			}
+			v.logger.Warn("the release log did not observe versions; they are checked without its observation",
+				"ecosystem", eco, "package", pkg, "versions", len(missing), "err", r.Err)
+			return ev
+		}
+		return r.Val.(*policy.Evidence)
+	case <-ctx.Done():
+		return ev
+	}
+}

@@ -60,6 +60,8 @@ type VerifierConfig struct {
 	// Logger receives one line per verdict that is not Allow (Debug for
 	// Allow). Default: discarded.
 	Logger *slog.Logger
+	// Now is the clock of release ages. Default: time.Now.
+	Now func() time.Time
 }
 
 // Verifier is the Checker of every ecosystem: it decides versions from the
@@ -103,7 +105,10 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 		client: cfg.Client,
 		limits: cfg.Limits,
 		logger: cfg.Logger,
-		now:    time.Now,
+		now:    cfg.Now,
+	}
+	if v.now == nil {
+		v.now = time.Now
 	}
 	if v.policy == nil {
 		v.policy = &policy.Config{}
@@ -149,10 +154,16 @@ func (v *Verifier) Close() error {
 // Checker).
 func (v *Verifier) Versions(ctx context.Context, eco, pkg string, facts []VersionFacts) []VersionVerdict {
 	ev := v.lookup(ctx, eco, pkg)
+	if v.policy.For(pkg).MinReleaseAge > 0 {
+		// A version without an observation has no age: ask the log to
+		// observe the ones it has not, so that they can age.
+		ev = v.observeMissing(ctx, eco, pkg, ev, facts)
+	}
+	now := v.now()
 	out := make([]VersionVerdict, len(facts))
 	for i := range facts {
 		f := &facts[i]
-		m := metadataOf(f)
+		m := metadataOf(f, now)
 		var vd policy.Verdict
 		if f.Ecosystem != eco || f.Package != pkg {
 			vd = v.contractViolation(f, eco, pkg)
@@ -211,7 +222,12 @@ func (v *Verifier) archive(ctx context.Context, f *VersionFacts) (*Archive, erro
 	}
 	key := cache.ArchiveKey{Ecosystem: f.Ecosystem, Package: f.Package, Version: f.Version, Archive: f.ArchiveURL}
 	ev := v.lookup(ctx, f.Ecosystem, f.Package)
-	m := metadataOf(f)
+	// The log observes the version before its bytes are checked (as the
+	// Go checksum database does for a module version it has not seen), so
+	// that the first proxy to fetch it is checked against the log's view
+	// too, not only against its own first sight.
+	ev = v.observeMissing(ctx, f.Ecosystem, f.Package, ev, []VersionFacts{*f})
+	m := metadataOf(f, v.now())
 	if a, err := v.cached(ctx, key, ev, f, m); a != nil || err != nil {
 		return a, err
 	}
@@ -368,8 +384,9 @@ func (v *Verifier) blobFacts(eco string, sum [32]byte, blob Blob) (archiveFacts,
 	return af, nil
 }
 
-func metadataOf(f *VersionFacts) policy.Metadata {
+func metadataOf(f *VersionFacts, now time.Time) policy.Metadata {
 	return policy.Metadata{
+		Now:           now,
 		Package:       f.Package,
 		Version:       f.Version,
 		Manifest:      f.Manifest,

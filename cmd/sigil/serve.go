@@ -56,6 +56,7 @@ func serveCommand() *cli.Command {
 			&cli.StringSliceFlag{Name: "core-key", Usage: "[ECO=]VKEY: the ecosystem's core key (repeatable)", EnvVars: envVars("core-key", "core-keys")},
 			&cli.StringSliceFlag{Name: "vendor-key", Usage: "NS=VKEY: trust VKEY for namespace NS (repeatable)", EnvVars: envVars("vendor-key", "vendor-keys")},
 			&cli.BoolFlag{Name: "break-glass", Value: true, Usage: "honour core-signed key changes on namespaces that have keys", EnvVars: envVar("break-glass")},
+			&cli.DurationFlag{Name: "min-release-age", Usage: "keep versions younger than DUR out of the metadata, aged from the release log's observation (0: none)", EnvVars: envVar("min-release-age")},
 			&cli.StringFlag{Name: "composer-upstream", Usage: "URL of the Composer repository to mirror", EnvVars: envVar("composer-upstream")},
 			&cli.StringFlag{Name: "npm-upstream", Usage: "URL of the npm registry to mirror", EnvVars: envVar("npm-upstream")},
 			&cli.StringFlag{Name: "npm-registry-signatures", Value: string(npm.SignaturesWarn), Usage: "the registry's own signatures (dist.signatures): off, warn or require", EnvVars: envVar("npm-registry-signatures")},
@@ -125,6 +126,7 @@ func runServe(c *cli.Context) error {
 		Client:  upstreamClient,
 		TempDir: cacheDir,
 		Logger:  logger.With("part", "verdict"),
+		Now:     clock(logger),
 	})
 	if err != nil {
 		return checkFailed(err, "")
@@ -277,6 +279,13 @@ func servePolicy(c *cli.Context) (*policy.Config, error) {
 	if c.IsSet("break-glass") {
 		bg := c.Bool("break-glass")
 		flags.BreakGlass = &bg
+	}
+	if c.IsSet("min-release-age") {
+		age := c.Duration("min-release-age")
+		if age < 0 {
+			return nil, usageError(fmt.Sprintf("--min-release-age %s: want a positive duration, or 0 for none", age), "")
+		}
+		flags.MinReleaseAge = &age
 	}
 	for _, v := range nonEmpty(c.StringSlice("vendor-key")) {
 		ns, key, err := splitPin("vendor-key", v)
