@@ -5,9 +5,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/sigilproxy/sigil/policy"
@@ -157,9 +159,49 @@ func (h *Handler) serveArchive(w http.ResponseWriter, r *http.Request, e *archiv
 	}
 	hdr := w.Header()
 	if a.Verdict.Action == policy.Warn {
-		hdr.Set("X-Sigil-Verdict", headerValue(string(h.core.Mode)+"; warned=1; "+a.Verdict.Reason(), 2048))
+		reason := a.Verdict.Reason()
+		if reason == "" {
+			reason = pkg + " " + version
+		}
+		if h.warnFirst(w, r, reason) {
+			return
+		}
+		hdr.Set("X-Sigil-Verdict", headerValue(string(h.core.Mode)+"; warned=1; "+reason, 2048))
 	}
 	front.ServeArchive(w, r, a, archiveTypes[e.dist.typ])
+}
+
+// warnedTTL is how long a client that was told about a warned archive is
+// then served it; Composer retries within a second or two.
+const (
+	warnedTTL  = 5 * time.Minute
+	warnedSize = 4096
+)
+
+// warnFirst tells Composer about an archive served with a warning, where
+// its user looks: Composer prints nothing of a successful download, but
+// prints the "warning" of a JSON answer of 400 or more
+// (HttpDownloader::outputWarnings) and retries a GET answered 425 Too
+// Early (CurlDownloader, with 423, 5xx, up to three times). So the first
+// GET of such an archive by a client is answered 425 with the reason, the
+// retry gets the archive. It reports whether it answered. A client that
+// does not retry sees the warning as a failure and gets the archive when
+// it asks again.
+func (h *Handler) warnFirst(w http.ResponseWriter, r *http.Request, reason string) bool {
+	if r.Method != http.MethodGet {
+		return false
+	}
+	client, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		client = r.RemoteAddr
+	}
+	key := client + " " + r.URL.Path
+	if _, told := h.warned.Get(key); told {
+		return false
+	}
+	h.warned.Put(key, struct{}{})
+	writeWarning(w, http.StatusTooEarly, "sigil serves this archive although it fails verification (warn mode; enforce would refuse it): "+reason)
+	return true
 }
 
 // findArchive returns the archive of the upstream's metadata of pkg whose

@@ -67,9 +67,22 @@ func TestDistServe(t *testing.T) {
 func TestDistWarn(t *testing.T) {
 	r := distRig(t)
 	r.checker.set("v1.0.0", policy.Warn, false, "acme/foo@v1.0.0: unsigned")
-	resp, _ := r.Get("/composer/dists/acme/foo/v1.0.0/c10.zip")
+	// First the reason, where Composer prints it and retries...
+	resp, body := r.Get("/composer/dists/acme/foo/v1.0.0/c10.zip")
+	if resp.StatusCode != http.StatusTooEarly || resp.Header.Get("Content-Type") != "application/json" ||
+		!strings.Contains(string(body), `"warning":"sigil serves this archive although it fails verification (warn mode; enforce would refuse it): acme/foo@v1.0.0: unsigned"`) {
+		t.Errorf("first GET: %d %s", resp.StatusCode, body)
+	}
+	// ...then the archive.
+	resp, _ = r.Get("/composer/dists/acme/foo/v1.0.0/c10.zip")
 	if resp.StatusCode != 200 || !strings.Contains(resp.Header.Get("X-Sigil-Verdict"), "acme/foo@v1.0.0: unsigned") {
-		t.Errorf("%d %q", resp.StatusCode, resp.Header.Get("X-Sigil-Verdict"))
+		t.Errorf("retry: %d %q", resp.StatusCode, resp.Header.Get("X-Sigil-Verdict"))
+	}
+	// An allowed archive is served at once.
+	r.checker.set("v1.0.0", policy.Allow, false)
+	r.h.warned.Purge()
+	if resp, _ := r.Get("/composer/dists/acme/foo/v1.0.0/c10.zip"); resp.StatusCode != 200 {
+		t.Errorf("allowed: %d", resp.StatusCode)
 	}
 }
 

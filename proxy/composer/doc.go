@@ -60,7 +60,10 @@
 //     "warnings" entry of the document ({"message", "versions": "*"},
 //     printed by Composer 2.2 and later on every fresh download), in the
 //     X-Sigil-Verdict response header and in the log. A refused archive
-//     is 410 with {"warning": reason}, which Composer prints. No answer is
+//     is 410 with {"warning": reason}, which Composer prints. An archive
+//     served with a warning is answered, on a client's first GET, 425
+//     with {"warning": reason}, which Composer prints before it retries
+//     and gets the archive (see warnFirst). No answer is
 //     ever 401 or 403, on which Composer would ask for credentials.
 //   - Served documents carry sigil's own validators: an ETag of the served
 //     bytes, and a Last-Modified from the ServedStore that moves when the

@@ -89,6 +89,10 @@ type Handler struct {
 	index  front.Recent[*docIndex] // archive facts of recently parsed p2 documents, by URL
 
 	learned *front.Learned // forward mode only
+
+	// warned are the clients told about a warned archive, by client
+	// address and path (see warnFirst).
+	warned front.Recent[struct{}]
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -117,6 +121,7 @@ func New(cfg Config) (*Handler, error) {
 		forward:     cfg.Forward,
 		parsed:      front.NewParsed[parsedP2](front.ParsedEntries, front.ParsedBytes),
 		index:       front.Recent[*docIndex]{TTL: indexTTL, Size: indexSize},
+		warned:      front.Recent[struct{}]{TTL: warnedTTL, Size: warnedSize},
 	}
 	h.core.Init()
 	if h.client == nil {

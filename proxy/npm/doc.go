@@ -65,7 +65,10 @@
 //     which npm prints as "npm error 410 Gone - GET <url> - <reason>". No
 //     answer is ever 401 or 403.
 //   - In warn mode every version and tarball is served; the reasons go to
-//     the same places (npm-notice, X-Sigil-Verdict, the log). npm shows
+//     the same places (npm-notice, X-Sigil-Verdict, the log). A tarball
+//     served with a warning carries its own npm-notice (and
+//     Cache-Control: no-store, for npm to print it), so a tampered
+//     tarball is reported in npm's output when it is installed. npm shows
 //     nothing else from a packument, short of marking versions deprecated,
 //     which would change what it picks.
 //   - Tarballs: a request names a package and version, never a URL. The

@@ -77,8 +77,16 @@ func (h *Handler) serveVersion(w http.ResponseWriter, r *http.Request, name, ver
 		return
 	}
 	if vd.Action != policy.Allow || len(vd.Reasons) > 0 {
-		h.core.Log.Warn("npm: tarball served with a warning", "package", name, "version", version, "reason", vd.Reason())
-		hdr.Set("X-Sigil-Verdict", headerValue(string(h.core.Mode)+"; warned=1; "+vd.Reason(), 2048))
+		reason := vd.Reason()
+		if reason == "" {
+			reason = name + "@" + version
+		}
+		h.core.Log.Warn("npm: tarball served with a warning", "package", name, "version", version, "reason", reason)
+		hdr.Set("X-Sigil-Verdict", headerValue(string(h.core.Mode)+"; warned=1; "+reason, 2048))
+		// npm prints npm-notice as "npm notice …", but only from a
+		// response its cache did not store (see servePackument).
+		hdr.Set("npm-notice", headerValue("sigil served "+name+"@"+version+" although it fails verification: "+reason, 1024))
+		hdr.Set("Cache-Control", "no-store")
 	}
 	front.ServeArchive(w, r, a, "application/octet-stream")
 }

@@ -122,6 +122,14 @@ func TestTarballWarn(t *testing.T) {
 	if h := resp.Header.Get("X-Sigil-Verdict"); h != "warn; warned=1; foo@1.0.0: unsigned" {
 		t.Errorf("X-Sigil-Verdict %q", h)
 	}
+	// What npm prints ("npm notice ..."), from a response it does not
+	// store (it prints no notice from a stored one).
+	if n := resp.Header.Get("npm-notice"); n != "sigil served foo@1.0.0 although it fails verification: foo@1.0.0: unsigned" {
+		t.Errorf("npm-notice %q", n)
+	}
+	if cc := resp.Header.Get("Cache-Control"); cc != "no-store" {
+		t.Errorf("Cache-Control %q, want no-store", cc)
+	}
 }
 
 func TestTarballPaths(t *testing.T) {

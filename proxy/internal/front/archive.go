@@ -26,7 +26,11 @@ func ServeArchive(w http.ResponseWriter, r *http.Request, a *proxy.Archive, cont
 	hdr := w.Header()
 	hdr.Set("Content-Type", contentType)
 	hdr.Set("ETag", `"`+hex.EncodeToString(a.SHA256[:])+`"`)
-	hdr.Set("Cache-Control", "no-cache")
+	if hdr.Get("Cache-Control") == "" {
+		// A later revocation must reach clients behind shared caches.
+		// A front that says more (no-store) has set it.
+		hdr.Set("Cache-Control", "no-cache")
+	}
 	wt, ok := a.Body.(io.WriterTo)
 	if !ok || r.Method != http.MethodGet || r.Header.Get("Range") != "" ||
 		r.Header.Get("If-None-Match") != "" || r.Header.Get("If-Modified-Since") != "" ||
