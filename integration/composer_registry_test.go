@@ -17,6 +17,10 @@ import (
 type composerRegistry struct {
 	srv  *httptest.Server
 	down atomic.Bool
+	// hold, when set, makes every dist request wait until it is closed,
+	// after sending its path on held.
+	hold atomic.Pointer[chan struct{}]
+	held chan string
 
 	mu       sync.Mutex
 	versions map[string][]*composerVersion // package → versions
@@ -33,7 +37,7 @@ type composerVersion struct {
 }
 
 func newComposerRegistry(t *testing.T) *composerRegistry {
-	r := &composerRegistry{versions: map[string][]*composerVersion{}, dists: map[string][]byte{}, hits: map[string]int{}}
+	r := &composerRegistry{versions: map[string][]*composerVersion{}, dists: map[string][]byte{}, hits: map[string]int{}, held: make(chan string, 16)}
 	r.srv = httptest.NewServer(http.HandlerFunc(r.serve))
 	t.Cleanup(r.srv.Close)
 	return r
@@ -90,6 +94,10 @@ func (r *composerRegistry) serve(w http.ResponseWriter, req *http.Request) {
 	if r.down.Load() {
 		http.Error(w, "registry is down", http.StatusServiceUnavailable)
 		return
+	}
+	if h := r.hold.Load(); h != nil && strings.HasPrefix(req.URL.Path, "/dist/") {
+		r.held <- req.URL.Path
+		<-*h
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -16,12 +16,21 @@ type world struct {
 	core string // the core verifier key of every ecosystem
 	// logKey is the log's verifier key, for sigil serve --log-key.
 	logKey string
+	// logFlags are added to sigil log serve's (--observe ...), and logEnv
+	// to its environment (the test clock).
+	logFlags, logEnv []string
 }
 
 func newWorld(t *testing.T) *world {
 	t.Helper()
+	return newWorldWith(t, nil, nil)
+}
+
+// newWorldWith is newWorld with extra flags and environment for the log.
+func newWorldWith(t *testing.T, logFlags, logEnv []string) *world {
+	t.Helper()
 	dir := t.TempDir()
-	w := &world{t: t, dir: dir}
+	w := &world{t: t, dir: dir, logFlags: logFlags, logEnv: logEnv}
 	w.core = strings.TrimSpace(sigil(t, dir, "keygen", "--name", "composer-core", "--out", filepath.Join(dir, "core")))
 	w.logKey = strings.TrimSpace(sigil(t, dir, "keygen", "--name", "log.sigil.test", "--out", filepath.Join(dir, "log")))
 	w.startLog(freeAddr(t), filepath.Join(dir, "logdir"))
@@ -30,9 +39,9 @@ func newWorld(t *testing.T) *world {
 
 func (w *world) startLog(addr, dir string) {
 	w.t.Helper()
-	w.log = startDaemon(w.t, addr, "/checkpoint", nil,
+	w.log = startDaemon(w.t, addr, "/checkpoint", w.logEnv, append([]string{
 		"log", "serve", "--dir", dir, "--key", filepath.Join(w.dir, "log.key"),
-		"--listen", addr, "--core-key", w.core, "--checkpoint-interval", "200ms")
+		"--listen", addr, "--core-key", w.core, "--checkpoint-interval", "200ms"}, w.logFlags...)...)
 }
 
 // forkLog plays a log operator who starts a second history of the same log,
