@@ -150,6 +150,7 @@ composer = ["` + k + `"]
 [[rule]]
 package = "acme/*"
 mode = "enforce"
+source = "keep"
 
 [[rule]]
 package = "@acme/*"
@@ -170,7 +171,7 @@ break_glass = true
 		VendorKeys: map[string][]string{"acme": {k}},
 		CoreKeys:   map[string][]string{"composer": {k}},
 		Rules: []Rule{
-			{Package: "acme/*", Mode: ModeEnforce},
+			{Package: "acme/*", Mode: ModeEnforce, Source: SourceKeep},
 			{Package: "@acme/*", Unsigned: UnsignedAllow, BreakGlass: ptr(true)},
 		},
 	}
