@@ -82,9 +82,11 @@ func logCommand() *cli.Command {
 				Usage:     "submit signed notes to the release log",
 				UsageText: "sigil log add --log URL FILE...",
 				Description: "Submits each FILE (a signed release statement or key event, as sigil sign and\n" +
-					"sigil key write them), in order, and prints \"FILE: index N\" for each once a\n" +
-					"published checkpoint covers it. A refusal stops at that file, prints the log's\n" +
-					"reason and exits 1; the files after it are not submitted.",
+					"sigil key write them) and prints \"FILE: index N\" for each, in order, once a\n" +
+					"published checkpoint covers it. Statements go to the log together, so N of them\n" +
+					"cost about one checkpoint interval; a key event goes alone, after the files before\n" +
+					"it. A refusal prints the log's reason and exits 1; after a refused key event, or a\n" +
+					"refused statement, the files of later steps are not submitted.",
 				Flags: []cli.Flag{
 					&cli.StringFlag{Name: "log", Usage: "URL of the release log", EnvVars: envVar("log")},
 				},
@@ -224,51 +226,86 @@ func runLogAdd(c *cli.Context) error {
 	if c.NArg() == 0 {
 		return usageError("log add needs at least one FILE", "run 'sigil log add --help'")
 	}
-	u, err := url.Parse(c.String("log"))
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return usageError(fmt.Sprintf("--log %q: want the log's http or https URL", c.String("log")), "")
+	u, err := parseLogURL(c.String("log"))
+	if err != nil {
+		return err
 	}
-	addURL := u.JoinPath(tlog.AddPath).String()
-	client := &http.Client{Timeout: logAddTimeout}
-	for _, file := range c.Args().Slice() {
-		msg, err := readNoteFile(file)
-		if err != nil {
+	files := c.Args().Slice()
+	msgs := make([][]byte, len(files))
+	for i, file := range files {
+		if msgs[i], err = readNoteFile(file); err != nil {
 			return err
 		}
-		r, err := postNote(c.Context, client, addURL, msg)
-		if err != nil {
-			var rej *logRefusal
-			if errors.As(err, &rej) {
-				return checkFailed(fmt.Errorf("%s: refused by the log (%d): %s", file, rej.status, rej.reason), refusalHint(rej.status, c.Args().Len() > 1))
-			}
-			return checkFailed(fmt.Errorf("%s: %w", file, err), fmt.Sprintf("is the release log running at %s?", u))
-		}
-		if r.Existing {
-			fmt.Fprintf(c.App.Writer, "%s: index %d (already in the log)\n", file, r.Index)
-		} else {
-			fmt.Fprintf(c.App.Writer, "%s: index %d\n", file, r.Index)
-		}
 	}
-	return nil
+	results := submitNotes(c.Context, &http.Client{Timeout: logAddTimeout}, u.JoinPath(tlog.AddPath).String(), msgs)
+	return reportSubmitted(c, u, files, results)
 }
 
-func refusalHint(status int, more bool) string {
-	var h string
+// parseLogURL checks the --log URL.
+func parseLogURL(s string) (*url.URL, error) {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, usageError(fmt.Sprintf("--log %q: want the log's http or https URL", s), "")
+	}
+	return u, nil
+}
+
+// reportSubmitted prints "NAME: index N" for every admitted note, in
+// order, and every refusal after the first on stderr; the first refusal
+// is the command's error.
+func reportSubmitted(c *cli.Context, u *url.URL, names []string, results []submitted) error {
+	var first error
+	notSent := 0
+	for i, r := range results {
+		switch {
+		case !r.sent:
+			notSent++
+		case r.err != nil:
+			err := submitError(names[i], u, r.err)
+			if first == nil {
+				first = err
+			} else {
+				fmt.Fprintf(c.App.ErrWriter, "sigil: %v\n", err)
+			}
+		case r.resp.Existing:
+			fmt.Fprintf(c.App.Writer, "%s: index %d (already in the log)\n", names[i], r.resp.Index)
+		default:
+			fmt.Fprintf(c.App.Writer, "%s: index %d\n", names[i], r.resp.Index)
+		}
+	}
+	if first != nil && notSent > 0 {
+		ce := first.(*cliError)
+		ce.hint = joinHints(ce.hint, fmt.Sprintf("the %d notes after the failed step were not submitted", notSent))
+	}
+	return first
+}
+
+// submitError turns a failed submission into the error the user sees.
+func submitError(name string, u *url.URL, err error) error {
+	var rej *logRefusal
+	if errors.As(err, &rej) {
+		return checkFailed(fmt.Errorf("%s: refused by the log (%d): %s", name, rej.status, rej.reason), refusalHint(rej.status))
+	}
+	return checkFailed(fmt.Errorf("%s: %w", name, err), fmt.Sprintf("is the release log running at %s?", u))
+}
+
+func joinHints(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "; " + b
+}
+
+func refusalHint(status int) string {
 	switch status {
 	case http.StatusForbidden:
-		h = "submit the key event that authorizes the signing key first, or sign with a key of the namespace"
+		return "submit the key event that authorizes the signing key first, or sign with a key of the namespace"
 	case http.StatusConflict:
-		h = "a version is logged once: publish the new content under a new version"
+		return "a version is logged once: publish the new content under a new version"
 	case http.StatusServiceUnavailable:
-		h = "the entry may already be in the log: run the same command again later"
+		return "the entry may already be in the log: run the same command again later"
 	}
-	if more {
-		if h != "" {
-			h += "; "
-		}
-		h += "the files after this one were not submitted"
-	}
-	return h
+	return ""
 }
 
 // readNoteFile reads a signed note, bounded by the largest a log entry can

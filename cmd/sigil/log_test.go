@@ -172,8 +172,10 @@ func TestLogServeAndAdd(t *testing.T) {
 	if code, out, _ := runCLI("log", "add", st); code != 0 || out != st+": index 1 (already in the log)\n" {
 		t.Errorf("re-add = %d, %q", code, out)
 	}
-	// A different statement for the same version: exit 1 with the reason.
-	code, out, errOut = runCLI("log", "add", conflict, st)
+	// A different statement for the same version: exit 1 with the reason;
+	// the key event after it waits for the statements before it, and is
+	// not submitted.
+	code, out, errOut = runCLI("log", "add", conflict, ev, st)
 	if code != 1 || out != "" || !strings.Contains(errOut, "sigil: "+conflict+": refused by the log (409): ") ||
 		!strings.Contains(errOut, "already logged at index 1") || !strings.Contains(errOut, "hint: ") ||
 		!strings.Contains(errOut, "not submitted") {

@@ -64,7 +64,11 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 // in HelpName, which urfave/cli leaves without the parent commands.
 func setUsageErrors(c *cli.Command, parent string) {
 	path := parent + " " + c.Name
-	c.HelpName = path
+	if parent != "sigil" {
+		// urfave/cli prefixes a top-level command's HelpName with the
+		// app's name itself.
+		c.HelpName = path
+	}
 	c.OnUsageError = func(_ *cli.Context, err error, _ bool) error {
 		return usageError(err.Error(), fmt.Sprintf("run '%s --help'", path))
 	}

@@ -4,13 +4,23 @@ import (
 	"archive/tar"
 	"archive/zip"
 	"compress/gzip"
+	"context"
+	"crypto/rand"
 	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/sigilproxy/sigil/release"
+	"github.com/sigilproxy/sigil/tlog/server"
 )
 
 // TestMain lets the scripts run "sigil" as a real process: testscript
@@ -28,8 +38,9 @@ func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir: "testdata/script",
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"mkzip": mkzip,
-			"mktgz": mktgz,
+			"mkzip":    mkzip,
+			"mktgz":    mktgz,
+			"startlog": startLog,
 		},
 		Setup: func(env *testscript.Env) error {
 			// git needs an identity for the --git scripts, and must not
@@ -42,6 +53,51 @@ func TestScripts(t *testing.T) {
 			return nil
 		},
 	})
+}
+
+// startlog CORE_PUB_FILE starts a release log in this process, with a
+// fresh log key and the given core key for every ecosystem, and sets $LOG
+// to its URL and $LOGKEY to its verifier key. It stops with the script.
+func startLog(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: startlog CORE_PUB_FILE")
+	}
+	skey, _, err := release.GenerateKey(rand.Reader, "log.example")
+	ts.Check(err)
+	core, err := server.ParseCoreKey(strings.TrimSpace(ts.ReadFile(args[0])))
+	ts.Check(err)
+	url, vkey, stop, err := serveTestLog(ts.MkAbs("log"), skey, core, 100*time.Millisecond)
+	ts.Check(err)
+	ts.Defer(stop)
+	ts.Setenv("LOG", url)
+	ts.Setenv("LOGKEY", vkey)
+}
+
+// serveTestLog runs a release log in this process on a loopback port and
+// returns its URL, its verifier key and how to stop it.
+func serveTestLog(dir, skey string, core server.CoreKey, interval time.Duration) (url, vkey string, stop func(), err error) {
+	srv, err := server.Open(context.Background(), server.Config{
+		Dir:                dir,
+		Key:                skey,
+		CoreKeys:           []server.CoreKey{core},
+		CheckpointInterval: interval,
+		Logger:             slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		return "", "", nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		srv.Close(context.Background())
+		return "", "", nil, err
+	}
+	hs := &http.Server{Handler: srv.Handler()}
+	go hs.Serve(ln)
+	stop = func() {
+		hs.Close()
+		srv.Close(context.Background())
+	}
+	return "http://" + ln.Addr().String(), srv.VerifierKey(), stop, nil
 }
 
 // mkzip OUT DIR PREFIX [deflate|store] [reverse] zips the files under DIR,

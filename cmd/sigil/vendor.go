@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"strings"
@@ -16,6 +18,7 @@ import (
 
 	"github.com/sigilproxy/sigil/internal/atomicfile"
 	"github.com/sigilproxy/sigil/release"
+	"github.com/sigilproxy/sigil/tlog"
 )
 
 func keygenCommand() *cli.Command {
@@ -123,7 +126,7 @@ func runSign(c *cli.Context) error {
 	var info *release.ArchiveInfo
 	if gitRef != "" {
 		var commit string
-		info, commit, err = hashGitRef(c.Context, gitRef)
+		info, commit, err = hashGitRef(c.Context, ".", gitRef)
 		if err != nil {
 			return err
 		}
@@ -131,6 +134,9 @@ func runSign(c *cli.Context) error {
 			return usageError(fmt.Sprintf("--source %s is not the commit of %s (%s)", st.Source, gitRef, commit), "leave --source out with --git")
 		}
 		st.Source = commit
+		if err := crossCheckGit(c.Context, gitRef, commit, st, info.Manifest); err != nil {
+			return err
+		}
 	} else {
 		name := c.Args().First()
 		info, err = hashArchiveFile(name, eco)
@@ -143,13 +149,8 @@ func runSign(c *cli.Context) error {
 			}
 		}
 	}
-	st.Tree = info.Tree
-	if info.Manifest == nil {
-		return checkFailed(fmt.Errorf("the archive has no %s at its root", release.ManifestFile(eco)),
-			"sign the archive the registry serves for this version")
-	}
-	if st.Manifest, err = release.ArchiveManifestDigest(eco, info); err != nil {
-		return checkFailed(fmt.Errorf("%s in the archive: %w", release.ManifestFile(eco), err), "")
+	if err := finishStatement(st, info); err != nil {
+		return err
 	}
 	text, err := st.Text()
 	if err != nil {
@@ -160,6 +161,47 @@ func runSign(c *cli.Context) error {
 		return err
 	}
 	return output(c, signed)
+}
+
+// crossCheckGit checks --package and --version against the checkout: the
+// name in composer.json at the ref, and the version Composer derives from
+// the ref's tag. A wrong name or version would be in the log forever.
+func crossCheckGit(ctx context.Context, ref, commit string, st *release.Statement, manifest []byte) error {
+	var m struct {
+		Name    string `json:"name"`
+		Version string `json:"version"`
+	}
+	if manifest == nil {
+		return checkFailed(fmt.Errorf("%s has no composer.json at its root", ref), "")
+	}
+	if err := json.Unmarshal(manifest, &m); err != nil {
+		return checkFailed(fmt.Errorf("composer.json at %s: %w", ref, err), "")
+	}
+	if strings.ToLower(m.Name) != st.Package {
+		return checkFailed(fmt.Errorf("--package %s, but composer.json at %s names %q", st.Package, ref, m.Name),
+			"sign the package this checkout is")
+	}
+	tags := []string{ref}
+	if _, err := git(ctx, ".", "rev-parse", "--verify", "--end-of-options", "refs/tags/"+ref); err != nil {
+		out, _ := git(ctx, ".", "tag", "--points-at", commit)
+		tags = strings.Fields(out)
+	}
+	var derived []string
+	for _, tag := range tags {
+		v, _, err := release.ComposerTagVersion(tag, m.Version)
+		if err == nil && v == st.Version {
+			return nil
+		}
+		if err == nil {
+			derived = append(derived, fmt.Sprintf("%s (tag %s)", v, tag))
+		}
+	}
+	if len(derived) == 0 {
+		return checkFailed(fmt.Errorf("--version %s: no version tag at %s", st.Version, ref),
+			"sign releases from their tag: sigil sign --git v1.2.3, or sigil release")
+	}
+	return checkFailed(fmt.Errorf("--version %s does not match %s: Composer will show version %s", st.Version, ref, strings.Join(derived, ", ")),
+		"Composer takes the version from the tag as written, \"v\" included")
 }
 
 // output writes a signed note to --out, or to stdout.
@@ -197,11 +239,11 @@ func integrityOfFile(name string) (string, error) {
 	return release.Integrity(f)
 }
 
-// hashGitRef hashes 'git archive REF' of the checkout in the working
-// directory, streaming, and resolves REF to its commit.
-func hashGitRef(ctx context.Context, ref string) (*release.ArchiveInfo, string, error) {
+// hashGitRef hashes 'git archive REF' of the checkout in dir, streaming,
+// and resolves REF to its commit.
+func hashGitRef(ctx context.Context, dir, ref string) (*release.ArchiveInfo, string, error) {
 	var stderr bytes.Buffer
-	rev := exec.CommandContext(ctx, "git", "rev-parse", "--verify", "--end-of-options", ref+"^{commit}")
+	rev := exec.CommandContext(ctx, "git", "-C", dir, "rev-parse", "--verify", "--end-of-options", ref+"^{commit}")
 	rev.Stderr = &stderr
 	out, err := rev.Output()
 	if err != nil {
@@ -211,7 +253,7 @@ func hashGitRef(ctx context.Context, ref string) (*release.ArchiveInfo, string, 
 	commit := strings.TrimSpace(string(out))
 
 	stderr.Reset()
-	arch := exec.CommandContext(ctx, "git", "archive", "--format=tar", commit)
+	arch := exec.CommandContext(ctx, "git", "-C", dir, "archive", "--format=tar", commit)
 	arch.Stderr = &stderr
 	pipe, err := arch.StdoutPipe()
 	if err != nil {
@@ -239,14 +281,16 @@ func keyCommand() *cli.Command {
 		return &cli.Command{
 			Name:      string(act),
 			Usage:     keyActionUsage[act],
-			UsageText: fmt.Sprintf("sigil key %s --key SIGNER_FILE --ecosystem ECO --namespace NS [--out FILE] VERIFIER_KEY", act),
+			UsageText: fmt.Sprintf("sigil key %s --key SIGNER_FILE --ecosystem ECO --namespace NS [--out FILE | --log URL] VERIFIER_KEY", act),
 			Description: "VERIFIER_KEY is the key line (NAME+HASH+BASE64) or a file holding it (PREFIX.pub).\n" +
-				"The event must be signed by a key valid for the namespace, or by the ecosystem's core key.",
+				"The event must be signed by a key valid for the namespace, or by the ecosystem's core key.\n" +
+				"With --log, the event is submitted to the release log and its index printed.",
 			Flags: []cli.Flag{
 				&cli.StringFlag{Name: "key", Usage: "SIGNER_FILE that signs the event", EnvVars: envVar("key")},
 				&cli.StringFlag{Name: "ecosystem", Usage: "composer or npm", EnvVars: envVar("ecosystem")},
 				&cli.StringFlag{Name: "namespace", Usage: "NS: vendor (acme), npm scope (@acme) or one package", EnvVars: envVar("namespace")},
 				&cli.StringFlag{Name: "out", Usage: "write the event to FILE instead of stdout"},
+				&cli.StringFlag{Name: "log", Usage: "submit the event to the release log at URL"},
 			},
 			Action: func(c *cli.Context) error { return runKey(c, act) },
 		}
@@ -256,6 +300,7 @@ func keyCommand() *cli.Command {
 		Usage: "make a signed key event (add, retire or revoke a vendor key)",
 		Subcommands: []*cli.Command{
 			action(release.ActionAdd), action(release.ActionRetire), action(release.ActionRevoke),
+			keyRequestCommand(),
 		},
 	}
 }
@@ -294,7 +339,30 @@ func runKey(c *cli.Context, act release.Action) error {
 	if err != nil {
 		return err
 	}
+	if c.String("log") != "" {
+		if c.String("out") != "" {
+			return usageError("give --out or --log, not both", "")
+		}
+		name := fmt.Sprintf("%s %s in %s %s", act, keyName(vkey), ev.Ecosystem, ev.Namespace)
+		return submitOne(c, c.String("log"), name, signed)
+	}
 	return output(c, signed)
+}
+
+// submitOne submits one signed note to the log and prints its index.
+func submitOne(c *cli.Context, logURL, name string, msg []byte) error {
+	u, err := parseLogURL(logURL)
+	if err != nil {
+		return err
+	}
+	results := submitNotes(c.Context, &http.Client{Timeout: logAddTimeout}, u.JoinPath(tlog.AddPath).String(), [][]byte{msg})
+	return reportSubmitted(c, u, []string{name}, results)
+}
+
+// keyName is the NAME of a verifier key line, for messages.
+func keyName(vkey string) string {
+	name, _, _ := strings.Cut(vkey, "+")
+	return name
 }
 
 // verifierKeyArg accepts a verifier key line, or the name of a file that
@@ -429,11 +497,29 @@ func runVerify(c *cli.Context) error {
 // parseUnverified reads the statement text inside a signed note without
 // checking any signature.
 func parseUnverified(msg []byte) (*release.Statement, error) {
+	text, err := unverifiedText(msg)
+	if err != nil {
+		return nil, err
+	}
+	return release.ParseStatement(text)
+}
+
+// parseUnverifiedText reads the statement or key event inside a signed
+// note without checking any signature.
+func parseUnverifiedText(msg []byte) (any, error) {
+	text, err := unverifiedText(msg)
+	if err != nil {
+		return nil, err
+	}
+	return release.ParseText(text)
+}
+
+func unverifiedText(msg []byte) ([]byte, error) {
 	text, _, ok := bytes.Cut(msg, []byte("\n\n"))
 	if !ok {
 		return nil, errors.New("not a signed note (no blank line before the signatures)")
 	}
-	return release.ParseStatement(append(text, '\n'))
+	return append(text, '\n'), nil
 }
 
 // signerName is the key name on the first signature line, for messages.
