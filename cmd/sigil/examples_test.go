@@ -35,3 +35,30 @@ func TestExamplesUseKnownVariables(t *testing.T) {
 		}
 	}
 }
+
+// TestSignReleaseExampleUsesKnownVariables: the signing workflow sets only
+// variables sigil release reads.
+func TestSignReleaseExampleUsesKnownVariables(t *testing.T) {
+	known := map[string]bool{}
+	for _, f := range releaseCommand().Flags {
+		if ev, ok := f.(interface{ GetEnvVars() []string }); ok {
+			for _, v := range ev.GetEnvVars() {
+				known[v] = true
+			}
+		}
+	}
+	data, err := os.ReadFile("../../examples/ci/sign-release.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	re := regexp.MustCompile(`\b(SIGIL_[A-Z_]+)\s*:`)
+	found := re.FindAllSubmatch(data, -1)
+	for _, m := range found {
+		if !known[string(m[1])] {
+			t.Errorf("sign-release.yml sets %s, which sigil release does not read", m[1])
+		}
+	}
+	if len(found) != 3 {
+		t.Errorf("sign-release.yml sets %d SIGIL_* variables; want the key, the log and its key", len(found))
+	}
+}
