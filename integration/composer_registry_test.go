@@ -34,6 +34,9 @@ type composerVersion struct {
 	Require map[string]string
 	Files   map[string]string // the archive's files, without the top directory
 	Ref     string
+	// DistRef, when set, is the dist.reference the metadata claims instead
+	// of Ref (a registry that swaps it).
+	DistRef string
 }
 
 func newComposerRegistry(t *testing.T) *composerRegistry {
@@ -70,6 +73,14 @@ func (r *composerRegistry) tamper(v *composerVersion, zip []byte) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.dists[distPath(v)] = zip
+}
+
+// swapDistRef makes the metadata claim another dist.reference for a
+// version, leaving the archive and source as they are.
+func (r *composerRegistry) swapDistRef(v *composerVersion, ref string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	v.DistRef = ref
 }
 
 // setRequire changes the dependencies the metadata claims for a version,
@@ -124,10 +135,14 @@ func (r *composerRegistry) serve(w http.ResponseWriter, req *http.Request) {
 		}
 		var list []map[string]any
 		for _, v := range vs {
+			distRef := v.Ref
+			if v.DistRef != "" {
+				distRef = v.DistRef
+			}
 			entry := map[string]any{
 				"name":    v.Name,
 				"version": v.Version,
-				"dist":    map[string]any{"type": "zip", "url": r.srv.URL + distPath(v), "reference": v.Ref, "shasum": ""},
+				"dist":    map[string]any{"type": "zip", "url": r.srv.URL + distPath(v), "reference": distRef, "shasum": ""},
 				"source":  map[string]any{"type": "git", "url": "http://127.0.0.1:9/" + v.Name + ".git", "reference": v.Ref},
 				"type":    "library",
 			}

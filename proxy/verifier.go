@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"time"
 
@@ -220,7 +221,14 @@ func (v *Verifier) archive(ctx context.Context, f *VersionFacts) (*Archive, erro
 	if f.ArchiveURL == "" {
 		return nil, fmt.Errorf("archive of %s %s: the metadata names none: %w", f.Package, f.Version, ErrNotFound)
 	}
-	key := cache.ArchiveKey{Ecosystem: f.Ecosystem, Package: f.Package, Version: f.Version, Archive: f.ArchiveURL}
+	// A dev version's archive is the commit's: a branch may keep its URL
+	// while it moves, and the bytes stored for one commit must not be
+	// served for the next.
+	version := f.Version
+	if k := pinKey(f); strings.Contains(k, "#") {
+		version = k
+	}
+	key := cache.ArchiveKey{Ecosystem: f.Ecosystem, Package: f.Package, Version: version, Archive: f.ArchiveURL}
 	ev := v.lookup(ctx, f.Ecosystem, f.Package)
 	// The log observes the version before its bytes are checked (as the
 	// Go checksum database does for a module version it has not seen), so
