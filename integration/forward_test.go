@@ -59,7 +59,9 @@ func newForwardScenario(t *testing.T) *forwardScenario {
 
 // serve starts sigil in forward mode for the registry, trusting its CA.
 func (s *forwardScenario) serve(cacheDir string, flags ...string) (*daemon, func()) {
-	return s.w.serveForward(cacheDir, s.repo, append([]string{"--ca-dir", s.caDir, "--upstream-ca", s.registry.caFile}, flags...)...)
+	// The archives live on another origin, which the operator names.
+	archives := strings.TrimPrefix(s.reg.srv.URL, "https://")
+	return s.w.serveForward(cacheDir, s.repo, append([]string{"--ca-dir", s.caDir, "--upstream-ca", s.registry.caFile, "--archive-host", archives}, flags...)...)
 }
 
 // update runs composer update in a new project that requires pkgs.

@@ -164,7 +164,7 @@ func downloadTo(ctx context.Context, client *http.Client, tmp string, lim Limits
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return nil, &UpstreamError{URL: url, Err: err}
+		return nil, upstreamFailure(url, err)
 	}
 	defer drainClose(resp.Body)
 	switch st := resp.StatusCode; {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+
+	"github.com/sigilproxy/sigil/internal/egress"
 )
 
 // UpstreamError is a failure of the upstream registry or archive host: it
@@ -32,6 +34,9 @@ func (e *UpstreamError) Unwrap() error { return e.Err }
 //   - nil: 200
 //   - ErrNotFound: 404
 //   - *BlockedError: 410, the verdict, which is final for this version
+//   - *egress.Refused: 410, the outbound fetch policy's verdict on a URL
+//     (a host that is not an upstream or archive host, an internal
+//     address, sigil itself), final as a block is
 //   - *UpstreamError: 502
 //   - context.DeadlineExceeded: 504
 //   - anything else (the cache failed, a bug): 500
@@ -41,10 +46,11 @@ func (e *UpstreamError) Unwrap() error { return e.Err }
 func StatusOf(err error) int {
 	var blocked *BlockedError
 	var up *UpstreamError
+	var refused *egress.Refused
 	switch {
 	case err == nil:
 		return http.StatusOK
-	case errors.As(err, &blocked):
+	case errors.As(err, &blocked), errors.As(err, &refused):
 		return http.StatusGone
 	case errors.Is(err, ErrNotFound):
 		return http.StatusNotFound
@@ -54,4 +60,15 @@ func StatusOf(err error) int {
 		return http.StatusGatewayTimeout
 	}
 	return http.StatusInternalServerError
+}
+
+// upstreamFailure is the error of a request to url that got no answer: the
+// fetch policy's refusal as it is (it names the host and the rule), any
+// other failure as an *UpstreamError.
+func upstreamFailure(url string, err error) error {
+	var refused *egress.Refused
+	if errors.As(err, &refused) {
+		return refused
+	}
+	return &UpstreamError{URL: url, Err: err}
 }

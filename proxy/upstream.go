@@ -174,8 +174,13 @@ func (u *HTTPUpstream) fetch(ctx context.Context, url string) (*Document, error)
 	}
 	resp, err := u.client.Do(req)
 	if err != nil {
-		u.reachOf(req.URL).fail(u.now(), "cannot be reached")
-		return u.stale(have, cached, &UpstreamError{URL: url, Err: err})
+		if up, ok := upstreamFailure(url, err).(*UpstreamError); ok {
+			u.reachOf(req.URL).fail(u.now(), "cannot be reached")
+			return u.stale(have, cached, up)
+		}
+		// The fetch policy refused: not an outage, which an old copy
+		// would hide.
+		return nil, upstreamFailure(url, err)
 	}
 	defer drainClose(resp.Body)
 	if st := resp.StatusCode; st >= 500 || st == http.StatusTooManyRequests {

@@ -19,6 +19,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/sigilproxy/sigil/cache"
+	"github.com/sigilproxy/sigil/internal/egress"
 	"github.com/sigilproxy/sigil/policy"
 	"github.com/sigilproxy/sigil/proxy"
 	"github.com/sigilproxy/sigil/proxy/composer"
@@ -63,6 +64,7 @@ func serveCommand() *cli.Command {
 			&cli.StringFlag{Name: "upstream-ca", Usage: "FILE of extra CA certificates (PEM) to trust for upstreams", EnvVars: envVar("upstream-ca")},
 			&cli.StringFlag{Name: "auth-tokens", Usage: "FILE of client token hashes ('sigil token add'): every request but /-/healthz then needs a token", EnvVars: envVar("auth-tokens")},
 			&cli.StringFlag{Name: "public-url", Usage: "URL clients reach sigil at, when a reverse proxy is in front (default: from each request)", EnvVars: envVar("public-url")},
+			archiveHostFlag(),
 			&cli.StringFlag{Name: "policy", Usage: "FILE of per-package rules (TOML); flags beat the file", EnvVars: envVar("policy")},
 			&cli.StringFlag{Name: "log-format", Value: "text", Usage: "text or json", EnvVars: envVar("log-format")},
 			&cli.BoolFlag{Name: "debug", Usage: "log every verdict, not only the ones that are not allow", EnvVars: envVar("debug")},
@@ -87,7 +89,36 @@ func runServe(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	upstreamClient := proxy.UpstreamClient(tlsConfig)
+	composerURL, err := composerUpstream(c, logger)
+	if err != nil {
+		return err
+	}
+	npmURL, err := upstreamURL(c, npmSource, logger)
+	if err != nil {
+		return err
+	}
+	// Listening comes first: the fetch policy must know sigil's own
+	// address, which it never fetches from.
+	ln, err := net.Listen("tcp", c.String("listen"))
+	if err != nil {
+		return checkFailed(fmt.Errorf("listening on %s: %w", c.String("listen"), err),
+			"another process may use the port: pick another --listen")
+	}
+	defer ln.Close()
+	logURL, _ := url.Parse(c.String("log")) // releaseLog reports a bad one
+	if c.String("log") == "" {
+		logURL = nil
+	}
+	outPolicy, err := outboundPolicy(c, outbound{
+		upstreams: []*url.URL{composerURL, npmURL, logURL},
+		composer:  composerURL != nil,
+		listen:    ln.Addr().String(),
+		tls:       tlsConfig,
+	})
+	if err != nil {
+		return err
+	}
+	upstreamClient := outPolicy.Client()
 
 	maxSize, err := parseSize(c.String("cache-max-size"))
 	if err != nil {
@@ -115,7 +146,7 @@ func runServe(c *cli.Context) error {
 	// directories left by a sigil that crashed can go.
 	sweepStaging(cacheDir, logger)
 
-	lg, err := releaseLog(c, store, logger)
+	lg, err := releaseLog(c, store, outPolicy, logger)
 	if err != nil {
 		return err
 	}
@@ -143,10 +174,6 @@ func runServe(c *cli.Context) error {
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("/-/healthz", proxy.Healthz(verifier, upstream))
-	composerURL, err := composerUpstream(c, logger)
-	if err != nil {
-		return err
-	}
 	if composerURL != nil {
 		h, err := composer.New(composer.Config{
 			UpstreamURL: composerURL,
@@ -169,7 +196,7 @@ func runServe(c *cli.Context) error {
 		})
 	}
 
-	npmURL, err := npmMirror(c, mux, npm.Config{
+	err = npmMirror(c, mux, npmURL, npm.Config{
 		Upstream:  upstream,
 		Checker:   verifier,
 		PublicURL: c.String("public-url"),
@@ -179,7 +206,7 @@ func runServe(c *cli.Context) error {
 		Policy:    pol,
 		Client:    upstreamClient,
 		Logger:    logger.With("part", "npm"),
-	}, logger)
+	})
 	if err != nil {
 		return err
 	}
@@ -195,11 +222,6 @@ func runServe(c *cli.Context) error {
 		return err
 	}
 
-	ln, err := net.Listen("tcp", c.String("listen"))
-	if err != nil {
-		return checkFailed(fmt.Errorf("listening on %s: %w", c.String("listen"), err),
-			"another process may use the port: pick another --listen")
-	}
 	srv := &http.Server{
 		Handler: handler,
 		// Archives can be large and clients slow, so there is no write
@@ -213,7 +235,7 @@ func runServe(c *cli.Context) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	logger.Info("sigil serving", "listen", ln.Addr().String(), "mode", pol.Mode, "unsigned", pol.Unsigned,
-		"cache", cacheDir, "log", c.String("log"), "composer_upstream", urlString(composerURL), "npm_upstream", urlString(npmURL))
+		"cache", cacheDir, "log", c.String("log"), "composer_upstream", urlString(composerURL), "npm_upstream", urlString(npmURL), "fetches_from", strings.Join(outPolicy.Hosts(), ","))
 	select {
 	case err := <-errc:
 		return checkFailed(fmt.Errorf("serving: %w", err), "")
@@ -360,7 +382,7 @@ func upstreamTLS(file string) (*tls.Config, error) {
 
 // releaseLog is the verifying log client, or, without --log, a log that
 // knows nothing: every package then counts as unsigned.
-func releaseLog(c *cli.Context, store *cache.Store, logger *slog.Logger) (proxy.Log, error) {
+func releaseLog(c *cli.Context, store *cache.Store, out *egress.Policy, logger *slog.Logger) (proxy.Log, error) {
 	logURL := c.String("log")
 	if logURL == "" {
 		if c.String("log-key") != "" || len(nonEmpty(c.StringSlice("witness"))) > 0 {
@@ -381,8 +403,11 @@ func releaseLog(c *cli.Context, store *cache.Store, logger *slog.Logger) (proxy.
 	if err != nil {
 		return nil, checkFailed(err, "")
 	}
+	httpClient := out.Client()
+	httpClient.Timeout = logTimeout
 	client, err := tlog.NewClient(tlog.Config{
 		URL:               logURL,
+		HTTPClient:        httpClient,
 		LogKey:            c.String("log-key"),
 		Witnesses:         nonEmpty(c.StringSlice("witness")),
 		WitnessThreshold:  c.Int("witness-threshold"),
@@ -453,30 +478,26 @@ func composerUpstream(c *cli.Context, logger *slog.Logger) (*url.URL, error) {
 	return upstreamURL(c, composerSource, logger)
 }
 
-// npmMirror mounts the npm registry at /npm/ when an npm upstream is known:
-// --npm-upstream, or the registry the machine's npm is configured with. It
-// returns that upstream, or nil.
-func npmMirror(c *cli.Context, mux *http.ServeMux, cfg npm.Config, logger *slog.Logger) (*url.URL, error) {
+// npmMirror mounts the npm registry at /npm/ when an npm upstream u is
+// known: --npm-upstream, or the registry the machine's npm is configured
+// with.
+func npmMirror(c *cli.Context, mux *http.ServeMux, u *url.URL, cfg npm.Config) error {
 	if err := cfg.RegistrySignatures.UnmarshalText([]byte(c.String("npm-registry-signatures"))); err != nil {
-		return nil, usageError("--npm-registry-signatures: "+err.Error(), "want off, warn or require")
-	}
-	u, err := upstreamURL(c, npmSource, logger)
-	if err != nil {
-		return nil, err
+		return usageError("--npm-registry-signatures: "+err.Error(), "want off, warn or require")
 	}
 	if u == nil {
 		mux.HandleFunc("/npm/", func(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, `{"error":"sigil: no npm upstream is configured (set --npm-upstream or SIGIL_NPM_UPSTREAM)"}`, http.StatusServiceUnavailable)
 		})
-		return nil, nil
+		return nil
 	}
 	cfg.UpstreamURL = u
 	h, err := npm.New(cfg)
 	if err != nil {
-		return nil, usageError(err.Error(), "")
+		return usageError(err.Error(), "")
 	}
 	mux.Handle("/npm/", h)
-	return u, nil
+	return nil
 }
 
 // pointsAt reports whether an upstream URL names sigil's own listen

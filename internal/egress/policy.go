@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"net/url"
@@ -309,4 +310,17 @@ func (p *Policy) checkAddr(shown string, a netip.Addr, port string, named bool) 
 		return &Refused{Host: shown, Rule: "it resolves to " + a.String() + ", " + rule + ", and it was not named as an upstream or with --archive-host"}
 	}
 	return nil
+}
+
+// Hosts lists what the policy fetches from, sorted: the named hosts, then
+// the conventional ones marked "(public addresses only)".
+func (p *Policy) Hosts() []string {
+	named := slices.Sorted(maps.Keys(p.named))
+	conv := slices.Sorted(maps.Keys(p.conventional))
+	for _, h := range conv {
+		if !p.named[h] {
+			named = append(named, h+" (public addresses only)")
+		}
+	}
+	return named
 }

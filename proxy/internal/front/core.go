@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/sigilproxy/sigil/internal/egress"
 	"github.com/sigilproxy/sigil/policy"
 	"github.com/sigilproxy/sigil/proxy"
 )
@@ -69,11 +70,15 @@ func (c *Core) Fail(w http.ResponseWriter, r *http.Request, what string, err err
 		return // the client is gone; nobody reads an answer
 	}
 	var blocked *proxy.BlockedError
+	var refused *egress.Refused
 	switch status := proxy.StatusOf(err); {
 	case status == http.StatusNotFound:
 		c.NotFound(w)
 	case errors.As(err, &blocked):
 		c.Message(w, status, "sigil blocked: "+BlockedReason(blocked))
+	case errors.As(err, &refused):
+		c.Log.Warn(c.Name+": fetch refused", "what", what, "host", refused.Host, "rule", refused.Rule)
+		c.Message(w, status, "sigil refused "+what+": "+refused.Error())
 	default:
 		c.Log.Warn(c.Name+": request failed", "what", what, "status", status, "err", err)
 		c.Message(w, status, "sigil could not serve "+what+": "+err.Error())
