@@ -170,7 +170,8 @@ func TestComposerWarn(t *testing.T) {
 		pkg, file string
 		want      []string
 	}{
-		{"acme/tampered", "src/Tampered.php", []string{"acme/tampered"}},
+		// A tampered archive is reported while Composer downloads it.
+		{"acme/tampered", "src/Tampered.php", []string{"sigil serves this archive with a warning", "acme/tampered", "tree"}},
 		{"acme/deps", "src/Deps.php", []string{"acme/deps", "manifest"}},
 		{"acme/unlogged", "src/Unlogged.php", []string{"acme/unlogged"}},
 		{"acme/newer", "src/NewerNew.php", []string{"v1.1.0"}},

@@ -177,6 +177,8 @@ func TestNPMWarn(t *testing.T) {
 	// npm prints the reasons, and they are in sigil's log, one line per
 	// version.
 	wantAll(t, out, "@acme/tampered@1.0.0", "@acme/newer@1.1.0", "@acme/deps@1.0.0", "served with warnings")
+	// The tampered tarball itself is reported while npm installs it.
+	wantAll(t, out, "npm notice sigil served @acme/tampered@1.0.0 with a warning")
 	logs := proxy.logs.String()
 	for _, want := range []string{"@acme/tampered", "@acme/newer@1.1.0", "@acme/deps"} {
 		if !strings.Contains(logs, want) {

@@ -200,7 +200,7 @@ func (h *Handler) warnFirst(w http.ResponseWriter, r *http.Request, reason strin
 		return false
 	}
 	h.warned.Put(key, struct{}{})
-	writeWarning(w, http.StatusTooEarly, "sigil serves this archive although it fails verification (warn mode; enforce would refuse it): "+reason)
+	writeWarning(w, http.StatusTooEarly, "sigil serves this archive with a warning: "+reason)
 	return true
 }
 

@@ -70,7 +70,7 @@ func TestDistWarn(t *testing.T) {
 	// First the reason, where Composer prints it and retries...
 	resp, body := r.Get("/composer/dists/acme/foo/v1.0.0/c10.zip")
 	if resp.StatusCode != http.StatusTooEarly || resp.Header.Get("Content-Type") != "application/json" ||
-		!strings.Contains(string(body), `"warning":"sigil serves this archive although it fails verification (warn mode; enforce would refuse it): acme/foo@v1.0.0: unsigned"`) {
+		!strings.Contains(string(body), `"warning":"sigil serves this archive with a warning: acme/foo@v1.0.0: unsigned"`) {
 		t.Errorf("first GET: %d %s", resp.StatusCode, body)
 	}
 	// ...then the archive.

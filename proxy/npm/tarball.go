@@ -85,7 +85,7 @@ func (h *Handler) serveVersion(w http.ResponseWriter, r *http.Request, name, ver
 		hdr.Set("X-Sigil-Verdict", headerValue(string(h.core.Mode)+"; warned=1; "+reason, 2048))
 		// npm prints npm-notice as "npm notice …", but only from a
 		// response its cache did not store (see servePackument).
-		hdr.Set("npm-notice", headerValue("sigil served "+name+"@"+version+" although it fails verification: "+reason, 1024))
+		hdr.Set("npm-notice", headerValue("sigil served "+name+"@"+version+" with a warning: "+reason, 1024))
 		hdr.Set("Cache-Control", "no-store")
 	}
 	front.ServeArchive(w, r, a, "application/octet-stream")

@@ -124,7 +124,7 @@ func TestTarballWarn(t *testing.T) {
 	}
 	// What npm prints ("npm notice ..."), from a response it does not
 	// store (it prints no notice from a stored one).
-	if n := resp.Header.Get("npm-notice"); n != "sigil served foo@1.0.0 although it fails verification: foo@1.0.0: unsigned" {
+	if n := resp.Header.Get("npm-notice"); n != "sigil served foo@1.0.0 with a warning: foo@1.0.0: unsigned" {
 		t.Errorf("npm-notice %q", n)
 	}
 	if cc := resp.Header.Get("Cache-Control"); cc != "no-store" {
