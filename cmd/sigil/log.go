@@ -39,6 +39,7 @@ func logCommand() *cli.Command {
 		Usage: "run the release log, or submit notes to it",
 		Subcommands: []*cli.Command{
 			logEvidenceCommand(),
+			logWatchCommand(),
 			logResetCommand(),
 			{
 				Name:      "serve",
