@@ -245,7 +245,7 @@ func (w *watcher) keyEvent(idx uint64, msg []byte, e *release.KeyEvent) {
 		verdict = "NOT SIGNED BY THE NAMESPACE'S OWN KEYS"
 		w.alerts++
 	}
-	fmt.Fprintf(w.out, "%d key %s %s %s %s by %s: %s\n", idx, e.Ecosystem, e.Namespace, e.Action, keyName(e.Key), signers(msg, own), verdict)
+	fmt.Fprintf(w.out, "%d key %s %s %s %s by %s: %s\n", idx, e.Ecosystem, e.Namespace, e.Action, keyID(e.Key), signers(msg, own), verdict)
 	k := e.Ecosystem + ":" + e.Namespace
 	switch e.Action {
 	case release.ActionAdd:
@@ -297,8 +297,8 @@ func signers(msg []byte, own []string) string {
 	return strings.Join(names, ", ")
 }
 
-// keyName is a verifier key as NAME+HASH.
-func keyName(vkey string) string {
+// keyID is a verifier key as NAME+HASH.
+func keyID(vkey string) string {
 	name, rest, _ := strings.Cut(vkey, "+")
 	hash, _, _ := strings.Cut(rest, "+")
 	return name + "+" + hash
