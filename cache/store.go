@@ -47,8 +47,10 @@
 // Memory is bounded whatever the blob sizes: a blob reader holds one chunk
 // (1 MiB), a writer two; Blob.WriteTo, the serving path, holds none, as it
 // writes each chunk straight from the memory-mapped value log, whose pages
-// the kernel shares between all readers. Badger keeps at most three 32 MiB memtables of small
-// records (large values live in its value log) and a 32 MiB block cache; the
+// the kernel shares between all readers. Badger keeps at most two 16 MiB
+// memtables of small records (large values live in its value log), a
+// 16 MiB block cache and a 16 MiB index cache; its value log is in files
+// of 64 MiB, so it maps no more than the cache holds plus 128 MiB. The
 // LRUs are bounded by Options. Disk is bounded by Options.MaxSize: past it,
 // the least recently used archives and metadata documents are evicted, and
 // the value-log GC gives their space back (see evict.go for what is never
@@ -245,11 +247,23 @@ func Open(dir string, opts Options) (*Store, error) {
 		// value log, keeping the LSM tree small and compactions cheap.
 		WithValueThreshold(64 << 10).
 		// A local proxy should not reserve Badger's server-sized defaults
-		// (5 × 64 MiB memtables, 256 MiB block cache). Memtables hold only
-		// small records here, since large values live in the value log.
-		WithMemTableSize(32 << 20).
-		WithNumMemtables(3).
-		WithBlockCacheSize(32 << 20).
+		// (5 × 64 MiB memtables, 256 MiB block cache, 1 GiB value-log
+		// files, each mapped whole and the one being written mapped at
+		// twice its size). Memtables hold only small records here, since
+		// large values live in the value log; their write-ahead logs are
+		// mapped at twice their size.
+		WithMemTableSize(16 << 20).
+		WithNumMemtables(2).
+		WithBlockCacheSize(16 << 20).
+		// Table indexes of a large cache stay bounded too.
+		WithIndexCacheSize(16 << 20).
+		// Small value-log files: 128 MiB mapped for writing instead of
+		// 2 GiB, and the value-log GC reclaims evicted archives file by
+		// file.
+		WithValueLogFileSize(64 << 20).
+		// Two cores are common on a CI runner; four compactors compete
+		// with serving for them.
+		WithNumCompactors(2).
 		// Catch disk corruption of a value (a blob chunk) before it is
 		// served; CRC32-C costs far less than the network it feeds.
 		WithVerifyValueChecksum(true).
