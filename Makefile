@@ -9,7 +9,7 @@ FUZZTIME  ?= 10000x
 # that matter, and the rest are cheap, so race-test everything.
 RACE_PKGS ?= ./...
 
-.PHONY: build run test check unit fuzz e2e e2e-deps bench clean
+.PHONY: build run test check unit fuzz e2e e2e-deps bench bench-go clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/sigil
@@ -41,9 +41,15 @@ e2e-deps:
 e2e: e2e-deps build
 	SIGIL_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 20m ./integration/...
 
-# The hot-path benchmarks (COUNT=5 make bench, then benchstat).
+# The end-to-end benchmark: npm and Composer installing a generated
+# project through sigil, Verdaccio and a static repository; prints ratios
+# against their goals (a few minutes; installs Verdaccio from npm).
 bench:
 	GO=$(GO) bash scripts/bench.sh
+
+# The hot-path micro-benchmarks (COUNT=5 make bench-go, then benchstat).
+bench-go:
+	GO=$(GO) bash scripts/bench-go.sh
 
 clean:
 	rm -rf bin

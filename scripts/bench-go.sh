@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The benchmarks of sigil's hot paths, for a user to run on their machine:
+# The micro-benchmarks of sigil's hot paths (make bench-go), for a user to
+# run on their machine:
 #   - the whole sigil serve process over loopback against a static file
 #     server: metadata of a package with 500 versions, a cached 64 MiB archive;
 #   - the verifier: cached and cold archives (cold against a plain reverse
