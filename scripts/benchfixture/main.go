@@ -303,7 +303,7 @@ func genComposer(dir, base string, n int) error {
 	}
 	cj, _ := json.MarshalIndent(map[string]any{"name": "bench/project", "require": require,
 		"repositories": []any{map[string]any{"type": "composer", "url": "REPOSITORY"}, map[string]any{"packagist": false}},
-		"config": map[string]any{"secure-http": false}}, "", "    ")
+		"config":       map[string]any{"secure-http": false}}, "", "    ")
 	return write(filepath.Join(dir, "composer-project", "composer.json"), cj)
 }
 
