@@ -57,7 +57,17 @@
 //	GET /lookup/{ecosystem}/{package}
 //
 // The package name keeps its slash ("/lookup/composer/acme/foo",
-// "/lookup/npm/@acme/foo"). The answer is tlog.LookupResponse as JSON:
+// "/lookup/npm/@acme/foo"). With Config.Observer set, each "version"
+// query parameter (at most MaxLookupVersions) names a version to observe
+// first: if the observed registry lists it and the log has no observation
+// of it, the log downloads and hashes it and logs a sigil-observed/v1 note
+// signed by the log key, before it answers (429 with Retry-After when
+// more observations are queued than Config.ObserveQueue; 502 when the
+// registry fails). One observation per version, ever: the decision and the
+// append happen under the admission lock after a check of the index, and a
+// crash before Tessera sequenced the entry leaves nothing, after it the
+// catch-up indexes it. POST /add refuses observations (403): only the log
+// makes them. The answer is tlog.LookupResponse as JSON:
 //
 //	{
 //	  "checkpoint": "<the published checkpoint note, with cosignatures>",
@@ -67,8 +77,8 @@
 //	  ]
 //	}
 //
-// entries holds every release statement of the package and every key event
-// of each namespace that governs it (release.Namespaces: "acme" and
+// entries holds every release statement and observation of the package
+// and every key event of each namespace that governs it (release.Namespaces: "acme" and
 // "acme/foo"; "@acme" and "@acme/foo"; npm "foo"), that the checkpoint
 // covers, in ascending index order, refused or not by today's keyring:
 // the client replays them. proof is the RFC 6962 inclusion proof of the
