@@ -61,11 +61,17 @@ func (r *composerRegistry) add(t *testing.T, v *composerVersion) []byte {
 	cj, _ := json.Marshal(map[string]any{"name": v.Name, "require": v.Require})
 	files["composer.json"] = string(cj)
 	zip := zipTree(t, strings.ReplaceAll(v.Name, "/", "-")+"-"+v.Ref[:7], files)
+	r.addArchive(v, zip)
+	return zip
+}
+
+// addArchive publishes a version whose dist is zip, as made from the
+// vendor's tag.
+func (r *composerRegistry) addArchive(v *composerVersion, zip []byte) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.versions[v.Name] = append(r.versions[v.Name], v)
 	r.dists[distPath(v)] = zip
-	return zip
 }
 
 // tamper replaces the bytes the registry serves for a version's dist.
