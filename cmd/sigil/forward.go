@@ -120,8 +120,6 @@ func forwardHandler(c *cli.Context, mirror http.Handler, parts forwardParts) (ht
 		Upstreams: upstreams,
 		Allow:     allow,
 		NonProxy:  mirror,
-		Mode:      parts.policy.Mode,
-		Client:    parts.client,
 		Logger:    logger,
 	})
 	if err != nil {

@@ -33,14 +33,20 @@
 //     for an upstream's origin go to its front (composer.Handler,
 //     npm.Handler in Forward mode); an archive URL is served only by a
 //     front that learned that exact URL from metadata it served
-//     (Archives.ServeArchiveURL). Any other URL is refused with 404 and a
-//     JSON message that says sigil has not seen metadata naming it, with
-//     a hint; in warn mode (Config.Mode) a GET or HEAD for it is passed
-//     through unverified instead, marked in X-Sigil-Verdict and the log.
-//   - sigil itself connects to upstreams with the fronts' own clients
-//     (proxy.UpstreamClient, trusting --upstream-ca), which verify the
-//     upstream's certificate; a failure is a 502 that names it. The client
-//     verifies only sigil's leaf.
+//     (Archives.ServeArchiveURL), for GET and HEAD. Any other URL is
+//     refused with 404 and a JSON message that says sigil has not seen
+//     metadata naming it, with a hint, in warn mode as in enforce: warn
+//     mode relaxes verdicts, never where sigil goes.
+//   - A host is intercepted as an archive host only while metadata that
+//     named it is recent (see the fronts' Learned): a host that metadata
+//     named once is no permanent grant.
+//   - sigil fetches on its own account, with the fronts' own clients (the
+//     outbound fetch policy of internal/egress, trusting --upstream-ca),
+//     which verify the upstream's certificate; a failure is a 502 that
+//     names it. A client's credentials (Authorization, Cookie,
+//     Proxy-Authorization) are never passed on, least of all to an
+//     archive host that metadata named. The client verifies only sigil's
+//     leaf.
 //
 // Limitation: a URL is known only once metadata naming it passed through
 // sigil. An install from a lock file (composer install) through a sigil

@@ -61,6 +61,7 @@ type registry struct {
 	archives              *httptest.Server // dist files (may be meta itself)
 	roots                 *x509.CertPool   // trusts both servers' certificates
 	metaHits, archiveHits atomic.Int64
+	credentials           atomic.Int64 // requests that carried credentials
 	mu                    sync.Mutex
 	files                 map[string][]byte // archive path → bytes
 }
@@ -89,7 +90,18 @@ func (g *registry) distURL(version string) string {
 	return g.archives.URL + "/dist/acme/foo/" + version + ".zip"
 }
 
+// countCredentials counts a request that carries a client's credentials.
+func (g *registry) countCredentials(r *http.Request) {
+	for _, h := range []string{"Authorization", "Cookie", "Proxy-Authorization"} {
+		if r.Header.Get(h) != "" {
+			g.credentials.Add(1)
+			return
+		}
+	}
+}
+
 func (g *registry) serveMeta(w http.ResponseWriter, r *http.Request) {
+	g.countCredentials(r)
 	if strings.HasPrefix(r.URL.Path, "/dist/") {
 		g.serveArchive(w, r)
 		return
@@ -114,6 +126,7 @@ func (g *registry) serveMeta(w http.ResponseWriter, r *http.Request) {
 }
 
 func (g *registry) serveArchive(w http.ResponseWriter, r *http.Request) {
+	g.countCredentials(r)
 	g.archiveHits.Add(1)
 	g.mu.Lock()
 	b, ok := g.files[r.URL.Path]
@@ -220,7 +233,7 @@ func newRig(t *testing.T, o rigOptions) *rig {
 	r.checker = &checker{client: client, block: map[string]string{"2.0.0": "acme/foo@2.0.0: archive tree differs from the statement's"}}
 	upURL, _ := url.Parse(r.reg.meta.URL)
 	r.front, err = composer.New(composer.Config{
-		UpstreamURL: upURL, Upstream: up, Checker: r.checker, Prefix: "/", Forward: true,
+		UpstreamURL: upURL, Upstream: up, Checker: r.checker, Prefix: "/", Forward: true, Mode: o.mode,
 		Learned: proxy.StoreCache(store), Logger: testLogger(t),
 	})
 	if err != nil {
@@ -230,8 +243,6 @@ func newRig(t *testing.T, o rigOptions) *rig {
 		CA:        r.ca,
 		Upstreams: []Upstream{{URL: upURL, Front: r.front}},
 		Allow:     o.allow,
-		Mode:      o.mode,
-		Client:    client,
 		NonProxy: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 			r.nonHits.Add(1)
 			io.WriteString(w, "mirror "+req.URL.Path)

@@ -15,8 +15,6 @@ import (
 	"github.com/elazarl/goproxy"
 
 	"github.com/sigilproxy/sigil/certs"
-	"github.com/sigilproxy/sigil/policy"
-	"github.com/sigilproxy/sigil/proxy"
 )
 
 // Router is implemented by a front that can tell its own routes from the
@@ -76,14 +74,6 @@ type Config struct {
 	// proxy requests addressed to sigil's own listening address. Default:
 	// 404.
 	NonProxy http.Handler
-	// Mode decides what becomes of a URL on an intercepted host that no
-	// served metadata named: enforce refuses it, warn passes a GET or
-	// HEAD through unverified. Default: enforce.
-	Mode policy.Mode
-	// Client fetches what warn mode passes through. It should trust what
-	// the upstream clients trust (--upstream-ca). Default:
-	// proxy.UpstreamClient(nil).
-	Client *http.Client
 	// Dial connects tunnels and plain requests to allowed targets.
 	// Default: a net.Dialer with a 15-second timeout.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
@@ -101,8 +91,6 @@ type Proxy struct {
 	archives  []Archives
 	allow     map[string]bool // "host:port"
 	nonProxy  http.Handler
-	mode      policy.Mode
-	client    *http.Client
 	dial      func(ctx context.Context, network, addr string) (net.Conn, error)
 	log       *slog.Logger
 
@@ -122,8 +110,6 @@ func New(cfg Config) (*Proxy, error) {
 		upstreams: map[string][]*upstream{},
 		allow:     map[string]bool{},
 		nonProxy:  cfg.NonProxy,
-		mode:      cfg.Mode,
-		client:    cfg.Client,
 		dial:      cfg.Dial,
 		log:       cfg.Logger,
 	}
@@ -163,12 +149,6 @@ func New(cfg Config) (*Proxy, error) {
 	}
 	if p.nonProxy == nil {
 		p.nonProxy = http.NotFoundHandler()
-	}
-	if p.mode == "" {
-		p.mode = policy.ModeEnforce
-	}
-	if p.client == nil {
-		p.client = proxy.UpstreamClient(nil)
 	}
 	if p.dial == nil {
 		d := &net.Dialer{Timeout: 15 * time.Second, KeepAlive: 30 * time.Second}

@@ -286,19 +286,64 @@ func TestMisdirectedRequest(t *testing.T) {
 	}
 }
 
-func TestWarnModePassesUnknownURLs(t *testing.T) {
-	r := newRig(t, rigOptions{mode: policy.ModeWarn})
-	resp, body := r.get(r.reg.distURL("1.0.0"))
-	if resp.StatusCode != 200 || body != "zip of 1.0.0" || !strings.Contains(resp.Header.Get("X-Sigil-Verdict"), "served unverified") {
-		t.Errorf("warn pass-through: %d %q %s", resp.StatusCode, resp.Header.Get("X-Sigil-Verdict"), body)
+// In warn mode as in enforce, an intercepted host serves only the exact
+// archive URLs that served metadata named: warn mode relaxes verdicts, it
+// does not open a door to every path of every host metadata named.
+func TestWarnModeServesOnlyLearnedURLs(t *testing.T) {
+	r := newRig(t, rigOptions{mode: policy.ModeWarn, separateArchives: true})
+	r.get(r.reg.meta.URL + "/p2/acme/foo.json") // learns the archive host
+	for _, u := range []string{
+		r.reg.archives.URL + "/dist/acme/foo/1.0.0.zip?x=1", // not the URL metadata named
+		r.reg.archives.URL + "/internal/admin",
+		r.reg.meta.URL + "/dist/acme/foo/1.0.0.zip", // the upstream's host, a path no metadata named
+	} {
+		resp, body := r.get(u)
+		if resp.StatusCode != http.StatusNotFound || !strings.Contains(body, "has not seen metadata naming") {
+			t.Errorf("warn mode, %s: %d %s; want 404 and the refusal", u, resp.StatusCode, body)
+		}
+		if resp.Header.Get("X-Sigil-Verdict") != "" {
+			t.Errorf("warn mode, %s: served unverified (%s)", u, resp.Header.Get("X-Sigil-Verdict"))
+		}
 	}
-	if len(r.checker.asked) != 0 {
-		t.Error("a pass-through went to the checker")
+	if n := r.reg.archiveHits.Load(); n != 0 {
+		t.Errorf("the archive host was asked %d times for URLs no metadata named", n)
 	}
 	// Hosts are still refused in warn mode.
 	target := newCountingListener(t)
 	if resp, _, _ := r.connect(target.Addr().String()); resp.StatusCode != http.StatusForbidden {
 		t.Errorf("warn mode let an unknown host through: %d", resp.StatusCode)
+	}
+}
+
+// A client's credentials are meant for the host it sends them to through
+// sigil; sigil fetches on its own account and never passes them on, least
+// of all to an archive host that metadata named.
+func TestClientCredentialsNotForwarded(t *testing.T) {
+	for _, mode := range []policy.Mode{policy.ModeEnforce, policy.ModeWarn} {
+		r := newRig(t, rigOptions{mode: mode, separateArchives: true})
+		send := func(u string) int {
+			req, _ := http.NewRequest(http.MethodGet, u, nil)
+			req.Header.Set("Authorization", "Bearer client-secret")
+			req.Header.Set("Cookie", "session=client-secret")
+			resp, err := r.client().Do(req)
+			if err != nil {
+				t.Fatalf("GET %s: %v", u, err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			return resp.StatusCode
+		}
+		send(r.reg.meta.URL + "/p2/acme/foo.json")
+		if st := send(r.reg.distURL("1.0.0")); st != http.StatusOK {
+			t.Errorf("%s: learned archive: %d", mode, st)
+		}
+		send(r.reg.archives.URL + "/dist/acme/foo/other.zip")
+		if n := r.reg.credentials.Load(); n != 0 {
+			t.Errorf("%s: %d upstream requests carried the client's credentials", mode, n)
+		}
+		if r.reg.archiveHits.Load() == 0 {
+			t.Errorf("%s: the learned archive was never fetched: the test proves nothing", mode)
+		}
 	}
 }
 

@@ -14,8 +14,6 @@ import (
 	"time"
 
 	"github.com/elazarl/goproxy"
-
-	"github.com/sigilproxy/sigil/policy"
 )
 
 // Intercepted connections are served by one http.Server of the Proxy's
@@ -141,12 +139,10 @@ func (up *upstream) routes(r *http.Request) bool {
 }
 
 // unknownURL answers a URL on an intercepted host that no served metadata
-// named: refused in enforce mode, passed through unverified in warn mode.
+// named: refused, in warn mode as in enforce. Passing it through would make
+// every host that any metadata named a door for any path, with the
+// client's credentials; warn mode relaxes verdicts, not where sigil goes.
 func (p *Proxy) unknownURL(w http.ResponseWriter, r *http.Request, u string) {
-	if p.mode == policy.ModeWarn && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
-		p.passThrough(w, r, u)
-		return
-	}
 	p.log.Warn("forward: refused a URL that no metadata sigil served names", "method", r.Method, "url", u, "client", r.RemoteAddr)
 	msg := "sigil has not seen metadata naming " + oneLine(u) + ", so it cannot verify it and refuses it. " +
 		"hint: an install from a lock file works only through a sigil that served the metadata naming its archives; " +
@@ -163,50 +159,6 @@ func writeJSONError(w http.ResponseWriter, status int, msg string) {
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	fmt.Fprintf(w, `{"warning":%s,"error":%s}`+"\n", b, b)
-}
-
-// passThroughHeaders are the request headers a warn-mode pass-through
-// forwards: enough for conditional and ranged downloads and for a private
-// host's credentials, which the client meant for this very URL.
-var passThroughHeaders = []string{"Accept", "Authorization", "If-Modified-Since", "If-None-Match", "Range", "User-Agent"}
-
-// responseHeaders are the response headers passed back.
-var responseHeaders = []string{"Accept-Ranges", "Cache-Control", "Content-Range", "Content-Type", "ETag", "Last-Modified"}
-
-// passThrough fetches u for the client, unverified and uncached, and marks
-// the answer: warn mode serves what enforce mode would refuse.
-func (p *Proxy) passThrough(w http.ResponseWriter, r *http.Request, u string) {
-	p.log.Warn("forward: warn mode: passing through, unverified, a URL that no metadata sigil served names", "method", r.Method, "url", u, "client", r.RemoteAddr)
-	req, err := http.NewRequestWithContext(r.Context(), r.Method, u, nil)
-	if err != nil {
-		writeJSONError(w, http.StatusBadRequest, "sigil: "+err.Error())
-		return
-	}
-	for _, k := range passThroughHeaders {
-		if v := r.Header.Values(k); len(v) > 0 {
-			req.Header[k] = v
-		}
-	}
-	resp, err := p.client.Do(req)
-	if err != nil {
-		if r.Context().Err() == nil {
-			writeJSONError(w, http.StatusBadGateway, "sigil could not fetch "+oneLine(u)+": "+err.Error())
-		}
-		return
-	}
-	defer resp.Body.Close()
-	h := w.Header()
-	for _, k := range responseHeaders {
-		if v := resp.Header.Values(k); len(v) > 0 {
-			h[k] = v
-		}
-	}
-	if resp.ContentLength >= 0 {
-		h.Set("Content-Length", fmt.Sprint(resp.ContentLength))
-	}
-	h.Set("X-Sigil-Verdict", "warn; sigil has not seen metadata naming this URL: served unverified")
-	w.WriteHeader(resp.StatusCode)
-	io.Copy(w, resp.Body)
 }
 
 // chanListener is a net.Listener whose connections are pushed to it.

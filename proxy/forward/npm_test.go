@@ -78,7 +78,7 @@ func TestNPMFront(t *testing.T) {
 		t.Fatal(err)
 	}
 	ca := testCA(t)
-	p, err := New(Config{CA: ca, Upstreams: []Upstream{{URL: regURL, Front: front}}, Client: client, Logger: testLogger(t)})
+	p, err := New(Config{CA: ca, Upstreams: []Upstream{{URL: regURL, Front: front}}, Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

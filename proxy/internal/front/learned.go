@@ -5,6 +5,7 @@ import (
 	"errors"
 	"iter"
 	"log/slog"
+	"maps"
 	"net"
 	"net/url"
 	"slices"
@@ -29,6 +30,11 @@ import (
 // archive only if that metadata still names the URL for that version, so
 // a stale or tampered record can make sigil serve nothing the metadata
 // does not name.
+//
+// The hosts those URLs are on (origins) are what the proxy intercepts
+// besides the upstreams. Each is kept only for LearnedConfig.TTL after the
+// last document that named it was served, across restarts too: a host
+// that metadata named once is no permanent grant.
 
 const (
 	// learnedSize bounds the archive URLs kept in memory. A project's
@@ -45,6 +51,15 @@ const (
 	maxLearnedKey = 3072
 
 	learnedRecordVersion = "v1"
+	// originsRecordVersion is the record of learned origins, each with
+	// the time it was last named ("v1" records had no time and are
+	// ignored: their hosts are learned again from the next document).
+	originsRecordVersion = "v2"
+
+	// DefaultLearnedTTL is how long an archive host stays intercepted
+	// after the last served document that named it: long enough for an
+	// install from a lock file the day after the update that wrote it.
+	DefaultLearnedTTL = 24 * time.Hour
 )
 
 // LearnedConfig configures a Learned.
@@ -65,6 +80,9 @@ type LearnedConfig struct {
 	// Valid reports whether a stored record's package and version are
 	// ones the front could have learned; a record failing it is ignored.
 	Valid func(pkg, version string) bool
+	// TTL is how long a learned origin is kept after the last document
+	// that named it. Default: DefaultLearnedTTL.
+	TTL time.Duration
 }
 
 // LearnedRef is what sigil learned about one archive URL.
@@ -80,9 +98,12 @@ type Learned struct {
 	cfg  LearnedConfig
 	urls *lru.Cache[string, LearnedRef] // by canonical URL
 
+	now func() time.Time
+
 	mu      sync.Mutex
-	origins map[string]bool
-	loaded  bool // origins were read from the store (or there is none)
+	origins map[string]time.Time // when a document last named it
+	loaded  bool                 // origins were read from the store (or there is none)
+	written time.Time            // when the origins were last stored
 }
 
 // NewLearned returns an empty Learned; it does no I/O.
@@ -91,7 +112,10 @@ func NewLearned(cfg LearnedConfig) *Learned {
 	if err != nil {
 		panic(err) // only for a size <= 0, which is a constant here
 	}
-	return &Learned{cfg: cfg, urls: urls, origins: map[string]bool{}, loaded: cfg.Store == nil}
+	if cfg.TTL <= 0 {
+		cfg.TTL = DefaultLearnedTTL
+	}
+	return &Learned{cfg: cfg, urls: urls, now: time.Now, origins: map[string]time.Time{}, loaded: cfg.Store == nil}
 }
 
 // Learn records the archive URLs of one document of pkg, given as
@@ -107,6 +131,9 @@ func (l *Learned) Learn(ctx context.Context, pkg string, archives iter.Seq2[stri
 		if !ok {
 			continue
 		}
+		if !slices.Contains(origins, origin) {
+			origins = append(origins, origin)
+		}
 		ref := LearnedRef{Package: pkg, Version: version, URL: u}
 		if old, ok := l.urls.Get(key); ok && old == ref {
 			continue
@@ -117,9 +144,6 @@ func (l *Learned) Learn(ctx context.Context, pkg string, archives iter.Seq2[stri
 		l.urls.Add(key, ref)
 		fresh = append(fresh, ref)
 		keys = append(keys, key)
-		if !slices.Contains(origins, origin) {
-			origins = append(origins, origin)
-		}
 	}
 	l.addOrigins(ctx, origins)
 	if l.cfg.Store == nil {
@@ -189,15 +213,17 @@ func (l *Learned) Lookup(ctx context.Context, archiveURL string) (LearnedRef, bo
 }
 
 // HasOrigin reports whether an archive at origin, in the form
-// CanonicalOrigin gives, was learned.
+// CanonicalOrigin gives, was named by a document served within the TTL.
 func (l *Learned) HasOrigin(ctx context.Context, origin string) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.loadOrigins(ctx)
-	return l.origins[origin]
+	at, ok := l.origins[origin]
+	return ok && l.now().Sub(at) < l.cfg.TTL
 }
 
-// addOrigins adds learned origins and stores the set when it grew.
+// addOrigins marks origins as named now, dropping the expired ones, and
+// stores the set when it grew or its stored times grow old.
 func (l *Learned) addOrigins(ctx context.Context, origins []string) {
 	if len(origins) == 0 {
 		return
@@ -205,29 +231,32 @@ func (l *Learned) addOrigins(ctx context.Context, origins []string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.loadOrigins(ctx)
+	now := l.now()
+	maps.DeleteFunc(l.origins, func(_ string, at time.Time) bool { return now.Sub(at) >= l.cfg.TTL })
 	grew := false
 	for _, o := range origins {
-		if l.origins[o] {
-			continue
-		}
-		if len(l.origins) >= l.cfg.MaxOrigins {
+		if _, ok := l.origins[o]; !ok && len(l.origins) >= l.cfg.MaxOrigins {
 			l.cfg.Log.Warn(l.cfg.Name+": too many "+l.cfg.Noun+" hosts learned; the proxy will refuse this one", "origin", o, "limit", l.cfg.MaxOrigins)
 			continue
+		} else if !ok {
+			grew = true
 		}
-		l.origins[o] = true
-		grew = true
+		l.origins[o] = now
 	}
-	if !grew || l.cfg.Store == nil {
+	// Times in the store may lag by a quarter of the TTL: a restart then
+	// forgets a host a little early, never late.
+	if l.cfg.Store == nil || (!grew && now.Sub(l.written) < l.cfg.TTL/4) {
 		return
 	}
+	l.written = now
 	// The set changes rarely (a new archive host), so it is written
 	// whole, under the lock, and two writers cannot drop each other's.
 	list := make([]string, 0, len(l.origins))
-	for o := range l.origins {
-		list = append(list, o)
+	for o, at := range l.origins {
+		list = append(list, o+" "+strconv.FormatInt(at.Unix(), 10))
 	}
 	slices.Sort(list)
-	body := learnedRecordVersion + "\n" + strings.Join(list, "\n")
+	body := originsRecordVersion + "\n" + strings.Join(list, "\n")
 	if err := l.cfg.Store.PutMeta(ctx, l.cfg.Prefix+"origins", cache.Meta{Body: []byte(body), FetchedAt: time.Now()}); err != nil {
 		l.cfg.Log.Warn(l.cfg.Name+": storing learned "+l.cfg.Noun+" hosts failed", "err", err)
 	}
@@ -251,19 +280,29 @@ func (l *Learned) loadOrigins(ctx context.Context) {
 		return
 	}
 	lines := strings.Split(string(m.Body), "\n")
-	if lines[0] != learnedRecordVersion {
-		l.cfg.Log.Warn(l.cfg.Name + ": ignoring a malformed record of learned " + l.cfg.Noun + " hosts")
+	if lines[0] != originsRecordVersion {
+		if lines[0] != learnedRecordVersion { // a v1 record: hosts without times
+			l.cfg.Log.Warn(l.cfg.Name + ": ignoring a malformed record of learned " + l.cfg.Noun + " hosts")
+		}
 		return
 	}
-	for _, o := range lines[1:] {
+	now := l.now()
+	for _, line := range lines[1:] {
+		o, unix, _ := strings.Cut(line, " ")
+		sec, err := strconv.ParseInt(unix, 10, 64)
+		if err != nil {
+			continue
+		}
+		at := time.Unix(sec, 0)
 		u, err := url.Parse(o)
-		if err != nil || !IsHTTP(u) {
+		if err != nil || !IsHTTP(u) || now.Sub(at) >= l.cfg.TTL || at.After(now) {
 			continue
 		}
 		if c, ok := CanonicalOrigin(u); ok && c == o && len(l.origins) < l.cfg.MaxOrigins {
-			l.origins[o] = true
+			l.origins[o] = at
 		}
 	}
+	l.written = now
 }
 
 // CanonicalURL is the form in which archive URLs are matched: scheme and

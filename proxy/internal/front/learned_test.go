@@ -4,7 +4,9 @@ import (
 	"context"
 	"log/slog"
 	"maps"
+	"strconv"
 	"testing"
+	"time"
 
 	"github.com/sigilproxy/sigil/cache"
 	"github.com/sigilproxy/sigil/proxy"
@@ -91,11 +93,51 @@ func TestLearnedStore(t *testing.T) {
 			t.Errorf("record %d: %+v %v", i, r, err)
 		}
 	}
-	meta.PutMeta(ctx, "test-forward origins", cache.Meta{Body: []byte("v1\nhttps://b.test:443\nHTTPS://C.test\nftp://d.test:21")})
+	now := strconv.FormatInt(time.Now().Unix(), 10)
+	old := strconv.FormatInt(time.Now().Add(-DefaultLearnedTTL).Unix(), 10)
+	meta.PutMeta(ctx, "test-forward origins", cache.Meta{Body: []byte("v2\nhttps://b.test:443 " + now + "\nHTTPS://C.test " + now +
+		"\nftp://d.test:21 " + now + "\nhttps://e.test:443 " + old + "\nhttps://f.test:443")})
 	l := learnedFor(t, meta, 8)
-	for o, want := range map[string]bool{"https://b.test:443": true, "https://c.test:443": false, "HTTPS://C.test": false, "ftp://d.test:21": false} {
+	for o, want := range map[string]bool{"https://b.test:443": true, "https://c.test:443": false, "HTTPS://C.test": false, "ftp://d.test:21": false,
+		"https://e.test:443": false, "https://f.test:443": false} {
 		if got := l.HasOrigin(ctx, o); got != want {
 			t.Errorf("stored origin %s: %v, want %v", o, got, want)
 		}
+	}
+}
+
+// A learned host is intercepted only while a document that named it is
+// recent, across restarts too: metadata that named it once is no
+// permanent grant.
+func TestLearnedOriginsExpire(t *testing.T) {
+	store := fronttest.Store(t)
+	meta := proxy.StoreCache(store)
+	ctx := context.Background()
+	clock := time.Now()
+	l := learnedFor(t, meta, 8)
+	l.now = func() time.Time { return clock }
+	l.Learn(ctx, "p", pairs(map[string]string{"1.0": "https://a.test/x.zip"}))
+	l.Learn(ctx, "q", pairs(map[string]string{"1.0": "https://b.test/y.zip"}))
+
+	clock = clock.Add(DefaultLearnedTTL / 2)
+	// q's document is served again: b.test is named anew, a.test is not.
+	l.Learn(ctx, "q", pairs(map[string]string{"1.0": "https://b.test/y.zip"}))
+	clock = clock.Add(DefaultLearnedTTL/2 + time.Minute)
+	if l.HasOrigin(ctx, "https://a.test:443") {
+		t.Error("a host named only by old metadata is still intercepted")
+	}
+	if !l.HasOrigin(ctx, "https://b.test:443") {
+		t.Error("a host named by recent metadata expired")
+	}
+
+	again := learnedFor(t, meta, 8) // a restart
+	again.now = func() time.Time { return clock }
+	if again.HasOrigin(ctx, "https://a.test:443") || !again.HasOrigin(ctx, "https://b.test:443") {
+		t.Error("after a restart, the expiry is not what it was")
+	}
+	// A v1 record (hosts without times) grants nothing.
+	meta.PutMeta(ctx, "test-forward origins", cache.Meta{Body: []byte("v1\nhttps://c.test:443")})
+	if learnedFor(t, meta, 8).HasOrigin(ctx, "https://c.test:443") {
+		t.Error("a record without times was taken as a grant")
 	}
 }
