@@ -124,7 +124,13 @@ func (s *Store) PutMeta(ctx context.Context, key string, m Meta) error {
 		s.metas.remove(string(k))
 		return fmt.Errorf("store metadata %q: %w", key, err)
 	}
-	s.metas.add(string(k), m.clone())
+	if s.metas.fits(string(k), m) {
+		s.metas.add(string(k), m.clone())
+	} else {
+		// Too large to keep in memory: no copy of a huge document just
+		// to have the LRU refuse it.
+		s.metas.remove(string(k))
+	}
 	s.addUsed(int64(len(v)) - old)
 	return nil
 }
@@ -219,6 +225,11 @@ func (c *metaLRU) add(k string, m Meta) bool {
 		c.l.RemoveOldest()
 	}
 	return true
+}
+
+// fits reports whether add would keep m.
+func (c *metaLRU) fits(k string, m Meta) bool {
+	return c != nil && metaCost(k, m) <= c.maxEntry
 }
 
 func (c *metaLRU) remove(k string) {

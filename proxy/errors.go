@@ -56,6 +56,8 @@ func StatusOf(err error) int {
 		return http.StatusNotFound
 	case errors.As(err, &up):
 		return http.StatusBadGateway
+	case errors.Is(err, ErrBusy):
+		return http.StatusServiceUnavailable
 	case errors.Is(err, context.DeadlineExceeded):
 		return http.StatusGatewayTimeout
 	}

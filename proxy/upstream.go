@@ -44,6 +44,9 @@ type UpstreamConfig struct {
 	// Logger receives a line for every stale copy served. Default:
 	// discarded.
 	Logger *slog.Logger
+	// Budget bounds the document bytes held at once across requests (see
+	// MetadataBudget). Default: nil, no bound.
+	Budget *MetadataBudget
 }
 
 // HTTPUpstream fetches metadata documents through the cache (see Upstream):
@@ -61,6 +64,7 @@ type HTTPUpstream struct {
 	maxSize int64
 	timeout time.Duration
 	log     *slog.Logger
+	budget  *MetadataBudget
 	now     func() time.Time
 	group   singleflight.Group
 
@@ -88,6 +92,7 @@ func NewHTTPUpstream(cfg UpstreamConfig) (*HTTPUpstream, error) {
 		maxSize: cfg.MaxSize,
 		timeout: cfg.Timeout,
 		log:     cfg.Logger,
+		budget:  cfg.Budget,
 		now:     time.Now,
 	}
 	if u.client == nil {
@@ -131,8 +136,12 @@ func UpstreamClient(tlsConfig *tls.Config) *http.Client {
 // returned Body.
 func (u *HTTPUpstream) Document(ctx context.Context, url string) (*Document, error) {
 	// The fetch is shared, so it must not end when the first caller goes
-	// away; u.timeout bounds it instead.
+	// away; u.timeout bounds it instead. It charges the bytes it holds to
+	// the request that led it (the context keeps its values); every other
+	// request charges its own copy.
+	led := false
 	ch := u.group.DoChan(url, func() (any, error) {
+		led = true
 		return u.fetch(context.WithoutCancel(ctx), url)
 	})
 	select {
@@ -142,6 +151,11 @@ func (u *HTTPUpstream) Document(ctx context.Context, url string) (*Document, err
 		}
 		d := *r.Val.(*Document)
 		if r.Shared {
+			if !led {
+				if err := chargeRequest(ctx, int64(len(d.Body))); err != nil {
+					return nil, fmt.Errorf("upstream document %s: %w", url, err)
+				}
+			}
 			d.Body = bytes.Clone(d.Body)
 		}
 		return &d, nil
@@ -159,6 +173,11 @@ func (u *HTTPUpstream) fetch(ctx context.Context, url string) (*Document, error)
 	if err != nil && !errors.Is(err, cache.ErrNotFound) {
 		// A broken cache must not stop a fetch from upstream.
 		u.log.Warn("proxy: reading cached metadata failed; fetching without it", "url", url, "err", err)
+	}
+	if have {
+		if err := chargeRequest(ctx, int64(len(cached.Body))); err != nil {
+			return nil, fmt.Errorf("upstream document %s: %w", url, err)
+		}
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
@@ -191,7 +210,10 @@ func (u *HTTPUpstream) fetch(ctx context.Context, url string) (*Document, error)
 
 	switch st := resp.StatusCode; {
 	case st == http.StatusOK:
-		body, err := readLimited(resp.Body, u.maxSize)
+		body, err := readBody(ctx, resp.Body, u.maxSize, resp.ContentLength)
+		if errors.Is(err, ErrBusy) {
+			return nil, fmt.Errorf("upstream document %s: %w", url, err)
+		}
 		if errors.Is(err, errTooLarge) {
 			// The document really is that large: an old copy would only
 			// hide it.
@@ -229,17 +251,48 @@ func (u *HTTPUpstream) stale(have bool, m cache.Meta, err *UpstreamError) (*Docu
 
 var errTooLarge = errors.New("larger than the configured limit")
 
-// readLimited reads r to its end, or fails with errTooLarge beyond max
-// bytes.
-func readLimited(r io.Reader, max int64) ([]byte, error) {
-	b, err := io.ReadAll(io.LimitReader(r, max+1))
-	if err != nil {
+// readBody reads r to its end, or fails with errTooLarge beyond max bytes.
+// It charges the memory it allocates to the request ctx belongs to (see
+// MetadataBudget) before allocating it, and allocates once when the
+// upstream said how long the body is (contentLength, -1 when unknown):
+// reading a large document must not hold several copies of it.
+func readBody(ctx context.Context, r io.Reader, max, contentLength int64) ([]byte, error) {
+	if contentLength > max {
+		return nil, fmt.Errorf("body %w of %d bytes (Content-Length %d)", errTooLarge, max, contentLength)
+	}
+	size := int64(64 << 10)
+	if contentLength >= 0 {
+		// One byte more, to see the end without growing.
+		size = contentLength + 1
+	}
+	if err := chargeRequest(ctx, size); err != nil {
 		return nil, err
 	}
-	if int64(len(b)) > max {
+	buf := make([]byte, 0, size)
+	for {
+		if len(buf) == cap(buf) {
+			if int64(len(buf)) > max {
+				return nil, fmt.Errorf("body %w of %d bytes", errTooLarge, max)
+			}
+			grown := min(int64(cap(buf))*2, max+1)
+			if err := chargeRequest(ctx, grown); err != nil {
+				return nil, err
+			}
+			buf = append(make([]byte, 0, grown), buf...)
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	if int64(len(buf)) > max {
 		return nil, fmt.Errorf("body %w of %d bytes", errTooLarge, max)
 	}
-	return b, nil
+	return buf, nil
 }
 
 // drainClose reads a little of what is left so that the connection can be

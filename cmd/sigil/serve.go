@@ -47,6 +47,7 @@ func serveCommand() *cli.Command {
 			&cli.StringFlag{Name: "listen", Value: defaultListen, Usage: "ADDR to listen on", EnvVars: envVar("listen")},
 			&cli.StringFlag{Name: "cache-dir", Usage: "DIR of the Badger cache (default: sigil in the user cache directory)", EnvVars: envVar("cache-dir")},
 			&cli.StringFlag{Name: "cache-max-size", Value: defaultCacheMaxSize, Usage: "SIZE (10GB, 512MiB) the cache's archives and metadata stay under; the least recently used are evicted (0: no limit)", EnvVars: envVar("cache-max-size")},
+			&cli.StringFlag{Name: "metadata-budget", Value: "64MiB", Usage: "SIZE of metadata documents fetched and parsed at once; past it, requests wait up to 10s, then get 503 with Retry-After", EnvVars: envVar("metadata-budget")},
 			&cli.StringFlag{Name: "mode", Value: string(policy.ModeEnforce), Usage: "enforce (block what fails) or warn (serve it, report why)", EnvVars: envVar("mode")},
 			&cli.StringFlag{Name: "unsigned", Value: string(policy.UnsignedWarn), Usage: "packages whose namespaces have no keys: allow, warn or deny", EnvVars: envVar("unsigned")},
 			&cli.StringFlag{Name: "log", Usage: "URL of the release log", EnvVars: envVar("log")},
@@ -124,6 +125,12 @@ func runServe(c *cli.Context) error {
 	if err != nil {
 		return usageError("--cache-max-size: "+err.Error(), "")
 	}
+	budgetSize, err := parseSize(c.String("metadata-budget"))
+	if err != nil || budgetSize < 1<<20 {
+		return usageError(fmt.Sprintf("--metadata-budget %q: want a size of at least 1MiB", c.String("metadata-budget")), "")
+	}
+	budget := proxy.NewMetadataBudget(budgetSize, 0)
+	setMemoryLimit(budgetSize, logger)
 	cacheDir := c.String("cache-dir")
 	if cacheDir == "" {
 		base, err := os.UserCacheDir()
@@ -166,6 +173,7 @@ func runServe(c *cli.Context) error {
 	upstream, err := proxy.NewHTTPUpstream(proxy.UpstreamConfig{
 		Client: upstreamClient,
 		Cache:  proxy.StoreCache(store),
+		Budget: budget,
 		Logger: logger.With("part", "upstream"),
 	})
 	if err != nil {
@@ -217,7 +225,7 @@ func runServe(c *cli.Context) error {
 	}
 	defer stopForward()
 
-	handler, err = guardAccess(c, handler, logger)
+	handler, err = guardAccess(c, budget.Handler(handler), logger)
 	if err != nil {
 		return err
 	}

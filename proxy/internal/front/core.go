@@ -79,6 +79,10 @@ func (c *Core) Fail(w http.ResponseWriter, r *http.Request, what string, err err
 	case errors.As(err, &refused):
 		c.Log.Warn(c.Name+": fetch refused", "what", what, "host", refused.Host, "rule", refused.Rule)
 		c.Message(w, status, "sigil refused "+what+": "+refused.Error())
+	case errors.Is(err, proxy.ErrBusy):
+		// Not a failure of sigil or the upstream: the client retries.
+		w.Header().Set("Retry-After", proxy.RetryAfter)
+		c.Message(w, status, "sigil could not serve "+what+" now: "+err.Error())
 	default:
 		c.Log.Warn(c.Name+": request failed", "what", what, "status", status, "err", err)
 		c.Message(w, status, "sigil could not serve "+what+": "+err.Error())

@@ -36,7 +36,7 @@ const (
 // every request.
 //
 // It keeps at most maxEntries values and about maxBytes of memory, least
-// recently used first out; a value estimated at more than half of
+// recently used first out; a value estimated at more than an eighth of
 // maxBytes is not kept. A parse that fails is not kept. Concurrent
 // requests for the same document wait for one parse. Safe for concurrent
 // use.
@@ -105,7 +105,10 @@ func (p *Parsed[T]) get(key parsedKey) (T, bool) {
 }
 
 func (p *Parsed[T]) put(key parsedKey, v T, size int64) {
-	if size > p.maxBytes/2 {
+	// A huge document (tens of megabytes parsed) is parsed again when it
+	// is asked for again: kept, a few of them would hold more memory than
+	// the metadata budget lets requests use at once.
+	if size > p.maxBytes/8 {
 		return
 	}
 	p.mu.Lock()

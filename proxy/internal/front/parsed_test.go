@@ -72,14 +72,14 @@ func TestParsedBounds(t *testing.T) {
 		t.Errorf("%d kept, want 3", p.Len())
 	}
 	// By bytes, least recently used out first.
-	p = NewParsed[int](100, 100)
-	for _, s := range []string{"a", "b", "c"} {
+	p = NewParsed[int](100, 240)
+	for _, s := range []string{"a", "b", "c", "d", "e", "f", "g", "h"} {
 		p.Get([]byte(s), "", parseLen([]byte(s), 30, &calls))
 	}
 	p.Get([]byte("a"), "", parseLen([]byte("a"), 30, &calls)) // a is now the most recent
-	p.Get([]byte("d"), "", parseLen([]byte("d"), 30, &calls)) // 120 bytes: b goes
-	if p.Len() != 3 || p.bytes != 90 {
-		t.Errorf("%d kept, %d bytes; want 3, 90", p.Len(), p.bytes)
+	p.Get([]byte("i"), "", parseLen([]byte("i"), 30, &calls)) // 270 bytes: b goes
+	if p.Len() != 8 || p.bytes != 240 {
+		t.Errorf("%d kept, %d bytes; want 8, 240", p.Len(), p.bytes)
 	}
 	before := calls.Load()
 	p.Get([]byte("a"), "", parseLen([]byte("a"), 30, &calls))
@@ -90,8 +90,8 @@ func TestParsedBounds(t *testing.T) {
 	if calls.Load() != before+1 {
 		t.Error("the least recently used value was kept")
 	}
-	// A value of more than half the bound is returned, not kept.
-	if v, err := p.Get([]byte("huge"), "", parseLen([]byte("huge"), 51, &calls)); err != nil || v != 4 || p.Len() != 3 {
+	// A value of more than an eighth of the bound is returned, not kept.
+	if v, err := p.Get([]byte("huge"), "", parseLen([]byte("huge"), 31, &calls)); err != nil || v != 4 || p.Len() != 8 {
 		t.Errorf("huge: %v %v, %d kept", v, err, p.Len())
 	}
 	p.Purge()

@@ -1,0 +1,23 @@
+package main
+
+import (
+	"log/slog"
+	"os"
+	"runtime/debug"
+)
+
+// setMemoryLimit gives the Go runtime a soft memory limit that follows the
+// metadata budget: four times it (a document being parsed, filtered and
+// served takes a few times its size) plus 128 MiB for everything else.
+// Near the limit the garbage collector runs more often instead of letting
+// the heap double, which is what keeps a burst of huge documents within a
+// few hundred megabytes. It is soft: sigil never fails for it. GOMEMLIMIT,
+// when set, wins.
+func setMemoryLimit(budget int64, logger *slog.Logger) {
+	if os.Getenv("GOMEMLIMIT") != "" {
+		return
+	}
+	limit := 4*budget + 128<<20
+	debug.SetMemoryLimit(limit)
+	logger.Debug("Go memory limit set", "bytes", limit)
+}
