@@ -87,6 +87,9 @@ type Metadata struct {
 	// sigil cannot verify.
 	NoDist    bool
 	Integrity string // npm dist.integrity (SRI), empty when none
+	// Registry is the check of the registry's own signature on the
+	// version, where the front makes one (npm's dist.signatures).
+	Registry RegistrySignature
 	// Now is the time of the decision, for the release age. Zero skips
 	// the release-age check (a caller that has no clock to give).
 	Now time.Time
@@ -117,12 +120,26 @@ type ArchiveFacts struct {
 	PinnedManifest string
 }
 
+// RegistrySignature is the evidence of a registry's own signature over a
+// version (npm's dist.signatures against the registry's pinned keys): a
+// separate claim from the vendor's (the registry published these bytes,
+// not: the vendor signed them), judged in the same verdict.
+type RegistrySignature struct {
+	// Problems say why the signature did not verify; empty when it did or
+	// was not checked. Each is a sentence that names the version.
+	Problems []string
+	// Required makes a problem fail the version (blocked in enforce mode);
+	// otherwise a problem only warns.
+	Required bool
+}
+
 // Version decides a version from its metadata alone, as the metadata is
 // served. The archive is decided again with ArchiveVerdict when fetched.
 func (c *Config) Version(e *Evidence, m Metadata) Verdict {
 	s := c.For(m.Package)
 	d := decision{pkg: m.Package, version: m.Version}
 	d.metadata(s, e, m)
+	d.registry(m.Registry)
 	return d.verdict(s)
 }
 
@@ -140,9 +157,20 @@ func (c *Config) Archive(e *Evidence, m Metadata, a ArchiveFacts) Verdict {
 	if e != nil && e.Err == nil {
 		d.observedArchive(e.Observations, m, a)
 	}
+	d.registry(m.Registry)
 	d.integrity(m, a)
 	d.ownManifest(m, a)
 	return d.verdict(s)
+}
+
+// registry adds the registry-signature problems: failures where the
+// signature is required, warnings otherwise.
+func (d *decision) registry(r RegistrySignature) {
+	if len(r.Problems) == 0 {
+		return
+	}
+	d.block = d.block || r.Required
+	d.reasons = append(d.reasons, r.Problems...)
 }
 
 // ownManifest holds the metadata to the archive's own manifest file, for

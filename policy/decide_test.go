@@ -107,6 +107,11 @@ func TestVersion(t *testing.T) {
 		m.DistReference = ref
 		return m
 	}
+	regSig := func(required bool) Metadata {
+		m := meta("1.0.0")
+		m.Registry = RegistrySignature{Problems: []string{"acme/foo@1.0.0: no registry signature"}, Required: required}
+		return m
+	}
 	noDist := meta("1.0.0")
 	noDist.NoDist = true
 	intSHA1 := meta("2.0.0")
@@ -150,6 +155,8 @@ func TestVersion(t *testing.T) {
 		{"dist.reference agrees", Config{}, signedEvidence(), distRef("1.0.0", "abc123"), want{Allow, true, nil}},
 		{"signed version without dist", Config{}, signedEvidence(), noDist, want{Block, false, []string{"no archive (dist)"}}},
 		{"unsigned version without dist", Config{Unsigned: UnsignedAllow}, unsignedEvidence(), noDist, want{Allow, false, nil}},
+		{"registry signature required and missing", Config{Unsigned: UnsignedAllow}, unsignedEvidence(), regSig(true), want{Block, false, []string{"acme/foo@1.0.0: no registry signature"}}},
+		{"registry signature required, warn mode", Config{Mode: ModeWarn, Unsigned: UnsignedAllow}, unsignedEvidence(), regSig(true), want{Warn, false, []string{"no registry signature"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -258,5 +265,16 @@ func TestJoinNames(t *testing.T) {
 		if got := joinNames(tt.in, "or"); got != tt.want {
 			t.Errorf("joinNames(%q) = %q, want %q", tt.in, got, tt.want)
 		}
+	}
+}
+
+// TestRegistrySignatureWarns: a registry signature that is not required
+// only warns; the vendor's verdict stands.
+func TestRegistrySignatureWarns(t *testing.T) {
+	m := meta("1.0.0")
+	m.Registry = RegistrySignature{Problems: []string{"acme/foo@1.0.0: no registry signature"}}
+	v := (&Config{}).Version(signedEvidence(), m)
+	if v.Action != Warn || v.Failed || !v.Signed || v.Reason() != "acme/foo@1.0.0: no registry signature" {
+		t.Errorf("verdict %+v", v)
 	}
 }

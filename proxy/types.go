@@ -33,6 +33,9 @@ type VersionFacts struct {
 	DistReference string
 	// Integrity is npm's dist.integrity, empty when absent.
 	Integrity string
+	// Registry is the front's check of the registry's own signature on
+	// the version (npm), judged by the policy with the rest.
+	Registry policy.RegistrySignature
 	// ArchiveURL is the upstream URL of the archive, learned from metadata.
 	// It is the only URL the checker ever fetches for this version.
 	ArchiveURL string

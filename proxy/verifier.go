@@ -403,6 +403,7 @@ func metadataOf(f *VersionFacts, now time.Time) policy.Metadata {
 		DistReference: f.DistReference,
 		NoDist:        f.ArchiveURL == "",
 		Integrity:     f.Integrity,
+		Registry:      f.Registry,
 	}
 }
 

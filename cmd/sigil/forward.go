@@ -92,7 +92,6 @@ func forwardHandler(c *cli.Context, mirror http.Handler, parts forwardParts) (ht
 			Keys:        parts.store,
 			Learned:     proxy.StoreCache(parts.store),
 			Mode:        parts.policy.Mode,
-			Policy:      parts.policy,
 			Client:      parts.client,
 			Forward:     true,
 			Logger:      parts.logger.With("part", "npm-forward"),

@@ -211,7 +211,6 @@ func runServe(c *cli.Context) error {
 		Served:    store,
 		Keys:      store,
 		Mode:      pol.Mode,
-		Policy:    pol,
 		Client:    upstreamClient,
 		Logger:    logger.With("part", "npm"),
 	})

@@ -31,11 +31,12 @@
 //     and its dist.tarball. A version whose entry names another package or
 //     version, or has no http(s) tarball, is not served.
 //   - Each version's registry signature (dist.signatures, see regsig.go)
-//     is checked too, unless RegistrySignatures is off. It is a separate
-//     verdict (the registry published these bytes, not: the vendor signed
-//     them), combined with the Checker's: the stricter action, the reasons
-//     of both. A failure warns; under SignaturesRequire it blocks in
-//     enforce mode.
+//     is checked too, unless RegistrySignatures is off. It is evidence of
+//     a separate claim (the registry published these bytes, not: the
+//     vendor signed them), passed to the Checker with the version's facts
+//     (VersionFacts.Registry), whose policy makes the one verdict: a
+//     failure warns; under SignaturesRequire it blocks in enforce mode.
+//     The front never re-decides a verdict.
 //   - Covered or dropped: a served packument is built from allowlists.
 //     Top level: name, versions, dist-tags, time and what npm shows a
 //     person (servedTop); never "stagedVersions", "_attachments" or the

@@ -60,6 +60,8 @@ func newRig(t testing.TB, opts ...rigOption) *rig {
 		for _, o := range opts {
 			o(&cfg)
 		}
+		// The Checker decides in the rig's mode, as the Verifier would.
+		r.checker.Policy = &policy.Config{Mode: cfg.Mode}
 		return New(cfg)
 	})
 	return r

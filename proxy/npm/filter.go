@@ -167,19 +167,21 @@ type decided struct {
 }
 
 // decide decides every version of p: one Checker call for all of them,
-// and the registry signature of each.
+// each with the check of its registry signature as evidence.
 func (h *Handler) decide(ctx context.Context, p *packument) []decided {
-	facts := make([]proxy.VersionFacts, 0, len(p.versions))
-	for i := range p.versions {
-		if v := &p.versions[i]; v.problem == "" {
-			facts = append(facts, v.facts)
-		}
-	}
-	verdicts := h.core.Decide(ctx, release.NPM, p.name, facts)
 	var ks *keyState
 	if h.keys != nil {
 		ks = h.keys.current(ctx)
 	}
+	facts := make([]proxy.VersionFacts, 0, len(p.versions))
+	for i := range p.versions {
+		if v := &p.versions[i]; v.problem == "" {
+			f := v.facts
+			f.Registry = h.registry(ks, p.name, &v.versionFacts, p.times[v.key])
+			facts = append(facts, f)
+		}
+	}
+	verdicts := h.core.Decide(ctx, release.NPM, p.name, facts)
 	out := make([]decided, len(p.versions))
 	j := 0
 	for i := range p.versions {
@@ -189,7 +191,7 @@ func (h *Handler) decide(ctx context.Context, p *packument) []decided {
 			h.core.Log.Warn("npm: dropped a malformed version", "package", p.name, "problem", v.problem)
 			continue
 		}
-		vd := h.withRegistry(ks, p.name, &v.versionFacts, p.times[v.key], verdicts[j].Verdict)
+		vd := verdicts[j].Verdict
 		j++
 		out[i] = decided{served: vd.Action == policy.Allow || vd.Action == policy.Warn, reason: vd.Reason()}
 		if vd.Action == policy.Allow && len(vd.Reasons) == 0 {
@@ -201,33 +203,18 @@ func (h *Handler) decide(ctx context.Context, p *packument) []decided {
 	return out
 }
 
-// withRegistry adds the registry-signature check of one version to its
-// vendor verdict. They are separate checks of separate claims (the
-// registry published these bytes; the vendor signed them); the verdict
-// acted on is the stricter of the two, with the reasons of both.
-func (h *Handler) withRegistry(ks *keyState, pkg string, v *versionFacts, published string, vd policy.Verdict) policy.Verdict {
+// registry checks the registry signature of one version, the evidence the
+// policy weighs beside the vendor's (see policy.RegistrySignature).
+func (h *Handler) registry(ks *keyState, pkg string, v *versionFacts, published string) policy.RegistrySignature {
 	if ks == nil {
-		return vd
+		return policy.RegistrySignature{}
 	}
-	reasons := h.keys.check(ks, pkg, v, published, h.sigMode == SignaturesRequire)
-	if len(reasons) == 0 {
-		return vd
-	}
+	required := h.sigMode == SignaturesRequire
+	reasons := h.keys.check(ks, pkg, v, published, required)
 	for _, reason := range reasons {
 		h.core.Log.Debug("npm: registry signature", "package", pkg, "version", v.facts.Version, "reason", reason)
 	}
-	out := vd
-	out.Reasons = append(slices.Clip(vd.Reasons), reasons...)
-	switch {
-	case out.Action == policy.Block:
-	case h.sigMode == SignaturesRequire && h.modeOf(pkg) != policy.ModeWarn:
-		out.Action, out.Failed = policy.Block, true
-	case h.sigMode == SignaturesRequire:
-		out.Action, out.Failed = policy.Warn, true
-	default:
-		out.Action = policy.Warn
-	}
-	return out
+	return policy.RegistrySignature{Problems: reasons, Required: required}
 }
 
 // filter decides p and returns the packument to serve.

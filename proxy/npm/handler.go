@@ -45,16 +45,10 @@ type Config struct {
 	// Served keeps the Last-Modified state of served documents. Default:
 	// in memory, forgotten across restarts.
 	Served ServedStore
-	// Mode is the default mode: it words the X-Sigil-Verdict header, and
-	// decides whether a failed registry signature under
-	// SignaturesRequire blocks (enforce) or warns (warn) for packages
-	// Policy has no rule for. Vendor verdicts come from the Checker.
-	// Default: enforce.
+	// Mode is the default mode: it words the X-Sigil-Verdict header.
+	// Every verdict, registry signatures included, comes from the
+	// Checker. Default: enforce.
 	Mode policy.Mode
-	// Policy, when set, gives the mode of each package (its rules), for
-	// registry-signature failures under SignaturesRequire. Default: Mode
-	// for every package.
-	Policy *policy.Config
 	// Logger receives a line per packument with blocked or warned
 	// versions, per refused tarball and per failure. Default: discard.
 	Logger *slog.Logger
@@ -92,7 +86,6 @@ type Handler struct {
 	upstream     proxy.Upstream
 	prefix       string
 	public       *url.URL // nil: from the request
-	policy       *policy.Config
 	forward      bool
 	sigMode      SignatureMode
 	keys         *keyring // nil when sigMode is off
@@ -133,7 +126,6 @@ func New(cfg Config) (*Handler, error) {
 		},
 		upstreamBase: strings.TrimSuffix(cfg.UpstreamURL.String(), "/"),
 		upstream:     cfg.Upstream,
-		policy:       cfg.Policy,
 		forward:      cfg.Forward,
 		sigMode:      cfg.RegistrySignatures,
 		client:       cfg.Client,
@@ -366,12 +358,4 @@ func allow(w http.ResponseWriter, r *http.Request, methods ...string) bool {
 // base returns the scheme and host that tarball URLs start with.
 func (h *Handler) base(r *http.Request) (string, bool) {
 	return front.Base(h.public, r)
-}
-
-// modeOf is the mode in force for pkg.
-func (h *Handler) modeOf(pkg string) policy.Mode {
-	if h.policy != nil {
-		return h.policy.For(pkg).Mode
-	}
-	return h.core.Mode
 }

@@ -45,13 +45,11 @@ func (h *Handler) serveVersion(w http.ResponseWriter, r *http.Request, name, ver
 	if h.keys != nil {
 		ks = h.keys.current(ctx)
 	}
-	// What the registry signature alone blocks is not downloaded.
-	if vd := h.withRegistry(ks, name, &e.versionFacts, e.published, policy.Verdict{Action: policy.Allow}); vd.Blocked() {
-		h.core.Log.Warn("npm: tarball blocked", "package", name, "version", version, "reason", vd.Reason())
-		h.core.Fail(w, r, "", &proxy.BlockedError{Facts: e.facts, Verdict: vd})
-		return
-	}
-	a, err := h.core.Checker.Archive(ctx, e.facts)
+	// The registry signature is evidence of the one verdict; what it alone
+	// blocks is not downloaded (the Checker decides the metadata first).
+	facts := e.facts
+	facts.Registry = h.registry(ks, name, &e.versionFacts, e.published)
+	a, err := h.core.Checker.Archive(ctx, facts)
 	var blocked *proxy.BlockedError
 	switch {
 	case errors.As(err, &blocked):
@@ -68,14 +66,8 @@ func (h *Handler) serveVersion(w http.ResponseWriter, r *http.Request, name, ver
 	if a.Closer != nil {
 		defer a.Closer.Close()
 	}
-	vd := h.withRegistry(ks, name, &e.versionFacts, e.published, a.Verdict)
+	vd := a.Verdict
 	hdr := w.Header()
-	if vd.Blocked() {
-		// Cannot happen (the registry check blocked nothing above, and
-		// the Checker returned no refusal); fail closed all the same.
-		h.core.Fail(w, r, "", &proxy.BlockedError{Facts: e.facts, Verdict: vd})
-		return
-	}
 	if vd.Action != policy.Allow || len(vd.Reasons) > 0 {
 		reason := vd.Reason()
 		if reason == "" {

@@ -106,6 +106,10 @@ type Checker struct {
 	ArchFacts []proxy.VersionFacts            // of each call of Archive
 	// Short breaks Versions' contract: one verdict too few.
 	Short bool
+	// Policy gives the mode in which a required registry signature that
+	// failed (VersionFacts.Registry) blocks or warns, as policy decides
+	// it. Default: enforce for every package.
+	Policy *policy.Config
 }
 
 // NewChecker returns a Checker that allows everything and has no archives.
@@ -136,11 +140,36 @@ func (c *Checker) Versions(ctx context.Context, eco, pkg string, facts []proxy.V
 	out := make([]proxy.VersionVerdict, len(facts))
 	for i, f := range facts {
 		out[i] = c.verdict(f.Version)
+		out[i].Verdict = c.withRegistry(out[i].Verdict, &f)
 	}
 	if c.Short && len(out) > 0 {
 		out = out[1:]
 	}
 	return out
+}
+
+// withRegistry weighs the registry-signature evidence of f into v the way
+// policy does: its problems are reasons; a required one fails the version.
+func (c *Checker) withRegistry(v policy.Verdict, f *proxy.VersionFacts) policy.Verdict {
+	r := f.Registry
+	if len(r.Problems) == 0 {
+		return v
+	}
+	v.Reasons = append(slices.Clip(v.Reasons), r.Problems...)
+	mode := policy.ModeEnforce
+	if c.Policy != nil {
+		mode = c.Policy.For(f.Package).Mode
+	}
+	switch {
+	case v.Action == policy.Block:
+	case r.Required && mode == policy.ModeWarn:
+		v.Action, v.Failed = policy.Warn, true
+	case r.Required:
+		v.Action, v.Failed = policy.Block, true
+	default:
+		v.Action = policy.Warn
+	}
+	return v
 }
 
 // ArchiveTime is the ModTime of every archive the Checker serves.
@@ -156,7 +185,7 @@ func (c *Checker) Archive(ctx context.Context, f proxy.VersionFacts) (*proxy.Arc
 	if err := c.ArchErr[f.Version]; err != nil {
 		return nil, err
 	}
-	v := c.verdict(f.Version).Verdict
+	v := c.withRegistry(c.verdict(f.Version).Verdict, &f)
 	if v.Blocked() {
 		return nil, &proxy.BlockedError{Facts: f, Verdict: v}
 	}
