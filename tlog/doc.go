@@ -64,7 +64,11 @@
 // applies every key rule; this package only feeds it), the user's pinned
 // vendor keys, and the valid statements per version. Two different valid
 // statements for one version are reported as an [Equivocation] and the
-// version gets no valid statement. Entries the rules refuse are listed with
+// version gets no valid statement. Several entries with the same statement
+// text are one statement, valid if any of them carries a signature valid at
+// its place in the log: that is how a release re-signed with a new key
+// after a revoke becomes valid again (the log admits a new signer of a
+// logged text as a new entry). Entries the rules refuse are listed with
 // the reason, break-glass refusals marked, so the proxy can show them.
 //
 // [Lookup.Evaluate] is the same over a Client's lookup, with one
