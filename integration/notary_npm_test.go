@@ -19,7 +19,9 @@ func TestNotaryNPM(t *testing.T) {
 	writeFile(t, clock, []byte(start.Format(time.RFC3339)))
 	env := []string{"SIGIL_TEST_CLOCK_FILE=" + clock}
 	w := newWorldWith(t, []string{"--observe", "npm=" + honest.url()}, env)
-	index := func(s string) map[string]string { return map[string]string{"index.js": "module.exports = '" + s + "';\n"} }
+	index := func(s string) map[string]string {
+		return map[string]string{"index.js": "module.exports = '" + s + "';\n"}
+	}
 	for _, r := range []*npmRegistry{honest, split} {
 		r.add(t, &npmVersion{Name: "free-pkg", Version: "1.0.0", Files: index("free")})
 		r.add(t, &npmVersion{Name: "free-deps", Version: "1.0.0", Files: index("deps")})
