@@ -26,6 +26,9 @@ type composerRegistry struct {
 	versions map[string][]*composerVersion // package → versions
 	dists    map[string][]byte             // dist path → bytes
 	hits     map[string]int
+	// rootExtra and p2Extra are more top-level members of packages.json
+	// and of every p2 document.
+	rootExtra, p2Extra map[string]any
 }
 
 type composerVersion struct {
@@ -37,6 +40,11 @@ type composerVersion struct {
 	// DistRef, when set, is the dist.reference the metadata claims instead
 	// of Ref (a registry that swaps it).
 	DistRef string
+	// SourceURL is the git URL the metadata names (default: a closed
+	// port); Meta are more members of the version's metadata, which the
+	// archive's composer.json does not have.
+	SourceURL string
+	Meta      map[string]any
 }
 
 func newComposerRegistry(t *testing.T) *composerRegistry {
@@ -121,11 +129,15 @@ func (r *composerRegistry) serve(w http.ResponseWriter, req *http.Request) {
 	r.hits[req.URL.Path]++
 	switch {
 	case req.URL.Path == "/packages.json":
-		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(map[string]any{
+		root := map[string]any{
 			"packages":     []any{},
 			"metadata-url": "/p2/%package%.json",
-		})
+		}
+		for k, v := range r.rootExtra {
+			root[k] = v
+		}
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(root)
 	case strings.HasPrefix(req.URL.Path, "/p2/") && strings.HasSuffix(req.URL.Path, ".json"):
 		name := strings.TrimSuffix(strings.TrimPrefix(req.URL.Path, "/p2/"), ".json")
 		if strings.HasSuffix(name, "~dev") {
@@ -145,20 +157,31 @@ func (r *composerRegistry) serve(w http.ResponseWriter, req *http.Request) {
 			if v.DistRef != "" {
 				distRef = v.DistRef
 			}
+			src := v.SourceURL
+			if src == "" {
+				src = "http://127.0.0.1:9/" + v.Name + ".git"
+			}
 			entry := map[string]any{
 				"name":    v.Name,
 				"version": v.Version,
 				"dist":    map[string]any{"type": "zip", "url": r.srv.URL + distPath(v), "reference": distRef, "shasum": ""},
-				"source":  map[string]any{"type": "git", "url": "http://127.0.0.1:9/" + v.Name + ".git", "reference": v.Ref},
+				"source":  map[string]any{"type": "git", "url": src, "reference": v.Ref},
 				"type":    "library",
+			}
+			for k, val := range v.Meta {
+				entry[k] = val
 			}
 			if len(v.Require) > 0 {
 				entry["require"] = v.Require
 			}
 			list = append(list, entry)
 		}
+		doc := map[string]any{"packages": map[string]any{name: list}}
+		for k, v := range r.p2Extra {
+			doc[k] = v
+		}
 		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(map[string]any{"packages": map[string]any{name: list}})
+		json.NewEncoder(w).Encode(doc)
 	case strings.HasPrefix(req.URL.Path, "/dist/"):
 		data, ok := r.dists[req.URL.Path]
 		if !ok {

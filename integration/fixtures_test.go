@@ -107,7 +107,13 @@ func (w *world) serve(upstream string, flags ...string) *daemon {
 // sigil over the same cache.
 func (w *world) serveCache(upstream, cacheDir string, flags ...string) *daemon {
 	w.t.Helper()
-	addr := freeAddr(w.t)
+	return w.serveAt(freeAddr(w.t), upstream, cacheDir, flags...)
+}
+
+// serveAt is serveCache at a given address, for tests that restart sigil
+// where a lock file's URLs point.
+func (w *world) serveAt(addr, upstream, cacheDir string, flags ...string) *daemon {
+	w.t.Helper()
 	args := append([]string{"serve", "--listen", addr, "--cache-dir", cacheDir,
 		"--log", w.log.url(), "--log-key", w.logKey, "--core-key", w.core,
 		"--composer-upstream", upstream}, flags...)
@@ -126,7 +132,7 @@ func composerRun(t *testing.T, proxy string, require map[string]string) (string,
 // none).
 func composerRunWith(t *testing.T, proxy string, require map[string]string, authJSON []byte) (string, string, bool) {
 	t.Helper()
-	bin := needClient(t, "composer")
+	needClient(t, "composer")
 	dir := t.TempDir()
 	if authJSON != nil {
 		writeFile(t, filepath.Join(dir, "auth.json"), authJSON)
@@ -143,7 +149,17 @@ func composerRunWith(t *testing.T, proxy string, require map[string]string, auth
 		"config": map[string]any{"secure-http": false},
 	}
 	writeFile(t, filepath.Join(dir, "composer.json"), mustJSON(t, project))
-	cmd := commandIn(dir, bin, "update", "--no-interaction", "--no-progress", "--no-audit", "--no-ansi")
+	out, ok := composerIn(t, dir, "update", "--no-audit")
+	return dir, out, ok
+}
+
+// composerIn runs composer with args in the project dir, with the
+// project's own Composer home and cache, and returns its output and
+// whether it succeeded.
+func composerIn(t *testing.T, dir string, args ...string) (string, bool) {
+	t.Helper()
+	bin := needClient(t, "composer")
+	cmd := commandIn(dir, bin, append(args, "--no-interaction", "--no-progress", "--no-ansi")...)
 	cmd.Env = append(cleanEnv(),
 		"COMPOSER_HOME="+filepath.Join(dir, ".home"),
 		"COMPOSER_CACHE_DIR="+filepath.Join(dir, ".cache"),
@@ -152,8 +168,8 @@ func composerRunWith(t *testing.T, proxy string, require map[string]string, auth
 		"COMPOSER_DISABLE_XDEBUG_WARN=1",
 	)
 	out, err := cmd.CombinedOutput()
-	t.Logf("composer update (%v):\n%s", err, out)
-	return dir, string(out), err == nil
+	t.Logf("composer %s (%v):\n%s", args[0], err, out)
+	return string(out), err == nil
 }
 
 // installed reports the installed file of a package, or "" when it is not
