@@ -194,3 +194,35 @@ func guideBlocks(t *testing.T) []string {
 	}
 	return blocks
 }
+
+// TestComposerVendorRevokeAfterCoreRevoke: the core key revokes a vendor
+// key (break-glass), then the vendor revokes it too with its other key.
+// The log keeps the vendor's own event, so a proxy that refuses
+// break-glass blocks what the stolen key signed.
+func TestComposerVendorRevokeAfterCoreRevoke(t *testing.T) {
+	needClient(t, "composer")
+	w := newWorld(t)
+	reg := newComposerRegistry(t)
+	stolen, spare := w.key("acme-stolen"), w.key("acme-spare")
+	w.event("add", w.coreKey(), "acme", stolen)
+	w.event("add", stolen, "acme", spare)
+	v := &composerVersion{Name: "acme/foo", Version: "v1.0.0", Files: map[string]string{"src/Foo.php": "<?php // Foo\n"}}
+	w.add(w.sign(stolen, v, reg.add(t, v)))
+
+	w.event("revoke", w.coreKey(), "acme", stolen)
+	strict := w.serve(reg.url(), "--break-glass=false")
+	if _, out, ok := composerRun(t, strict.url(), map[string]string{"acme/foo": "^1.0"}); !ok {
+		t.Fatalf("before the vendor's own revoke, a proxy refusing break-glass still trusts the key:\n%s", out)
+	}
+	strict.stop()
+
+	revoke := filepath.Join(w.dir, "vendor-revoke.sig")
+	sigil(t, w.dir, "key", "revoke", "--key", spare+".key", "--ecosystem", "composer", "--namespace", "acme", "--out", revoke, stolen+".pub")
+	if out := sigil(t, w.dir, "log", "add", "--log", w.log.url(), revoke); strings.Contains(out, "already") {
+		t.Fatalf("the vendor's revoke was not logged as its own entry: %q", out)
+	}
+	strict = w.serve(reg.url(), "--break-glass=false")
+	if _, out, ok := composerRun(t, strict.url(), map[string]string{"acme/foo": "^1.0"}); ok {
+		t.Fatalf("a proxy refusing break-glass installed what the vendor's revoked key signed:\n%s", out)
+	}
+}
