@@ -47,10 +47,10 @@
 // Memory is bounded whatever the blob sizes: a blob reader holds one chunk
 // (1 MiB), a writer two; Blob.WriteTo, the serving path, holds none, as it
 // writes each chunk straight from the memory-mapped value log, whose pages
-// the kernel shares between all readers. Badger keeps at most two 16 MiB
+// the kernel shares between all readers. Badger keeps at most three 16 MiB
 // memtables of small records (large values live in its value log), a
 // 16 MiB block cache and a 16 MiB index cache; its value log is in files
-// of 64 MiB, so it maps no more than the cache holds plus 128 MiB. The
+// of at most 64 MiB, so it maps no more than the cache holds plus 128 MiB. The
 // LRUs are bounded by Options. Disk is bounded by Options.MaxSize: past it,
 // the least recently used archives and metadata documents are evicted, and
 // the value-log GC gives their space back (see evict.go for what is never
@@ -138,9 +138,11 @@ const (
 
 	// The value log's file size bounds what one GC rewrite reclaims and
 	// how much garbage can wait in the newest file, which GC never
-	// rewrites: a fraction of the cap, within Badger's limits.
+	// rewrites: a fraction of the cap, within Badger's limits. At most
+	// 64 MiB, so that the file being written (mapped at twice its size)
+	// maps 128 MiB, not gigabytes.
 	minValueLogFile = 16 << 20
-	maxValueLogFile = 256 << 20
+	maxValueLogFile = 64 << 20
 
 	// inMemoryMaxValue is the largest value Badger takes in memory mode:
 	// values must stay below the value threshold, which is at most 1 MiB.
@@ -253,20 +255,18 @@ func Open(dir string, opts Options) (*Store, error) {
 		// large values live in the value log; their write-ahead logs are
 		// mapped at twice their size.
 		WithMemTableSize(16 << 20).
-		WithNumMemtables(2).
+		WithNumMemtables(3).
 		WithBlockCacheSize(16 << 20).
 		// Table indexes of a large cache stay bounded too.
 		WithIndexCacheSize(16 << 20).
-		// Small value-log files: 128 MiB mapped for writing instead of
-		// 2 GiB, and the value-log GC reclaims evicted archives file by
-		// file.
-		WithValueLogFileSize(64 << 20).
 		// Two cores are common on a CI runner; four compactors compete
 		// with serving for them.
 		WithNumCompactors(2).
 		// Catch disk corruption of a value (a blob chunk) before it is
 		// served; CRC32-C costs far less than the network it feeds.
 		WithVerifyValueChecksum(true).
+		// Small value-log files (see valueLogFileSize): the one being
+		// written is mapped at twice its size.
 		WithValueLogFileSize(valueLogFileSize(opts.MaxSize))
 	if opts.InMemory {
 		// Without a value log, Badger takes no value larger than the value
