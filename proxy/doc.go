@@ -19,18 +19,26 @@
 //     (VersionFacts.ArchiveURL), once for all concurrent requests, streamed
 //     into a private staging directory while its sha256 (and for npm its
 //     sha512) is computed, within a size limit, so memory stays bounded
-//     whatever its size. Its tree hash is computed from the staged file.
+//     whatever its size. Its tree hash, and the manifest digest of its own
+//     composer.json or package.json, are computed from the staged file.
 //   - Only bytes whose verdict did not fail are stored, and only then is a
-//     reference made from (ecosystem, package, version, URL) to them. The
-//     first verified bytes are served for ever after: a reference never
-//     changes, and a re-zipped upstream archive changes nothing.
-//   - Every serve decides again from the current evidence, from the cache
-//     too: a revocation logged after an archive was cached blocks it.
+//     reference made from (ecosystem, package, version, URL) to them (a
+//     Composer dev version: its commit too). The first verified bytes are
+//     served for ever after: a reference never changes, and a re-zipped
+//     upstream archive changes nothing.
+//   - Every serve is decided once by policy, from the current evidence:
+//     from the cache too (a revocation logged after an archive was cached
+//     blocks it); just-stored bytes are served with the verdict made on
+//     them, not decided a second time.
+//   - Signed or not, the metadata's install fields must equal the
+//     archive's own manifest (policy.ArchiveFacts.Manifest).
 //   - In warn mode, bytes whose verdict failed are served from the staging
 //     file and never stored, so a later enforce run cannot inherit them.
-//   - For an unsigned package, the tree hash of the first bytes that pass
-//     every other check is pinned per version (trust on first use); other
-//     bytes for that version are blocked, naming both hashes.
+//   - For an unsigned package, the tree hash and manifest of the first bytes
+//     that pass every other check are pinned per version (trust on first
+//     use), keyed as the client compares versions: Composer's normalized
+//     version, a dev version per commit (see pins.go); other bytes for that
+//     version are blocked, naming both hashes.
 //
 // # Errors and status
 //

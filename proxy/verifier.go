@@ -259,7 +259,7 @@ func (v *Verifier) archive(ctx context.Context, f *VersionFacts) (*Archive, erro
 		v.downloads.release(url, d)
 		return nil, d.err
 	}
-	a, keep, err := v.admit(ctx, key, ev, f, m, d.res)
+	a, keep, stored, err := v.admit(ctx, key, ev, f, m, d.res)
 	if keep {
 		a.Closer = &onceCloser{fn: func() { v.downloads.release(url, d) }}
 	} else {
@@ -268,13 +268,35 @@ func (v *Verifier) archive(ctx context.Context, f *VersionFacts) (*Archive, erro
 	if err != nil || a != nil {
 		return a, err
 	}
-	// Stored: serve it from the cache, decided once more on whatever
-	// bytes the reference names (an earlier verification's, maybe).
+	if stored.sum == d.res.sha256 {
+		// Stored: serve these bytes from the cache with the verdict
+		// just made on them.
+		a, err = v.openArchive(ctx, key, stored.sum, stored.verdict)
+		if err == nil && a == nil {
+			err = fmt.Errorf("archive %s: stored but not found in the cache", key)
+		}
+		return a, err
+	}
+	// The reference already named an earlier verification's bytes, which
+	// the first bytes a reference names stay: decide and serve those.
 	a, err = v.cached(ctx, key, ev, f, m)
 	if err == nil && a == nil {
 		err = fmt.Errorf("archive %s: stored but not found in the cache", key)
 	}
 	return a, err
+}
+
+// openArchive returns the stored blob sum as the archive of key, with the
+// verdict vd made on its bytes, or nil and no error when it was evicted.
+func (v *Verifier) openArchive(ctx context.Context, key cache.ArchiveKey, sum [32]byte, vd policy.Verdict) (*Archive, error) {
+	blob, err := v.cache.OpenBlob(ctx, sum)
+	if errors.Is(err, cache.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("archive %s: %w", key, err)
+	}
+	return &Archive{Body: blob, Closer: blob, Size: blob.Size(), SHA256: sum, ModTime: blob.ModTime(), Verdict: vd}, nil
 }
 
 // cached decides and returns the archive the cache holds for key, or nil
@@ -312,29 +334,39 @@ func (v *Verifier) cached(ctx context.Context, key cache.ArchiveKey, ev *policy.
 	return &Archive{Body: blob, Closer: blob, Size: blob.Size(), SHA256: sum, ModTime: blob.ModTime(), Verdict: vd}, nil
 }
 
+// storedRef is what admit stored: the blob the archive's reference names
+// (the downloaded bytes, or an earlier verification's when the reference
+// existed) and the verdict made on the downloaded bytes.
+type storedRef struct {
+	sum     [32]byte
+	verdict policy.Verdict
+}
+
 // admit decides a downloaded archive. Verified bytes are stored and nil is
-// returned, for the caller to serve them from the cache. Bytes that failed
+// returned with what the store holds, for the caller to serve from the
+// cache. Bytes that failed
 // are refused (enforce) or returned to be served from the staging file
 // (warn), with keep set: the caller must keep the download until the
 // Archive is closed.
-func (v *Verifier) admit(ctx context.Context, key cache.ArchiveKey, ev *policy.Evidence, f *VersionFacts, m policy.Metadata, d *fetched) (a *Archive, keep bool, err error) {
+func (v *Verifier) admit(ctx context.Context, key cache.ArchiveKey, ev *policy.Evidence, f *VersionFacts, m policy.Metadata, d *fetched) (a *Archive, keep bool, stored storedRef, err error) {
 	vd, err := v.decideArchive(ctx, ev, f, m, d.facts)
 	switch {
 	case err != nil:
-		return nil, false, err
+		return nil, false, stored, err
 	case vd.Blocked():
-		return nil, false, &BlockedError{Facts: *f, Verdict: vd}
+		return nil, false, stored, &BlockedError{Facts: *f, Verdict: vd}
 	case vd.Failed:
-		return &Archive{Body: io.NewSectionReader(d.file, 0, d.size), Size: d.size, SHA256: d.sha256, ModTime: v.now(), Verdict: vd}, true, nil
+		return &Archive{Body: io.NewSectionReader(d.file, 0, d.size), Size: d.size, SHA256: d.sha256, ModTime: v.now(), Verdict: vd}, true, stored, nil
 	}
 	if err := v.cache.PutBlob(ctx, d.sha256, io.NewSectionReader(d.file, 0, d.size)); err != nil {
-		return nil, false, fmt.Errorf("archive %s: %w", key, err)
+		return nil, false, stored, fmt.Errorf("archive %s: %w", key, err)
 	}
 	v.facts.Add(d.sha256, d.facts)
-	if _, err := v.cache.PutArchiveRefIfAbsent(ctx, key, d.sha256); err != nil {
-		return nil, false, fmt.Errorf("archive %s: %w", key, err)
+	sum, err := v.cache.PutArchiveRefIfAbsent(ctx, key, d.sha256)
+	if err != nil {
+		return nil, false, stored, fmt.Errorf("archive %s: %w", key, err)
 	}
-	return nil, false, nil
+	return nil, false, storedRef{sum: sum, verdict: vd}, nil
 }
 
 // decideArchive decides the archive whose bytes measured af. For an
