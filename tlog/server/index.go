@@ -182,6 +182,25 @@ func (ix *index) observation(eco, pkg, version string) (indexed, bool, error) {
 	return ix.first(observedKey(eco, pkg, version), observationPrefix(eco, pkg))
 }
 
+// unobserved returns those of versions that have no observation, in one
+// read transaction: a warm lookup of many versions costs one.
+func (ix *index) unobserved(eco, pkg string, versions []string) ([]string, error) {
+	var out []string
+	err := ix.db.View(func(txn *badger.Txn) error {
+		for _, v := range versions {
+			_, ok, err := getIdx(txn, observedKey(eco, pkg, v))
+			if err != nil {
+				return err
+			}
+			if !ok {
+				out = append(out, v)
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
 // first follows a version key to the entry it names under prefix.
 func (ix *index) first(key, prefix []byte) (indexed, bool, error) {
 	var e indexed

@@ -75,16 +75,14 @@ func (s *Server) observe(ctx context.Context, eco, pkg string, versions []string
 	if len(versions) > MaxLookupVersions {
 		return refuse(http.StatusBadRequest, "a lookup may ask about at most %d versions, not %d", MaxLookupVersions, len(versions))
 	}
-	var missing []string
 	for _, v := range versions {
 		if err := release.ValidateVersion(v); err != nil {
 			return refuse(http.StatusBadRequest, "%v", err)
 		}
-		if _, ok, err := s.ix.observation(eco, pkg, v); err != nil {
-			return err
-		} else if !ok {
-			missing = append(missing, v)
-		}
+	}
+	missing, err := s.ix.unobserved(eco, pkg, versions)
+	if err != nil {
+		return err
 	}
 	if len(missing) == 0 {
 		return nil
