@@ -15,6 +15,8 @@ import (
 // packuments of about 60 MB each, a few times over; the metric is sigil's
 // peak resident memory (VmHWM from /proc), with the goal of 400 MB.
 // Answers are 200 or, past the metadata budget, 503 with Retry-After.
+// BENCH_SIGIL_ENV adds environment variables to sigil's (GOMEMLIMIT=...,
+// to compare); BENCH_RSS_DETAIL=1 logs the process's Rss lines at the end.
 func BenchmarkMetadataPeakRSS(b *testing.B) {
 	if os.Getenv("SIGIL_SKIP_E2E") == "1" {
 		b.Skip("SIGIL_SKIP_E2E=1")

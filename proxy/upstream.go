@@ -25,6 +25,13 @@ import (
 // format has) are a few megabytes; 64 MiB is the cache's own limit.
 const DefaultMaxDocumentSize = 64 << 20
 
+// DefaultMaxStoredDocument is UpstreamConfig.MaxStored when zero. Storing
+// a document takes a few copies of it in memory at once (Badger writes a
+// value whole, through a buffer of its own), which a burst of huge
+// documents cannot afford; the documents clients ask for are far smaller
+// (npm's abbreviated packuments, Composer's p2 files).
+const DefaultMaxStoredDocument = 16 << 20
+
 // DefaultDocumentTimeout bounds one metadata fetch when
 // UpstreamConfig.Timeout is zero: an upstream that hangs must not hang an
 // install, and after it the cached copy is served.
@@ -38,6 +45,10 @@ type UpstreamConfig struct {
 	Cache MetaStore
 	// MaxSize bounds a document's body. Default: DefaultMaxDocumentSize.
 	MaxSize int64
+	// MaxStored bounds the documents kept in the cache: a larger one is
+	// served, but fetched whole every time, and not served stale when the
+	// upstream fails. Default: DefaultMaxStoredDocument.
+	MaxStored int64
 	// Timeout bounds one fetch, from request to the body's last byte.
 	// Default: DefaultDocumentTimeout.
 	Timeout time.Duration
@@ -62,6 +73,7 @@ type HTTPUpstream struct {
 	client  *http.Client
 	cache   MetaStore
 	maxSize int64
+	maxKept int64
 	timeout time.Duration
 	log     *slog.Logger
 	budget  *MetadataBudget
@@ -90,6 +102,7 @@ func NewHTTPUpstream(cfg UpstreamConfig) (*HTTPUpstream, error) {
 		client:  cfg.Client,
 		cache:   cfg.Cache,
 		maxSize: cfg.MaxSize,
+		maxKept: cfg.MaxStored,
 		timeout: cfg.Timeout,
 		log:     cfg.Logger,
 		budget:  cfg.Budget,
@@ -100,6 +113,9 @@ func NewHTTPUpstream(cfg UpstreamConfig) (*HTTPUpstream, error) {
 	}
 	if u.maxSize <= 0 {
 		u.maxSize = DefaultMaxDocumentSize
+	}
+	if u.maxKept <= 0 {
+		u.maxKept = DefaultMaxStoredDocument
 	}
 	if u.timeout <= 0 {
 		u.timeout = DefaultDocumentTimeout
@@ -223,7 +239,9 @@ func (u *HTTPUpstream) fetch(ctx context.Context, url string) (*Document, error)
 			return u.stale(have, cached, &UpstreamError{URL: url, Status: st, Err: err})
 		}
 		m := cache.Meta{Body: body, ETag: resp.Header.Get("ETag"), LastModified: resp.Header.Get("Last-Modified"), FetchedAt: u.now()}
-		if err := u.cache.PutMeta(ctx, url, m); err != nil {
+		if int64(len(body)) > u.maxKept {
+			u.log.Debug("proxy: document too large to keep in the cache", "url", url, "bytes", len(body), "max", u.maxKept)
+		} else if err := u.cache.PutMeta(ctx, url, m); err != nil {
 			// The document is good; only the next outage will miss it.
 			u.log.Warn("proxy: storing metadata failed", "url", url, "err", err)
 		}
