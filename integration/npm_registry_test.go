@@ -34,6 +34,9 @@ type npmVersion struct {
 	Version string
 	Deps    map[string]string
 	Files   map[string]string // files under package/, package.json added
+	// PackageJSON are more members of the tarball's package.json; Meta
+	// more members of the packument's version object.
+	PackageJSON, Meta map[string]any
 	// integrity is what the packument says; set by add, changed by tamper.
 	integrity, shasum string
 }
@@ -53,6 +56,9 @@ func (r *npmRegistry) add(t *testing.T, v *npmVersion) []byte {
 	pj := map[string]any{"name": v.Name, "version": v.Version, "main": "index.js"}
 	if len(v.Deps) > 0 {
 		pj["dependencies"] = v.Deps
+	}
+	for k, val := range v.PackageJSON {
+		pj[k] = val
 	}
 	files := map[string]string{"package.json": string(mustJSON(t, pj))}
 	for k, s := range v.Files {
@@ -125,6 +131,9 @@ func (r *npmRegistry) serve(w http.ResponseWriter, req *http.Request) {
 		}
 		if len(v.Deps) > 0 {
 			entry["dependencies"] = v.Deps
+		}
+		for k, val := range v.Meta {
+			entry[k] = val
 		}
 		versions[v.Version] = entry
 		times[v.Version] = "2026-01-01T12:00:00.000Z"
