@@ -24,6 +24,16 @@
 //     time, that the archive matches (tree hash; npm bytes digest).
 //   - Two statements for one version (equivocation) block it, naming both
 //     log indices.
+//   - Where the log observed a version (Evidence.Observations), signed or
+//     not, the metadata's manifest and npm dist.integrity, and at archive
+//     time the tree hash and npm bytes digest, must equal the observation's,
+//     in addition to the statement and the first-seen pin; a mismatch names
+//     the observation's log index and time and what this registry served.
+//   - With a minimum release age (Settings.MinReleaseAge), a version is
+//     blocked until that long after the log observed it (Metadata.Now
+//     minus Observation.Observed), the reason saying when it becomes
+//     installable; a version without an observation has no age and is
+//     blocked.
 //   - A log that cannot be reached or does not verify fails closed: Block
 //     in enforce mode.
 //   - In warn mode every Block becomes Warn with the same reasons; nothing

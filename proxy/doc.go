@@ -32,6 +32,12 @@
 //     them, not decided a second time.
 //   - Signed or not, the metadata's install fields must equal the
 //     archive's own manifest (policy.ArchiveFacts.Manifest).
+//   - With a log that observes (an ObservingLog), the log is asked to
+//     observe a version before its archive is decided, and, when a release
+//     age applies, every listed version it has not observed; the log's
+//     observation is evidence in addition to statements and pins (see
+//     policy). A log that cannot observe now leaves the version to the
+//     other evidence and is logged; a SECURITY ERROR fails closed.
 //   - In warn mode, bytes whose verdict failed are served from the staging
 //     file and never stored, so a later enforce run cannot inherit them.
 //   - For an unsigned package, the tree hash and manifest of the first bytes

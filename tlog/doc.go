@@ -21,6 +21,16 @@
 //     proof of the leaf hash of the note bytes), and the entries are in
 //     strictly ascending index order.
 //
+// Observations (sigil-observed/v1 notes, the log's own record of a
+// version it fetched from a registry it observes) are taken out of the
+// entries into Lookup.Observations, each checked to be signed by the log
+// key and to concern the package asked about. An observation at an index
+// the stored checkpoint (as it was before the lookup) does not contain,
+// dated more than BackdateSlack before the time by which the threshold of
+// witnesses cosigned that checkpoint, is a *SecurityError of kind
+// "backdated": the log signed a time it cannot have observed at. Without
+// witnesses a checkpoint carries no time and this cannot be checked.
+//
 // What it cannot guarantee: that the log returned every entry of a package.
 // A log that leaves entries out of a lookup is seen only by a full mirror
 // of the log or a monitor (see the README).
