@@ -95,6 +95,7 @@ func TestCheckURL(t *testing.T) {
 		"http://0x7f.0.0.1:8081/":             "non-standard form (it means 127.0.0.1)",
 		"http://0x7f000001:8081/":             "non-standard form (it means 127.0.0.1)",
 		"http://127.1:8081/":                  "non-standard form (it means 127.0.0.1)",
+		"http://127.0.0.1.:8081/":             "non-standard form (it means 127.0.0.1)",
 		"http://017700000001/":                "non-standard form (it means 127.0.0.1)",
 		"http://169.254.169.254/latest/":      "link-local",
 		"http://[fe80::1]/":                   "link-local",

@@ -192,10 +192,18 @@ func ParseHost(s string) ([]string, error) {
 	return []string{https, http}, nil
 }
 
-// canonical returns "host:port" with the host in lower case without a
-// trailing dot, an IP address in its standard form (IPv6 in brackets,
-// IPv4-mapped unmapped), the port in decimal; and the address when the
-// host is one. The input is untrusted.
+// Canonical returns host and port as "host:port" in the form the policy
+// compares them: the host in lower case without a trailing dot, an IP
+// address in its standard form (IPv6 in brackets, IPv4-mapped unmapped),
+// the port in decimal. It refuses what is no host and port, and what the
+// policy never fetches whatever is named: an IPv4 address in a
+// non-standard form, an address with a zone. The input is untrusted.
+func Canonical(host, port string) (string, error) {
+	hp, _, err := canonical(host, port)
+	return hp, err
+}
+
+// canonical is Canonical, with the address when the host is one.
 func canonical(host, port string) (hp string, addr netip.Addr, err error) {
 	n, perr := strconv.Atoi(port)
 	if perr != nil || n < 1 || n > 65535 || port[0] == '+' {
@@ -211,10 +219,10 @@ func canonical(host, port string) (hp string, addr netip.Addr, err error) {
 		a = a.Unmap()
 		return net.JoinHostPort(a.String(), strconv.Itoa(n)), a, nil
 	}
-	if a, ok := parseLooseIPv4(host); ok {
+	name := strings.ToLower(strings.TrimSuffix(host, "."))
+	if a, ok := parseLooseIPv4(name); ok {
 		return "", netip.Addr{}, fmt.Errorf("an IPv4 address written in a non-standard form (it means %s), which resolvers read differently", a)
 	}
-	name := strings.ToLower(strings.TrimSuffix(host, "."))
 	if !validName(name) {
 		return "", netip.Addr{}, errors.New("not a host name")
 	}

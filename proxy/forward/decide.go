@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/sigilproxy/sigil/internal/egress"
 )
 
 // action is what becomes of a proxy request's target.
@@ -87,10 +89,10 @@ func defaultPort(scheme string) string {
 }
 
 // canonicalTarget parses "host:port" (or a host alone, taking port) as a
-// client names a target, and returns it as "host:port" with the host in
-// lower case without a trailing dot, an IP address in its canonical form
-// (IPv6 in brackets), and the port in decimal without leading zeros; and
-// the host alone. The input is untrusted.
+// client names a target, and returns it as "host:port" in the form the
+// outbound policy compares (egress.Canonical: lower case, no trailing dot,
+// an IP address in its standard form, IPv6 in brackets, the port in
+// decimal), and the host alone. The input is untrusted.
 func canonicalTarget(s, port string) (hostport, host string, ok bool) {
 	if len(s) > 300 {
 		return "", "", false
@@ -101,42 +103,12 @@ func canonicalTarget(s, port string) (hostport, host string, ok bool) {
 	} else if strings.HasPrefix(s, "[") && strings.HasSuffix(s, "]") {
 		host = s[1 : len(s)-1]
 	}
-	n, err := strconv.Atoi(port)
-	if err != nil || n < 1 || n > 65535 || port[0] == '+' {
+	hp, err := egress.Canonical(host, port)
+	if err != nil {
 		return "", "", false
 	}
-	if a, err := netip.ParseAddr(host); err == nil {
-		if a.Zone() != "" {
-			return "", "", false
-		}
-		host = a.Unmap().String()
-	} else {
-		host = strings.ToLower(strings.TrimSuffix(host, "."))
-		if !validName(host) {
-			return "", "", false
-		}
-	}
-	return net.JoinHostPort(host, strconv.Itoa(n)), host, true
-}
-
-// validName accepts what can be a DNS name in a URL: letters, digits, '-',
-// '_' and '.', at most 253 characters, no empty label.
-func validName(h string) bool {
-	if h == "" || len(h) > 253 {
-		return false
-	}
-	for label := range strings.SplitSeq(h, ".") {
-		if label == "" {
-			return false
-		}
-	}
-	for i := 0; i < len(h); i++ {
-		c := h[i]
-		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.') {
-			return false
-		}
-	}
-	return true
+	host, _, _ = net.SplitHostPort(hp)
+	return hp, host, true
 }
 
 // urlOrigin is u's origin, "scheme://host:port", in canonical form.
