@@ -51,10 +51,12 @@
 // memtables of small records (large values live in its value log), a
 // 16 MiB block cache and a 16 MiB index cache; its value log is in files
 // of at most 64 MiB, so it maps no more than the cache holds plus 128 MiB. The
-// LRUs are bounded by Options. Disk is bounded by Options.MaxSize: past it,
-// the least recently used archives and metadata documents are evicted, and
-// the value-log GC gives their space back (see evict.go for what is never
-// evicted and what a download being served is protected by).
+// LRUs are bounded by Options. What is cached is bounded by Options.MaxSize:
+// past it, the least recently used archives and metadata documents are
+// evicted (see evict.go for what is never evicted and what a download being
+// served is protected by). The value-log GC runs after each eviction, but
+// Badger rewrites a value-log file only once its compactions counted most of
+// it as garbage, so the files shrink later than the eviction.
 //
 // # Layout
 //
