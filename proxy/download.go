@@ -11,6 +11,7 @@ import (
 	"os"
 	"sync"
 
+	"github.com/sigilproxy/sigil/policy"
 	"github.com/sigilproxy/sigil/release"
 )
 
@@ -21,18 +22,7 @@ type fetched struct {
 	file   *os.File
 	size   int64
 	sha256 [32]byte
-	facts  archiveFacts
-}
-
-// archiveFacts is what the bytes of an archive say, whoever asks: a pure
-// function of the bytes.
-type archiveFacts struct {
-	tree    string
-	treeErr error
-	sha512  string // "sha512-<base64>", computed for npm only
-	// manifest is the digest of the archive's own manifest file.
-	manifest    string
-	manifestErr error
+	facts  policy.ArchiveFacts // what the bytes say, whoever asks
 }
 
 func (f *fetched) remove() {
@@ -151,10 +141,10 @@ func MeasureArchive(ctx context.Context, client *http.Client, tempDir string, li
 		return Measured{}, err
 	}
 	defer f.remove()
-	if f.facts.treeErr != nil {
-		return Measured{}, fmt.Errorf("archive %s: %w", url, f.facts.treeErr)
+	if f.facts.TreeErr != nil {
+		return Measured{}, fmt.Errorf("archive %s: %w", url, f.facts.TreeErr)
 	}
-	return Measured{Size: f.size, SHA256: f.sha256, Tree: f.facts.tree, SHA512: f.facts.sha512}, nil
+	return Measured{Size: f.size, SHA256: f.sha256, Tree: f.facts.Tree, SHA512: f.facts.SHA512}, nil
 }
 
 func downloadTo(ctx context.Context, client *http.Client, tmp string, lim Limits, eco, url string) (_ *fetched, err error) {
@@ -205,23 +195,23 @@ func downloadTo(ctx context.Context, client *http.Client, tmp string, lim Limits
 	}
 	f.sha256 = [32]byte(h256.Sum(nil))
 	if h512 != nil {
-		f.facts.sha512 = release.FormatIntegrity(h512.Sum(nil))
+		f.facts.SHA512 = release.FormatIntegrity(h512.Sum(nil))
 	}
-	f.facts.measureTree(file, f.size, eco, lim)
+	measureTree(&f.facts, file, f.size, eco, lim)
 	return f, nil
 }
 
 // measureTree hashes the archive in r and digests its own manifest file. A
 // malformed archive is not an error of the call: it is a fact the policy
 // judges (treeErr), as is a manifest that cannot be digested (manifestErr).
-func (af *archiveFacts) measureTree(r io.ReaderAt, size int64, eco string, lim Limits) {
+func measureTree(af *policy.ArchiveFacts, r io.ReaderAt, size int64, eco string, lim Limits) {
 	info, err := release.HashArchive(r, size, release.ManifestFile(eco), lim.Archive)
 	if err != nil {
-		af.treeErr = err
+		af.TreeErr = err
 		return
 	}
-	af.tree = info.Tree
-	af.manifest, af.manifestErr = release.ArchiveManifestDigest(eco, info)
+	af.Tree = info.Tree
+	af.Manifest, af.ManifestErr = release.ArchiveManifestDigest(eco, info)
 }
 
 // readErr remembers the error of its reader, to tell a failing upstream

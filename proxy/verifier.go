@@ -85,7 +85,7 @@ type Verifier struct {
 	// facts remembers what the bytes of cached blobs measured, so that
 	// serving a cached archive does not hash it again. Blobs never change,
 	// so entries never go stale.
-	facts *lru.Cache[[32]byte, archiveFacts]
+	facts *lru.Cache[[32]byte, policy.ArchiveFacts]
 }
 
 var _ Checker = (*Verifier)(nil)
@@ -132,7 +132,7 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 	}
 	v.evidence.init(ttl)
 	v.evaluate = v.evaluateLookup
-	v.facts, _ = lru.New[[32]byte, archiveFacts](factsEntries)
+	v.facts, _ = lru.New[[32]byte, policy.ArchiveFacts](factsEntries)
 	dir := cfg.TempDir
 	if dir == "" {
 		dir = os.TempDir()
@@ -375,9 +375,8 @@ func (v *Verifier) admit(ctx context.Context, key cache.ArchiveKey, ev *policy.E
 // they pass every other check: bytes refused for another reason must not
 // become the reference the right bytes are held to. Policy runs once, and a
 // second time only when another request pinned other bytes in between.
-func (v *Verifier) decideArchive(ctx context.Context, ev *policy.Evidence, f *VersionFacts, m policy.Metadata, af archiveFacts) (policy.Verdict, error) {
-	pa := policy.ArchiveFacts{Tree: af.tree, TreeErr: af.treeErr, SHA512: af.sha512, Manifest: af.manifest, ManifestErr: af.manifestErr}
-	if ev == nil || ev.Err != nil || len(ev.Keyed) > 0 || af.tree == "" {
+func (v *Verifier) decideArchive(ctx context.Context, ev *policy.Evidence, f *VersionFacts, m policy.Metadata, pa policy.ArchiveFacts) (policy.Verdict, error) {
+	if ev == nil || ev.Err != nil || len(ev.Keyed) > 0 || pa.Tree == "" {
 		return v.policy.Archive(ev, m, pa), nil
 	}
 	key := pinKey(f)
@@ -393,11 +392,11 @@ func (v *Verifier) decideArchive(ctx context.Context, ev *policy.Evidence, f *Ve
 	if vd.Failed {
 		return vd, nil
 	}
-	got, _, err := v.cache.PinTree(ctx, f.Ecosystem, f.Package, key, pinValue{af.tree, af.manifest}.String())
+	got, _, err := v.cache.PinTree(ctx, f.Ecosystem, f.Package, key, pinValue{pa.Tree, pa.Manifest}.String())
 	if err != nil {
 		return policy.Verdict{}, fmt.Errorf("archive of %s %s: %w", f.Package, f.Version, err)
 	}
-	if p := parsePin(got); p != (pinValue{af.tree, af.manifest}) {
+	if p := parsePin(got); p != (pinValue{pa.Tree, pa.Manifest}) {
 		pa.Pinned, pa.PinnedManifest = p.tree, p.manifest
 		vd = v.policy.Archive(ev, m, pa)
 	}
@@ -405,20 +404,20 @@ func (v *Verifier) decideArchive(ctx context.Context, ev *policy.Evidence, f *Ve
 }
 
 // blobFacts measures a cached blob, or recalls what it measured.
-func (v *Verifier) blobFacts(eco string, sum [32]byte, blob Blob) (archiveFacts, error) {
+func (v *Verifier) blobFacts(eco string, sum [32]byte, blob Blob) (policy.ArchiveFacts, error) {
 	af, ok := v.facts.Get(sum)
-	if ok && (eco != release.NPM || af.sha512 != "") {
+	if ok && (eco != release.NPM || af.SHA512 != "") {
 		return af, nil
 	}
 	if !ok {
-		af.measureTree(blob, blob.Size(), eco, v.limits)
+		measureTree(&af, blob, blob.Size(), eco, v.limits)
 	}
 	if eco == release.NPM {
 		h := release.NewIntegrityHash()
 		if _, err := io.Copy(h, io.NewSectionReader(blob, 0, blob.Size())); err != nil {
-			return archiveFacts{}, fmt.Errorf("reading cached blob: %w", err)
+			return policy.ArchiveFacts{}, fmt.Errorf("reading cached blob: %w", err)
 		}
-		af.sha512 = release.FormatIntegrity(h.Sum(nil))
+		af.SHA512 = release.FormatIntegrity(h.Sum(nil))
 	}
 	v.facts.Add(sum, af)
 	return af, nil
