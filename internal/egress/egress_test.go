@@ -419,3 +419,27 @@ func FuzzCheckURL(f *testing.F) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// Over a real connection: the idle timeout unblocks a read that waits on
+// the network (the synctest tests above use a fake transport).
+func TestStalledBodyOverTheNetwork(t *testing.T) {
+	srv, _ := countingServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "1000")
+		io.WriteString(w, "PK")
+		w.(http.Flusher).Flush()
+		select { // stall until the client gives up (bounded, for a broken test)
+		case <-r.Context().Done():
+		case <-time.After(10 * time.Second):
+		}
+	}))
+	p := mustPolicy(t, Config{Named: []string{srv.Listener.Addr().String()}, IdleTimeout: 50 * time.Millisecond})
+	resp, err := p.Client().Get(srv.URL + "/a.zip")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !errors.Is(err, ErrStalled) || string(b) != "PK" {
+		t.Fatalf("read %q, err %v; want the 2 bytes, then ErrStalled", b, err)
+	}
+}
