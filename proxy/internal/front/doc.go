@@ -23,6 +23,12 @@
 //     within one document.
 //   - Prefix, PublicURL, Path and Base check a front's mount and make the
 //     base of the absolute URLs it writes.
+//   - ServedField and IsManifestField are the allowlist of version members
+//     both fronts serve as the registry wrote them: identity, the fields
+//     the manifest digest covers (release.ManifestFields), informational
+//     fields. Anything else is dropped.
+//   - Core.PassPost passes a request with a body (audits, filter lists) to
+//     a URL the upstream's documents or the configuration named.
 //
 // What it guarantees:
 //
