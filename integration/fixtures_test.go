@@ -19,6 +19,9 @@ type world struct {
 	// logFlags are added to sigil log serve's (--observe ...), and logEnv
 	// to its environment (the test clock).
 	logFlags, logEnv []string
+	// beforeLog, when set, runs once the keys exist and before the log
+	// starts (to start a witness that knows the log key).
+	beforeLog func(*world)
 }
 
 func newWorld(t *testing.T) *world {
@@ -26,13 +29,30 @@ func newWorld(t *testing.T) *world {
 	return newWorldWith(t, nil, nil)
 }
 
+// newWorldHook is newWorld with a hook that sets the log's flags once the
+// keys exist.
+func newWorldHook(t *testing.T, beforeLog func(*world)) *world {
+	t.Helper()
+	dir := t.TempDir()
+	w := &world{t: t, dir: dir, beforeLog: beforeLog}
+	return w.init()
+}
+
 // newWorldWith is newWorld with extra flags and environment for the log.
 func newWorldWith(t *testing.T, logFlags, logEnv []string) *world {
 	t.Helper()
 	dir := t.TempDir()
 	w := &world{t: t, dir: dir, logFlags: logFlags, logEnv: logEnv}
+	return w.init()
+}
+
+func (w *world) init() *world {
+	t, dir := w.t, w.dir
 	w.core = strings.TrimSpace(sigil(t, dir, "keygen", "--name", "composer-core", "--out", filepath.Join(dir, "core")))
 	w.logKey = strings.TrimSpace(sigil(t, dir, "keygen", "--name", "log.sigil.test", "--out", filepath.Join(dir, "log")))
+	if w.beforeLog != nil {
+		w.beforeLog(w)
+	}
 	w.startLog(freeAddr(t), filepath.Join(dir, "logdir"))
 	return w
 }

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sigilproxy/sigil/internal/witnesstest"
 )
 
 // notary is a log that observes one Composer registry (what everyone is
@@ -184,5 +186,46 @@ func TestNotaryCrash(t *testing.T) {
 	}
 	if hits := n.honest.hitsFor(distPath(n.honest.versions["free/pkg"][0])) - before; hits != 1 {
 		t.Errorf("the archive was fetched %d times after the restart, want once", hits)
+	}
+}
+
+// TestNotaryBackdated plays a log whose clock goes back two days: its next
+// observation is dated before a checkpoint the witness cosigned without it.
+// The proxy that stored that checkpoint records a SECURITY ERROR and
+// refuses the log.
+func TestNotaryBackdated(t *testing.T) {
+	needClient(t, "composer")
+	reg := newComposerRegistry(t)
+	clock := filepath.Join(t.TempDir(), "clock") // absent: the real time
+	var wit *witnesstest.Witness
+	w := newWorldHook(t, func(w *world) {
+		wit = witnesstest.Start(t, "witness.sigil.test", w.logKey)
+		w.logFlags = []string{"--observe", "composer=" + reg.url(), "--witness", wit.VerifierKey() + "=" + wit.URL}
+		w.logEnv = []string{"SIGIL_TEST_CLOCK_FILE=" + clock}
+	})
+	reg.add(t, &composerVersion{Name: "free/pkg", Version: "v1.0.0", Files: map[string]string{"src/Free.php": "<?php // 1.0\n"}})
+	addr := freeAddr(t)
+	cacheDir := t.TempDir()
+	proxy := startDaemon(t, addr, "/-/healthz", nil, "serve", "--listen", addr, "--cache-dir", cacheDir,
+		"--log", w.log.url(), "--log-key", w.logKey, "--core-key", w.core, "--witness", wit.VerifierKey(),
+		"--composer-upstream", reg.url(), "--npm-upstream", "http://127.0.0.1:2/", "--unsigned", "allow")
+	if _, out, ok := composerRun(t, proxy.url(), map[string]string{"free/pkg": "^1.0"}); !ok {
+		t.Fatalf("honest first install:\n%s", out)
+	}
+
+	writeFile(t, clock, []byte(time.Now().Add(-48*time.Hour).UTC().Format(time.RFC3339)))
+	reg.add(t, &composerVersion{Name: "free/pkg", Version: "v1.1.0", Files: map[string]string{"src/Free.php": "<?php // 1.1\n"}})
+	_, out, ok := composerRun(t, proxy.url(), map[string]string{"free/pkg": "^1.1"})
+	if ok {
+		t.Fatalf("installed through a log that backdated an observation:\n%s", out)
+	}
+	wantAll(t, out, "free/pkg")
+	proxy.stop()
+	evidence, errOut, _ := sigilResult(t, w.dir, nil, "log", "evidence", "--cache-dir", cacheDir, "--log-key", w.logKey)
+	evidence += errOut
+	for _, want := range []string{"SECURITY ERROR", "backdated", "sigil-observed/v1", "version v1.1.0"} {
+		if !strings.Contains(evidence, want) {
+			t.Errorf("sigil log evidence lacks %q:\n%s", want, evidence)
+		}
 	}
 }

@@ -6,7 +6,7 @@ import (
 
 	"github.com/sigilproxy/sigil/release"
 	"github.com/sigilproxy/sigil/tlog"
-	"github.com/sigilproxy/sigil/tlog/server/internal/witnesstest"
+	"github.com/sigilproxy/sigil/internal/witnesstest"
 	"github.com/sigilproxy/sigil/tlog/tlogtest"
 )
 

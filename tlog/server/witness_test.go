@@ -11,7 +11,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/sigilproxy/sigil/release"
-	"github.com/sigilproxy/sigil/tlog/server/internal/witnesstest"
+	"github.com/sigilproxy/sigil/internal/witnesstest"
 )
 
 // withWitnesses returns a config change that starts witnesses for the
