@@ -4,9 +4,9 @@ import (
 	"context"
 	"testing"
 
+	"github.com/sigilproxy/sigil/internal/witnesstest"
 	"github.com/sigilproxy/sigil/release"
 	"github.com/sigilproxy/sigil/tlog"
-	"github.com/sigilproxy/sigil/internal/witnesstest"
 	"github.com/sigilproxy/sigil/tlog/tlogtest"
 )
 

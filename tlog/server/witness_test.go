@@ -10,8 +10,8 @@ import (
 	f_note "github.com/transparency-dev/formats/note"
 	"golang.org/x/mod/sumdb/note"
 
-	"github.com/sigilproxy/sigil/release"
 	"github.com/sigilproxy/sigil/internal/witnesstest"
+	"github.com/sigilproxy/sigil/release"
 )
 
 // withWitnesses returns a config change that starts witnesses for the
