@@ -15,7 +15,7 @@ import (
 // The benchmarks here measure the whole sigil serve process over loopback
 // HTTP, against a plain static file server serving the same bytes on the
 // same machine: what a Composer client sees. Run them with
-// scripts/bench.sh.
+// scripts/bench-go.sh (make bench-go).
 
 // staticUpstream writes a Composer repository to disk (packages.json, one
 // package with versions versions, and one archive of archiveMiB MiB) and
