@@ -76,8 +76,9 @@ import (
 // wrong JSON type, dependency constraints that are not strings, control
 // characters, names that appear twice (once case is folded, for Composer).
 // Where the client itself folds two spellings into one (PHP's [] and {},
-// Composer's type case, npm's merged optionalDependencies), both sides
-// fold them, as the client cannot tell them apart.
+// Composer's type case, npm's merged optionalDependencies, npm's bin
+// names and paths), both sides fold them, as the client cannot tell them
+// apart.
 
 // ErrManifest is wrapped by every error of the manifest digest functions.
 var ErrManifest = errors.New("invalid manifest")

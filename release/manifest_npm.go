@@ -153,8 +153,12 @@ func scriptPath(s string) string {
 
 func isSlash(c byte) bool { return c == '/' || c == '\\' }
 
-// npmBin sets out["bin"]: on the metadata side an object of strings as
-// written, on the archive side as npm publish normalizes it.
+// npmBin sets out["bin"]: on the metadata side an object of strings, on
+// the archive side as npm publish normalizes it. Both sides fold each name
+// and path as npm does when it reads a package.json ("./bin/x" and "bin/x"
+// are one path to the client): packages published before npm normalized
+// on publish keep "./bin/x" in the registry's metadata, while the archive
+// side normalizes it.
 func npmBin(out map[string]any, top map[string]json.RawMessage, fromArchive bool) error {
 	raw, err := manifestField(top, "bin")
 	if err != nil || raw == nil {
@@ -165,10 +169,7 @@ func npmBin(out map[string]any, top map[string]json.RawMessage, fromArchive bool
 		if err != nil {
 			return err
 		}
-		if len(bin) > 0 {
-			out["bin"] = bin
-		}
-		return nil
+		return setBin(out, bin)
 	}
 	var src map[string]string
 	var one string
@@ -195,6 +196,12 @@ func npmBin(out map[string]any, top map[string]json.RawMessage, fromArchive bool
 			}
 		}
 	}
+	return setBin(out, src)
+}
+
+// setBin sets out["bin"] to src with names and paths folded as npm folds
+// them, entries that fold to nothing dropped.
+func setBin(out map[string]any, src map[string]string) error {
 	clean := map[string]string{}
 	for _, k := range sortedKeysOf(src) {
 		base := nodeRootJoin(nodeBasename(strings.NewReplacer(`\`, "/", ":", "/").Replace(k)))

@@ -359,6 +359,9 @@ func TestNPMPublishRewrites(t *testing.T) {
 		{"bin array", `{"bin":["bin/a.js","./b"]}`, nil, `{"bin":{"a.js":"bin/a.js","b":"b"}}`},
 		{"bin object", `{"bin":{"../x":"../../etc/x","y:z":"a\\b","":"c","d":""}}`, nil, `{"bin":{"x":"etc/x","z":"a/b"}}`},
 		{"install flag", `{"scripts":{"install":"x"}}`, nil, `{"hasInstallScript":true,"scripts":{"install":"x"}}`},
+		// Published before npm normalized bin on publish: the registry
+		// kept "./bin/x", which npm reads as "bin/x".
+		{"bin kept as written", `{"bin":{"esparse":"./bin/esparse.js"}}`, nil, `{"bin":{"esparse":"./bin/esparse.js"}}`},
 	}
 	for _, tt := range tests {
 		a, err := ArchiveManifestDigest(NPM, &ArchiveInfo{Manifest: []byte(tt.pkg), RootFiles: tt.root})
