@@ -99,3 +99,40 @@ func TestOpenMirrorWarns(t *testing.T) {
 		"serve", "--listen", addr, "--cache-dir", t.TempDir(), "--composer-upstream", reg.url())
 	wantAll(t, d.logs.String(), "without --auth-tokens: anyone who can reach this port can use the mirror")
 }
+
+// TestForwardTokens: through forward mode, a guarded sigil takes the token
+// from the proxy URL (Proxy-Authorization) and refuses a client without
+// one with 407.
+func TestForwardTokens(t *testing.T) {
+	needClient(t, "npm")
+	w := newWorld(t)
+	registry := newUpstreamTLS(t)
+	reg := &npmRegistry{versions: map[string][]*npmVersion{}, tarballs: map[string][]byte{}}
+	reg.srv = registry.serve(t, http.HandlerFunc(reg.serve))
+	reg.srv.URL = strings.Replace(reg.srv.URL, "127.0.0.1", "localhost", 1)
+	caDir, bundle := sigilCA(t, "localhost")
+	reg.add(t, &npmVersion{Name: "free-pkg", Version: "1.0.0", Files: map[string]string{"index.js": "module.exports = 1\n"}})
+
+	tokens := filepath.Join(t.TempDir(), "tokens")
+	token := strings.TrimSpace(sigil(t, t.TempDir(), "token", "add", "--file", tokens, "--name", "ci"))
+	d, _ := w.serveForward(t.TempDir(), "http://127.0.0.1:1", "--npm-upstream", reg.url(),
+		"--ca-dir", caDir, "--upstream-ca", registry.caFile, "--auth-tokens", tokens)
+	run := func(t *testing.T, proxy string) (string, string, bool) {
+		return npmRun(t, reg.url(), map[string]string{"free-pkg": "^1.0.0"}, "HTTPS_PROXY="+proxy, "https_proxy="+proxy,
+			"NO_PROXY=", "no_proxy=", "npm_config_cafile="+bundle, "NODE_EXTRA_CA_CERTS="+filepath.Join(caDir, "ca.pem"),
+			"npm_config_fetch_retries=0")
+	}
+	t.Run("without a token", func(t *testing.T) {
+		dir, out, ok := run(t, "http://"+d.addr)
+		if ok || npmInstalled(t, dir, "free-pkg") != "" {
+			t.Fatalf("installed through a guarded forward proxy without a token:\n%s", out)
+		}
+		wantAll(t, out, "407")
+	})
+	t.Run("token in the proxy URL", func(t *testing.T) {
+		dir, out, ok := run(t, "http://ci:"+token+"@"+d.addr)
+		if !ok || npmInstalled(t, dir, "free-pkg") != "1.0.0" {
+			t.Fatalf("did not install with the token in the proxy URL:\n%s", out)
+		}
+	})
+}
