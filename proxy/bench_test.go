@@ -231,7 +231,7 @@ func BenchmarkVersions(b *testing.B) {
 	for i := range n {
 		version := fmt.Sprintf("1.%d.0", i)
 		lb.statement(version, version, "abc", key)
-		fs[i] = VersionFacts{Ecosystem: release.Composer, Package: "acme/foo", Version: version, Manifest: testManifest("m"), Source: "abc", ArchiveURL: "https://archives.test/a.zip"}
+		fs[i] = VersionFacts{Ecosystem: release.Composer, Metadata: policy.Metadata{Package: "acme/foo", Version: version, Manifest: testManifest("m"), Source: "abc"}, ArchiveURL: "https://archives.test/a.zip"}
 	}
 	v, err := NewVerifier(VerifierConfig{
 		Log:     &entriesLog{lb.entries},

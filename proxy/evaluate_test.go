@@ -122,7 +122,7 @@ func TestEvaluateLookup(t *testing.T) {
 	defer v.Close()
 
 	fact := func(version, source string) VersionFacts {
-		return VersionFacts{Ecosystem: release.Composer, Package: "acme/foo", Version: version, Manifest: testManifest("m"), Source: source, ArchiveURL: "https://archives.test/a.zip"}
+		return VersionFacts{Ecosystem: release.Composer, Metadata: policy.Metadata{Package: "acme/foo", Version: version, Manifest: testManifest("m"), Source: source}, ArchiveURL: "https://archives.test/a.zip"}
 	}
 	fs := []VersionFacts{fact("1.0.0", "abc123"), fact("1.1.0", ""), fact("2.0.0", ""), fact("3.0.0", ""), fact("4.0.0", ""), fact("5.0.0", "")}
 	got := v.Versions(context.Background(), release.Composer, "acme/foo", fs)
@@ -200,7 +200,7 @@ func TestEvaluateBreakGlassAndPins(t *testing.T) {
 			}
 			defer v.Close()
 			f := func(version string) VersionFacts {
-				return VersionFacts{Ecosystem: release.Composer, Package: "acme/foo", Version: version, Manifest: testManifest("m"), ArchiveURL: "https://archives.test/a.zip"}
+				return VersionFacts{Ecosystem: release.Composer, Metadata: policy.Metadata{Package: "acme/foo", Version: version, Manifest: testManifest("m")}, ArchiveURL: "https://archives.test/a.zip"}
 			}
 			got := v.Versions(context.Background(), release.Composer, "acme/foo", []VersionFacts{f("1.0.0"), f("2.0.0")})
 			if got[0].Action != tt.want {

@@ -368,7 +368,7 @@ func signed(stmts map[string]policy.Statement) *policy.Evidence {
 }
 
 func facts(version, url string) VersionFacts {
-	return VersionFacts{Ecosystem: release.Composer, Package: "acme/foo", Version: version, Manifest: emptyManifest, ArchiveURL: url}
+	return VersionFacts{Ecosystem: release.Composer, Metadata: policy.Metadata{Package: "acme/foo", Version: version, Manifest: emptyManifest}, ArchiveURL: url}
 }
 
 // newChunkedServer serves b without a Content-Length.

@@ -4,12 +4,13 @@ import (
 	"context"
 	"testing"
 
+	"github.com/sigilproxy/sigil/policy"
 	"github.com/sigilproxy/sigil/release"
 )
 
 func TestPinKey(t *testing.T) {
 	c := func(v, ref string) *VersionFacts {
-		return &VersionFacts{Ecosystem: release.Composer, Version: v, DistReference: ref}
+		return &VersionFacts{Ecosystem: release.Composer, Metadata: policy.Metadata{Version: v, DistReference: ref}}
 	}
 	tests := []struct {
 		f    *VersionFacts
@@ -19,9 +20,9 @@ func TestPinKey(t *testing.T) {
 		{c("1.0.0", "def"), "1.0.0.0"},
 		{c("dev-main", "c1"), "dev-main#c1"},
 		{c("2.x-dev", "c2"), "2.9999999.9999999.9999999-dev#c2"},
-		{&VersionFacts{Ecosystem: release.Composer, Version: "dev-main", Source: "s1"}, "dev-main#s1"},
+		{&VersionFacts{Ecosystem: release.Composer, Metadata: policy.Metadata{Version: "dev-main", Source: "s1"}}, "dev-main#s1"},
 		{c("not a version", ""), "not a version"},
-		{&VersionFacts{Ecosystem: release.NPM, Version: "1.0.0"}, "1.0.0"},
+		{&VersionFacts{Ecosystem: release.NPM, Metadata: policy.Metadata{Version: "1.0.0"}}, "1.0.0"},
 	}
 	for _, tt := range tests {
 		if got := pinKey(tt.f); got != tt.want {
@@ -38,7 +39,7 @@ func TestPinMigration(t *testing.T) {
 	if _, _, err := e.cache.PinTree(ctx, release.Composer, "acme/foo", "v1.0.0", "h1:old"); err != nil {
 		t.Fatal(err)
 	}
-	f := &VersionFacts{Ecosystem: release.Composer, Package: "acme/foo", Version: "v1.0.0"}
+	f := &VersionFacts{Ecosystem: release.Composer, Metadata: policy.Metadata{Package: "acme/foo", Version: "v1.0.0"}}
 	p, ok, err := e.v.pinned(ctx, f, pinKey(f))
 	if err != nil || !ok || p.tree != "h1:old" || p.manifest != "" {
 		t.Fatalf("pinned = %+v, %v, %v; want the old pin", p, ok, err)

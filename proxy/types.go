@@ -18,24 +18,13 @@ var ErrNotFound = errors.New("not found upstream")
 // statement of that version.
 type VersionFacts struct {
 	Ecosystem string // release.Composer or release.NPM
-	Package   string // as in statements: Composer lowercased, npm as published
-	Version   string // exactly the registry's version string
-	// Manifest is the manifest digest computed from the metadata
-	// (release.MetadataManifestDigest); when it could not be computed it is
-	// empty and ManifestErr says why.
-	Manifest    string
-	ManifestErr error
-	// Source is the VCS reference the metadata names (Composer
-	// source.reference), empty when there is none.
-	Source string
-	// DistReference is Composer's dist.reference, empty when none. It also
-	// keys the first-seen pin of a dev version: one commit, one content.
-	DistReference string
-	// Integrity is npm's dist.integrity, empty when absent.
-	Integrity string
-	// Registry is the front's check of the registry's own signature on
-	// the version (npm), judged by the policy with the rest.
-	Registry policy.RegistrySignature
+	// Metadata is what the policy decides on, in its own type from the
+	// front to the decision: the package as in statements (Composer
+	// lowercased, npm as published), the registry's version string exactly,
+	// the manifest digest of the metadata (release.MetadataManifestDigest),
+	// its references, npm's dist.integrity and the front's check of the
+	// registry signature. The Verifier sets Now and NoDist.
+	policy.Metadata
 	// ArchiveURL is the upstream URL of the archive, learned from metadata.
 	// It is the only URL the checker ever fetches for this version.
 	ArchiveURL string

@@ -424,18 +424,10 @@ func (v *Verifier) blobFacts(eco string, sum [32]byte, blob Blob) (policy.Archiv
 }
 
 func metadataOf(f *VersionFacts, now time.Time) policy.Metadata {
-	return policy.Metadata{
-		Now:           now,
-		Package:       f.Package,
-		Version:       f.Version,
-		Manifest:      f.Manifest,
-		ManifestErr:   f.ManifestErr,
-		Source:        f.Source,
-		DistReference: f.DistReference,
-		NoDist:        f.ArchiveURL == "",
-		Integrity:     f.Integrity,
-		Registry:      f.Registry,
-	}
+	m := f.Metadata
+	m.Now = now
+	m.NoDist = f.ArchiveURL == ""
+	return m
 }
 
 // logVerdict writes the one line a verdict gets: Warn level for Block and

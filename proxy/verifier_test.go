@@ -157,7 +157,7 @@ func TestEvidenceExpires(t *testing.T) {
 	now := time.Now()
 	e.v.now = func() time.Time { return now }
 	look := func(pkg string) {
-		e.v.Versions(context.Background(), release.Composer, pkg, []VersionFacts{{Ecosystem: release.Composer, Package: pkg, Version: "1.0.0"}})
+		e.v.Versions(context.Background(), release.Composer, pkg, []VersionFacts{{Ecosystem: release.Composer, Metadata: policy.Metadata{Package: pkg, Version: "1.0.0"}}})
 	}
 	look("acme/foo")
 	look("acme/foo")
@@ -483,7 +483,7 @@ func TestArchiveUnsignedPinNotTakenByRefusedBytes(t *testing.T) {
 	good, _ := makeZip(t, map[string]string{"package.json": `{}`, "index.js": "good"})
 	bad, _ := makeZip(t, map[string]string{"package.json": `{}`, "index.js": "bad"})
 	integrity, _ := release.Integrity(strings.NewReader(string(good)))
-	f := VersionFacts{Ecosystem: release.NPM, Package: "left-pad", Version: "1.0.0", Manifest: emptyManifest, Integrity: integrity}
+	f := VersionFacts{Ecosystem: release.NPM, Metadata: policy.Metadata{Package: "left-pad", Version: "1.0.0", Manifest: emptyManifest, Integrity: integrity}}
 	f.ArchiveURL = e.up.set("/left-pad.tgz", bad)
 	_, err := e.v.Archive(context.Background(), f)
 	wantBlocked(t, err, "dist.integrity")
@@ -504,7 +504,7 @@ func TestArchiveNPMIntegrity(t *testing.T) {
 		Keyed:      []string{"@acme"},
 		Statements: map[string]policy.Statement{"1.0.0": {Index: 4, Signer: "acme", Tree: tree, Manifest: emptyManifest, Archive: integrity}},
 	})
-	f := VersionFacts{Ecosystem: release.NPM, Package: "@acme/foo", Version: "1.0.0", Manifest: emptyManifest, Integrity: integrity}
+	f := VersionFacts{Ecosystem: release.NPM, Metadata: policy.Metadata{Package: "@acme/foo", Version: "1.0.0", Manifest: emptyManifest, Integrity: integrity}}
 	f.ArchiveURL = e.up.set("/@acme/foo/-/foo-1.0.0.tgz", tgz)
 	a, err := e.v.Archive(context.Background(), f)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"slices"
 
+	"github.com/sigilproxy/sigil/policy"
 	"github.com/sigilproxy/sigil/proxy"
 	"github.com/sigilproxy/sigil/proxy/internal/front"
 	"github.com/sigilproxy/sigil/proxy/internal/rawjson"
@@ -138,8 +139,7 @@ func newEntry(pkg string, ms []member, digests *front.Manifests) entry {
 	}
 	e.facts = proxy.VersionFacts{
 		Ecosystem: release.Composer,
-		Package:   pkg,
-		Version:   version,
+		Metadata:  policy.Metadata{Package: pkg, Version: version},
 	}
 	e.facts.Manifest, e.facts.ManifestErr = digests.Digest(manifestInput(ms))
 

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/sigilproxy/sigil/policy"
 	"github.com/sigilproxy/sigil/proxy"
 	"github.com/sigilproxy/sigil/proxy/internal/front"
 	"github.com/sigilproxy/sigil/proxy/internal/rawjson"
@@ -159,8 +160,7 @@ func newVersion(pkg, key string, raw []byte, sc *scratch) version {
 	}
 	v.facts = proxy.VersionFacts{
 		Ecosystem:  release.NPM,
-		Package:    pkg,
-		Version:    key,
+		Metadata:   policy.Metadata{Package: pkg, Version: key},
 		ArchiveURL: tarball,
 	}
 	if raw, ok := v.dist.get("integrity"); ok {

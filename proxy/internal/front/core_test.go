@@ -27,7 +27,7 @@ func testCore(t *testing.T, checker proxy.Checker) *Core {
 
 func TestFail(t *testing.T) {
 	c := testCore(t, nil)
-	blocked := &proxy.BlockedError{Facts: proxy.VersionFacts{Package: "p", Version: "1"}, Verdict: policy.Verdict{Action: policy.Block}}
+	blocked := &proxy.BlockedError{Facts: proxy.VersionFacts{Metadata: policy.Metadata{Package: "p", Version: "1"}}, Verdict: policy.Verdict{Action: policy.Block}}
 	for _, tc := range []struct {
 		err    error
 		status int
@@ -59,7 +59,7 @@ func TestDecideFailsClosed(t *testing.T) {
 	checker := fronttest.NewChecker()
 	checker.Short = true
 	c := testCore(t, checker)
-	facts := []proxy.VersionFacts{{Version: "1"}, {Version: "2"}}
+	facts := []proxy.VersionFacts{{Metadata: policy.Metadata{Version: "1"}}, {Metadata: policy.Metadata{Version: "2"}}}
 	vs := c.Decide(context.Background(), "npm", "p", facts)
 	if len(vs) != 2 || !vs[0].Blocked() || !vs[1].Blocked() || !strings.Contains(vs[1].Reason(), "p@2: sigil could not decide") {
 		t.Errorf("short answer: %+v", vs)
