@@ -58,7 +58,9 @@ const evidenceEntries = 4096
 type evidenceCache struct {
 	ttl     time.Duration
 	entries *lru.Cache[string, evidenceEntry]
-	group   singleflight.Group
+	// asked remembers when the log was last asked to observe a version.
+	asked *lru.Cache[string, time.Time]
+	group singleflight.Group
 	// size is the size of the newest checkpoint any lookup proved.
 	size atomic.Uint64
 	// reach is what the last lookups did, for the health check.
@@ -74,6 +76,7 @@ type evidenceEntry struct {
 func (c *evidenceCache) init(ttl time.Duration) {
 	c.ttl = ttl
 	c.entries, _ = lru.New[string, evidenceEntry](evidenceEntries)
+	c.asked, _ = lru.New[string, time.Time](evidenceEntries)
 }
 
 // seen records that a checkpoint of size n was proven.
@@ -154,11 +157,21 @@ func (v *Verifier) observeMissing(ctx context.Context, eco, pkg string, ev *poli
 	if !ok || ev.Err != nil {
 		return ev
 	}
+	// A version asked about within the evidence TTL is not asked about
+	// again: a log that does not observe its registry, or could not, would
+	// otherwise cost a lookup on every archive request.
+	now := v.now()
 	var missing []string
 	for i := range facts {
-		if _, seen := ev.Observations[facts[i].Version]; !seen && len(missing) < maxObserve {
-			missing = append(missing, facts[i].Version)
+		if _, seen := ev.Observations[facts[i].Version]; seen || len(missing) == maxObserve {
+			continue
 		}
+		k := eco + "\x00" + pkg + "\x00" + facts[i].Version
+		if at, ok := v.evidence.asked.Get(k); ok && now.Sub(at) < v.evidence.ttl {
+			continue
+		}
+		v.evidence.asked.Add(k, now)
+		missing = append(missing, facts[i].Version)
 	}
 	if len(missing) == 0 {
 		return ev
