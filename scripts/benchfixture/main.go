@@ -355,8 +355,15 @@ func serve(dir, listen string) error {
 			http.ServeFile(w, r, filepath.Join(npmDir, filepath.FromSlash(p)))
 			return
 		}
+		// Packuments come without ETag or Last-Modified, as from the
+		// public registry: a proxy cannot revalidate them cheaply.
+		body, err := os.ReadFile(filepath.Join(npmDir, filepath.FromSlash(p), "index.json"))
+		if err != nil {
+			http.NotFound(w, r)
+			return
+		}
 		w.Header().Set("Content-Type", "application/json")
-		http.ServeFile(w, r, filepath.Join(npmDir, filepath.FromSlash(p), "index.json"))
+		w.Write(body)
 	})
 	srv := &http.Server{Addr: listen, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	return srv.ListenAndServe()
