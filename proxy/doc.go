@@ -46,9 +46,20 @@
 //     version, a dev version per commit (see pins.go); other bytes for that
 //     version are blocked, naming both hashes.
 //
+// # Where it fetches
+//
+// Every fetch goes through the *http.Client it is given; sigil serve gives
+// the client of its outbound fetch policy (internal/egress): upstreams,
+// the log and archive hosts only, no internal address unless named,
+// checked at dial time and on every redirect, with an idle timeout and a
+// deadline on every body. A refusal (*egress.Refused) is final: it is
+// answered 410 with the host and the rule, and a stale copy of a document
+// never hides it. UpstreamClient, the default of a zero config, has no
+// such policy: it is for embedders and tests that choose their upstreams.
+//
 // # Errors and status
 //
 // StatusOf maps errors to HTTP status in one place: ErrNotFound 404,
-// *BlockedError 410, *UpstreamError 502, never 401 or 403 (Composer would
+// *BlockedError and *egress.Refused 410, *UpstreamError 502, never 401 or 403 (Composer would
 // ask for credentials instead of showing the reason).
 package proxy

@@ -63,7 +63,8 @@ func (c *Core) Init() {
 // Fail answers err with the status proxy.StatusOf gives it (the one
 // mapping of errors to statuses): NotFound for proxy.ErrNotFound, nothing
 // if the client went away, a refusal with the verdict's reasons for a
-// *proxy.BlockedError, and otherwise a Message naming what failed, which
+// *proxy.BlockedError, the host and rule of the outbound policy for an
+// *egress.Refused (logged), and otherwise a Message naming what failed, which
 // is also logged.
 func (c *Core) Fail(w http.ResponseWriter, r *http.Request, what string, err error) {
 	if r.Context().Err() != nil {
