@@ -35,8 +35,9 @@ const (
 )
 
 // Config is the trust configuration. Its zero value is usable: enforce
-// mode, unsigned versions served with a warning, break-glass honoured, no
-// pinned keys, no rules.
+// mode, unsigned versions served quietly (pinned on first sight, and held
+// to the log's observation and to their archive's own manifest),
+// break-glass honoured, no pinned keys, no rules.
 //
 // A field's zero value means "not set" and reads as its default, so that a
 // Config built only from the flags a user set can be laid over the policy
@@ -45,7 +46,9 @@ type Config struct {
 	// Mode is ModeEnforce or ModeWarn. Default (""): ModeEnforce.
 	Mode Mode
 	// Unsigned is the policy for packages whose namespaces have no keys.
-	// Default (""): UnsignedWarn.
+	// Default (""): UnsignedAllow: unsigned is the normal case of most
+	// packages, and a warning about what is normal hides the ones about
+	// what is wrong.
 	Unsigned Unsigned
 	// BreakGlass says whether a key event signed by an ecosystem's core key
 	// on a namespace that already has keys is honoured. Such an event is
@@ -145,7 +148,7 @@ func (c *Config) For(pkg string) Settings {
 // TopLevel returns the top-level settings, or their defaults, without
 // rules: what applies to a package no rule matches.
 func (c *Config) TopLevel() Settings {
-	s := Settings{Mode: ModeEnforce, Unsigned: UnsignedWarn, BreakGlass: true, Rule: -1}
+	s := Settings{Mode: ModeEnforce, Unsigned: UnsignedAllow, BreakGlass: true, Rule: -1}
 	if c != nil {
 		s.apply(c.Mode, c.Unsigned, c.BreakGlass)
 		if c.MinReleaseAge != nil {

@@ -24,7 +24,7 @@ func ptr[T any](v T) *T { return &v }
 
 func TestZeroConfig(t *testing.T) {
 	var c Config
-	want := Settings{Mode: ModeEnforce, Unsigned: UnsignedWarn, BreakGlass: true, Rule: -1}
+	want := Settings{Mode: ModeEnforce, Unsigned: UnsignedAllow, BreakGlass: true, Rule: -1}
 	if got := c.For("acme/foo"); got != want {
 		t.Errorf("zero Config: %+v, want %+v", got, want)
 	}

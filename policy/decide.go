@@ -280,11 +280,10 @@ func (d *decision) unsignedPolicy(s Settings, e *Evidence) {
 		msg = fmt.Sprintf("the package is unsigned: no key was ever registered for %s", joinNames(e.Namespaces, "or"))
 	}
 	switch s.Unsigned {
-	case UnsignedAllow:
+	case UnsignedWarn:
+		d.reasons = append(d.reasons, d.id()+": "+msg+"; served under the unsigned = warn policy")
 	case UnsignedDeny:
 		d.fail("%s, and the policy denies unsigned packages (unsigned = deny)", msg)
-	default:
-		d.reasons = append(d.reasons, d.id()+": "+msg+"; served under the unsigned = warn policy")
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/sigilproxy/sigil/policy"
 	"github.com/sigilproxy/sigil/release"
@@ -113,6 +114,7 @@ func (g *downloads) release(key string, d *download) {
 // Memory stays bounded whatever the size; more than MaxArchiveSize bytes is
 // an error.
 func (v *Verifier) download(ctx context.Context, eco, url string) (*fetched, error) {
+	defer v.metrics.upstreamTime("archive", time.Now())
 	return downloadTo(ctx, v.client, v.tmp, v.limits, eco, url)
 }
 

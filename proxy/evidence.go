@@ -97,6 +97,7 @@ func (v *Verifier) lookup(ctx context.Context, eco, pkg string) *policy.Evidence
 	c := &v.evidence
 	key := eco + "\x00" + pkg
 	if e, ok := c.entries.Get(key); ok && v.now().Sub(e.at) < c.ttl && e.size >= c.size.Load() {
+		v.metrics.lookup("reused")
 		return e.ev
 	}
 	ch := c.group.DoChan(key, func() (_ any, err error) {
@@ -124,9 +125,11 @@ func (v *Verifier) lookupNow(ctx context.Context, eco, pkg string) *policy.Evide
 	lk, err := v.log.Lookup(ctx, eco, pkg)
 	if err != nil {
 		c.reach.fail(v.now(), logFailure(err))
+		v.metrics.lookup("error")
 		return &policy.Evidence{Err: err, Namespaces: release.Namespaces(eco, pkg)}
 	}
 	c.reach.ok(v.now())
+	v.metrics.lookup("ok")
 	return v.remember(eco, pkg, lk)
 }
 

@@ -98,8 +98,9 @@ type memCache struct {
 	metas map[string]cache.Meta
 	err   error // when set, every call fails with it
 
-	putMu sync.Mutex // serializes PutBlob, as the contract asks
-	puts  atomic.Int64
+	putMu    sync.Mutex // serializes PutBlob, as the contract asks
+	puts     atomic.Int64
+	metaPuts atomic.Int64
 }
 
 func newMemCache() *memCache {
@@ -237,6 +238,7 @@ func (c *memCache) PutMeta(ctx context.Context, key string, m cache.Meta) error 
 	if err := c.fail(); err != nil {
 		return err
 	}
+	c.metaPuts.Add(1)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	m.Body = bytes.Clone(m.Body)

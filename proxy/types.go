@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"io"
 	"time"
@@ -82,9 +83,13 @@ func (e *BlockedError) Error() string {
 	return e.Verdict.Reason()
 }
 
-// Document is an upstream metadata document.
+// Document is an upstream metadata document. Body may be shared by every
+// caller that asked for the same document: nobody changes it.
 type Document struct {
-	Body         []byte
+	Body []byte
+	// Sum is the SHA-256 of Body, computed once by the Upstream; zero
+	// when the Upstream did not (see Digest).
+	Sum          [32]byte
 	ETag         string
 	LastModified string
 	// Stale is true when the upstream could not be reached and the body is
@@ -92,9 +97,19 @@ type Document struct {
 	Stale bool
 }
 
-// Upstream fetches metadata documents through the cache: it revalidates the
-// cached copy with the upstream's validators and falls back to it when the
-// upstream is down. A 404 upstream is ErrNotFound.
+// Digest returns the SHA-256 of Body: Sum, or computed when Sum is not
+// set.
+func (d *Document) Digest() [32]byte {
+	if d.Sum == ([32]byte{}) {
+		return sha256.Sum256(d.Body)
+	}
+	return d.Sum
+}
+
+// Upstream fetches metadata documents through the cache: it uses the
+// stored copy while it is fresh, revalidates it with the upstream's
+// validators, and falls back to it when the upstream is down. A 404
+// upstream is ErrNotFound.
 type Upstream interface {
 	Document(ctx context.Context, url string) (*Document, error)
 }

@@ -1,8 +1,8 @@
 package proxy
 
 import (
-	"bytes"
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -37,6 +37,23 @@ const DefaultMaxStoredDocument = 16 << 20
 // install, and after it the cached copy is served.
 const DefaultDocumentTimeout = 60 * time.Second
 
+// DefaultMetadataMaxAge is how long a stored upstream document is used
+// without asking the upstream when UpstreamConfig.MaxAge is zero: an
+// install reads each document once or twice within it, and a release
+// published upstream reaches clients within about that long. Verdicts do
+// not age with it: they are made on every request from the log's current
+// evidence.
+const DefaultMetadataMaxAge = 5 * time.Minute
+
+// DefaultRefreshes bounds the background refreshes of stale documents
+// running at once when UpstreamConfig.Refreshes is zero.
+const DefaultRefreshes = 4
+
+// retryAfterFailure is how long a document whose refresh failed is served
+// as it is before the upstream is asked again: an upstream that is down is
+// not asked once per request.
+const retryAfterFailure = 30 * time.Second
+
 // UpstreamConfig configures an HTTPUpstream. Only Cache is required.
 type UpstreamConfig struct {
 	// Client makes the requests. Default: UpstreamClient(nil).
@@ -52,33 +69,71 @@ type UpstreamConfig struct {
 	// Timeout bounds one fetch, from request to the body's last byte.
 	// Default: DefaultDocumentTimeout.
 	Timeout time.Duration
-	// Logger receives a line for every stale copy served. Default:
-	// discarded.
+	// MaxAge is how long a stored document is used without asking the
+	// upstream. An older one is still served at once, and refreshed in
+	// the background. Default (0): DefaultMetadataMaxAge. Negative: every
+	// request asks the upstream and waits for it.
+	MaxAge time.Duration
+	// Refreshes bounds the background refreshes running at once; a stale
+	// document asked for while the bound is reached is served as it is
+	// and refreshed on a later request. Default: DefaultRefreshes.
+	Refreshes int
+	// MemoryBytes bounds the documents kept in memory, in front of Cache,
+	// so that a fresh document costs no read of the store. A document
+	// larger than half of it is read from Cache each time. Default:
+	// DefaultMemoryDocuments.
+	MemoryBytes int64
+	// Logger receives a line when the upstream of a stored document fails
+	// and when it is back. Default: discarded.
 	Logger *slog.Logger
 	// Budget bounds the document bytes held at once across requests (see
 	// MetadataBudget). Default: nil, no bound.
 	Budget *MetadataBudget
+	// Metrics counts how documents were answered and upstream latency.
+	// Default (nil): nothing is counted.
+	Metrics *Metrics
 }
 
-// HTTPUpstream fetches metadata documents through the cache (see Upstream):
-// it revalidates the cached copy with the upstream's validators
-// (If-None-Match, If-Modified-Since) and serves it, marked Stale, when the
-// upstream cannot be reached or fails (5xx, 429). Concurrent fetches of one
-// URL share one request.
+// DefaultMemoryDocuments is UpstreamConfig.MemoryBytes' default: room for
+// the largest packuments (tens of megabytes) and the few hundred small
+// documents of an install.
+const DefaultMemoryDocuments = 64 << 20
+
+// HTTPUpstream fetches metadata documents through the cache (see Upstream).
+//
+// A stored document younger than MaxAge is answered without asking the
+// upstream. An older one is answered at once too, and refreshed in the
+// background (stale-while-revalidate): one refresh per URL at a time, at
+// most Refreshes at once. A client waits for the upstream only for a
+// document sigil has never stored (or always, with a negative MaxAge).
+// A refresh revalidates with the upstream's validators (If-None-Match,
+// If-Modified-Since). A document is written to the cache only when its
+// bytes changed; when they did not, only the time it was confirmed moves,
+// in memory.
+//
+// When the upstream cannot be reached or fails (5xx, 429), the stored copy
+// is served, marked Stale, until a refresh succeeds. Concurrent fetches of
+// one URL share one request.
 //
 // It stores what the upstream sent, not what was served: the fronts decide
-// every version again on every use, so a cached document never carries a
-// verdict.
+// every version again on every use, so a stored document never carries a
+// verdict, and its age never delays a verdict (a revocation takes effect
+// at once).
 type HTTPUpstream struct {
 	client  *http.Client
 	cache   MetaStore
 	maxSize int64
 	maxKept int64
 	timeout time.Duration
+	maxAge  time.Duration
 	log     *slog.Logger
 	budget  *MetadataBudget
+	metrics *Metrics
 	now     func() time.Time
 	group   singleflight.Group
+	mem     *docMemory
+	slots   chan struct{} // one per background refresh running
+	bg      sync.WaitGroup
 
 	// reachMu guards reach: what each origin's last answers were, for the
 	// health check.
@@ -104,8 +159,10 @@ func NewHTTPUpstream(cfg UpstreamConfig) (*HTTPUpstream, error) {
 		maxSize: cfg.MaxSize,
 		maxKept: cfg.MaxStored,
 		timeout: cfg.Timeout,
+		maxAge:  cfg.MaxAge,
 		log:     cfg.Logger,
 		budget:  cfg.Budget,
+		metrics: cfg.Metrics,
 		now:     time.Now,
 	}
 	if u.client == nil {
@@ -120,9 +177,22 @@ func NewHTTPUpstream(cfg UpstreamConfig) (*HTTPUpstream, error) {
 	if u.timeout <= 0 {
 		u.timeout = DefaultDocumentTimeout
 	}
+	if u.maxAge == 0 {
+		u.maxAge = DefaultMetadataMaxAge
+	}
 	if u.log == nil {
 		u.log = slog.New(slog.DiscardHandler)
 	}
+	n := cfg.Refreshes
+	if n <= 0 {
+		n = DefaultRefreshes
+	}
+	u.slots = make(chan struct{}, n)
+	mb := cfg.MemoryBytes
+	if mb <= 0 {
+		mb = DefaultMemoryDocuments
+	}
+	u.mem = newDocMemory(mb)
 	return u, nil
 }
 
@@ -148,16 +218,35 @@ func UpstreamClient(tlsConfig *tls.Config) *http.Client {
 	}}
 }
 
-// Document returns the document at url (see Upstream). The caller owns the
-// returned Body.
+// Document returns the document at url (see Upstream). The returned Body
+// may be shared with other callers: nobody changes it.
+//
+// Bytes sigil reads for the request (from the upstream, or from the
+// cache into memory) are charged to its metadata budget; a document kept
+// in memory is shared, not copied, and charged to nobody.
 func (u *HTTPUpstream) Document(ctx context.Context, url string) (*Document, error) {
+	e, have, err := u.stored(ctx, url)
+	if err != nil {
+		return nil, err
+	}
+	if have && u.maxAge > 0 {
+		if u.now().Sub(e.confirmed) < u.maxAge {
+			u.metrics.metadataResult("fresh")
+		} else {
+			u.metrics.metadataResult("stale")
+			u.refresh(url)
+		}
+		return e.document(), nil
+	}
+	if have {
+		u.metrics.metadataResult("revalidated")
+	} else {
+		u.metrics.metadataResult("miss")
+	}
 	// The fetch is shared, so it must not end when the first caller goes
-	// away; u.timeout bounds it instead. It charges the bytes it holds to
-	// the request that led it (the context keeps its values); every other
-	// request charges its own copy.
-	led := false
+	// away; u.timeout bounds it instead. It charges the bytes it reads to
+	// the request that led it (the context keeps its values).
 	ch := u.group.DoChan(url, func() (any, error) {
-		led = true
 		return u.fetch(context.WithoutCancel(ctx), url)
 	})
 	select {
@@ -165,35 +254,69 @@ func (u *HTTPUpstream) Document(ctx context.Context, url string) (*Document, err
 		if r.Err != nil {
 			return nil, r.Err
 		}
-		d := *r.Val.(*Document)
-		if r.Shared {
-			if !led {
-				if err := chargeRequest(ctx, int64(len(d.Body))); err != nil {
-					return nil, fmt.Errorf("upstream document %s: %w", url, err)
-				}
-			}
-			d.Body = bytes.Clone(d.Body)
-		}
-		return &d, nil
+		return r.Val.(*memDoc).document(), nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
 }
 
-func (u *HTTPUpstream) fetch(ctx context.Context, url string) (*Document, error) {
+// refresh starts a background refresh of url, unless one is running for
+// it or the bound on refreshes is reached, or its last one failed less
+// than retryAfterFailure ago.
+func (u *HTTPUpstream) refresh(url string) {
+	if e, ok := u.mem.get(url); ok && u.now().Before(e.retryAt) {
+		return
+	}
+	select {
+	case u.slots <- struct{}{}:
+	default:
+		u.metrics.refreshSkipped()
+		return
+	}
+	u.bg.Add(1)
+	go func() {
+		defer u.bg.Done()
+		defer func() { <-u.slots }()
+		// Shared with any request that waits for the same URL.
+		u.group.Do(url, func() (any, error) {
+			return u.fetch(context.Background(), url)
+		})
+	}()
+}
+
+// stored returns the copy of url kept in memory, or else in the cache.
+// A copy read from the cache is charged to the request's budget.
+func (u *HTTPUpstream) stored(ctx context.Context, url string) (*memDoc, bool, error) {
+	if e, ok := u.mem.get(url); ok {
+		return e, true, nil
+	}
+	m, err := u.cache.GetMeta(ctx, url)
+	if err != nil {
+		if !errors.Is(err, cache.ErrNotFound) {
+			// A broken cache must not stop a fetch from upstream.
+			u.log.Warn("proxy: reading cached metadata failed; fetching without it", "url", url, "err", err)
+		}
+		return nil, false, nil
+	}
+	if err := chargeRequest(ctx, int64(len(m.Body))); err != nil {
+		return nil, false, fmt.Errorf("upstream document %s: %w", url, err)
+	}
+	e := &memDoc{Document: Document{Body: m.Body, ETag: m.ETag, LastModified: m.LastModified, Sum: sha256.Sum256(m.Body)}, confirmed: m.FetchedAt}
+	u.mem.put(url, e)
+	return e, true, nil
+}
+
+// fetch asks the upstream for url, revalidating the stored copy, and
+// returns the copy to serve: the new one, the confirmed old one, or the
+// old one marked Stale when the upstream fails.
+func (u *HTTPUpstream) fetch(ctx context.Context, url string) (*memDoc, error) {
 	ctx, cancel := context.WithTimeout(ctx, u.timeout)
 	defer cancel()
+	defer u.metrics.upstreamTime("metadata", time.Now())
 
-	cached, err := u.cache.GetMeta(ctx, url)
-	have := err == nil
-	if err != nil && !errors.Is(err, cache.ErrNotFound) {
-		// A broken cache must not stop a fetch from upstream.
-		u.log.Warn("proxy: reading cached metadata failed; fetching without it", "url", url, "err", err)
-	}
-	if have {
-		if err := chargeRequest(ctx, int64(len(cached.Body))); err != nil {
-			return nil, fmt.Errorf("upstream document %s: %w", url, err)
-		}
+	cached, have, err := u.stored(ctx, url)
+	if err != nil {
+		return nil, err
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
@@ -211,7 +334,7 @@ func (u *HTTPUpstream) fetch(ctx context.Context, url string) (*Document, error)
 	if err != nil {
 		if up, ok := upstreamFailure(url, err).(*UpstreamError); ok {
 			u.reachOf(req.URL).fail(u.now(), "cannot be reached")
-			return u.stale(have, cached, up)
+			return u.stale(cached, up)
 		}
 		// The fetch policy refused: not an outage, which an old copy
 		// would hide.
@@ -236,35 +359,60 @@ func (u *HTTPUpstream) fetch(ctx context.Context, url string) (*Document, error)
 			return nil, &UpstreamError{URL: url, Status: st, Err: err}
 		}
 		if err != nil {
-			return u.stale(have, cached, &UpstreamError{URL: url, Status: st, Err: err})
+			return u.stale(cached, &UpstreamError{URL: url, Status: st, Err: err})
 		}
-		m := cache.Meta{Body: body, ETag: resp.Header.Get("ETag"), LastModified: resp.Header.Get("Last-Modified"), FetchedAt: u.now()}
+		e := &memDoc{Document: Document{Body: body, ETag: resp.Header.Get("ETag"), LastModified: resp.Header.Get("Last-Modified"), Sum: sha256.Sum256(body)}, confirmed: u.now()}
+		if have && e.Sum == cached.Sum && e.ETag == cached.ETag && e.LastModified == cached.LastModified {
+			// Unchanged: the stored copy stays as it is.
+			return u.confirm(url, cached), nil
+		}
+		u.metrics.metadataResult("fetched")
+		m := cache.Meta{Body: body, ETag: e.ETag, LastModified: e.LastModified, FetchedAt: e.confirmed}
 		if int64(len(body)) > u.maxKept {
 			u.log.Debug("proxy: document too large to keep in the cache", "url", url, "bytes", len(body), "max", u.maxKept)
 		} else if err := u.cache.PutMeta(ctx, url, m); err != nil {
 			// The document is good; only the next outage will miss it.
 			u.log.Warn("proxy: storing metadata failed", "url", url, "err", err)
 		}
-		return &Document{Body: body, ETag: m.ETag, LastModified: m.LastModified}, nil
+		u.mem.put(url, e)
+		return e, nil
 	case st == http.StatusNotModified && have:
-		return &Document{Body: cached.Body, ETag: cached.ETag, LastModified: cached.LastModified}, nil
+		return u.confirm(url, cached), nil
 	case st == http.StatusNotFound || st == http.StatusGone:
+		u.mem.remove(url)
 		return nil, fmt.Errorf("%s: %w", url, ErrNotFound)
 	case st >= 500 || st == http.StatusTooManyRequests:
-		return u.stale(have, cached, &UpstreamError{URL: url, Status: st, Err: errors.New("upstream failed")})
+		return u.stale(cached, &UpstreamError{URL: url, Status: st, Err: errors.New("upstream failed")})
 	default:
 		return nil, &UpstreamError{URL: url, Status: st, Err: errors.New("unexpected answer")}
 	}
 }
 
-// stale returns the cached copy, marked Stale, when there is one, and err
-// otherwise.
-func (u *HTTPUpstream) stale(have bool, m cache.Meta, err *UpstreamError) (*Document, error) {
-	if !have {
+// confirm records that the upstream still has the stored copy e of url.
+func (u *HTTPUpstream) confirm(url string, e *memDoc) *memDoc {
+	if e.Stale {
+		u.log.Info("proxy: upstream answers again", "url", url)
+	}
+	n := &memDoc{Document: e.Document, confirmed: u.now()}
+	n.Stale = false
+	u.mem.put(url, n)
+	return n
+}
+
+// stale returns the stored copy, marked Stale, when there is one, and err
+// otherwise. The first failure after a success is logged.
+func (u *HTTPUpstream) stale(e *memDoc, err *UpstreamError) (*memDoc, error) {
+	if e == nil {
 		return nil, err
 	}
-	u.log.Warn("proxy: upstream unavailable; serving the cached copy", "url", err.URL, "fetched_at", m.FetchedAt, "err", err)
-	return &Document{Body: m.Body, ETag: m.ETag, LastModified: m.LastModified, Stale: true}, nil
+	u.metrics.metadataResult("offline")
+	if !e.Stale {
+		u.log.Warn("proxy: upstream unavailable; serving the stored copy", "url", err.URL, "confirmed_at", e.confirmed, "err", err)
+	}
+	n := &memDoc{Document: e.Document, confirmed: e.confirmed, retryAt: u.now().Add(retryAfterFailure)}
+	n.Stale = true
+	u.mem.put(err.URL, n)
+	return n, nil
 }
 
 var errTooLarge = errors.New("larger than the configured limit")

@@ -42,7 +42,7 @@ type VerifierConfig struct {
 	// Log looks packages up in the release log; *tlog.Client is one.
 	Log Log
 	// Policy is the trust configuration. Default (nil): the zero
-	// policy.Config (enforce, unsigned warn, break-glass allowed).
+	// policy.Config (enforce, unsigned allowed, break-glass allowed).
 	Policy *policy.Config
 	// Cache keeps verified archives, their references and first-seen pins.
 	Cache Cache
@@ -58,25 +58,31 @@ type VerifierConfig struct {
 	// lookup. Evidence is dropped sooner when any lookup proves a newer
 	// checkpoint. Default: DefaultEvidenceTTL.
 	EvidenceTTL time.Duration
-	// Logger receives one line per verdict that is not Allow (Debug for
-	// Allow). Default: discarded.
+	// Logger receives one line per package when what sigil decided about
+	// it changes, and every verdict at Debug level; RunSummary writes its
+	// summaries there. Default: discarded.
 	Logger *slog.Logger
 	// Now is the clock of release ages. Default: time.Now.
 	Now func() time.Time
+	// Metrics counts verdicts, log lookups and archive downloads.
+	// Default (nil): nothing is counted.
+	Metrics *Metrics
 }
 
 // Verifier is the Checker of every ecosystem: it decides versions from the
 // release log's evidence and serves archives only once verified (see the
 // package doc). It is safe for concurrent use.
 type Verifier struct {
-	log    Log
-	policy *policy.Config
-	cache  Cache
-	client *http.Client
-	limits Limits
-	tmp    string
-	logger *slog.Logger
-	now    func() time.Time
+	log     Log
+	policy  *policy.Config
+	cache   Cache
+	client  *http.Client
+	limits  Limits
+	tmp     string
+	logger  *slog.Logger
+	vlog    *verdictLog
+	metrics *Metrics
+	now     func() time.Time
 
 	evidence evidenceCache
 	// evaluate interprets a lookup: evaluateLookup, replaced in tests.
@@ -100,13 +106,14 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 		return nil, errors.New("proxy: VerifierConfig.Log and VerifierConfig.Cache are required")
 	}
 	v := &Verifier{
-		log:    cfg.Log,
-		policy: cfg.Policy,
-		cache:  cfg.Cache,
-		client: cfg.Client,
-		limits: cfg.Limits,
-		logger: cfg.Logger,
-		now:    cfg.Now,
+		log:     cfg.Log,
+		policy:  cfg.Policy,
+		cache:   cfg.Cache,
+		client:  cfg.Client,
+		limits:  cfg.Limits,
+		logger:  cfg.Logger,
+		metrics: cfg.Metrics,
+		now:     cfg.Now,
 	}
 	if v.now == nil {
 		v.now = time.Now
@@ -126,6 +133,7 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 	if v.logger == nil {
 		v.logger = slog.New(slog.DiscardHandler)
 	}
+	v.vlog = newVerdictLog(v.logger)
 	ttl := cfg.EvidenceTTL
 	if ttl <= 0 {
 		ttl = DefaultEvidenceTTL
@@ -175,7 +183,9 @@ func (v *Verifier) Versions(ctx context.Context, eco, pkg string, facts []Versio
 		// fails: policy keeps sources only where a rule says so.
 		out[i] = VersionVerdict{Verdict: vd, KeepSource: v.policy.For(f.Package).KeepSource}
 		v.logVerdict(ctx, "version", f, vd)
+		v.metrics.verdict("version", ev, vd)
 	}
+	v.vlog.versions(ctx, eco, pkg, facts, out)
 	return out
 }
 
@@ -206,21 +216,39 @@ func (v *Verifier) contractViolation(f *VersionFacts, eco, pkg string) policy.Ve
 // bytes, since the first bytes a reference names are served for ever after,
 // and an enforce run must never inherit bytes that failed.
 func (v *Verifier) Archive(ctx context.Context, f VersionFacts) (*Archive, error) {
-	a, err := v.archive(ctx, &f)
+	a, ev, err := v.archive(ctx, &f)
 	var blocked *BlockedError
+	var vd policy.Verdict
 	switch {
 	case errors.As(err, &blocked):
-		v.logVerdict(ctx, "archive", &f, blocked.Verdict)
+		vd = blocked.Verdict
 	case err == nil:
-		v.logVerdict(ctx, "archive", &f, a.Verdict)
+		vd = a.Verdict
+	default:
+		return a, err
 	}
+	v.logVerdict(ctx, "archive", &f, vd)
+	v.vlog.archive(ctx, &f, vd)
+	v.metrics.verdict("archive", ev, vd)
 	return a, err
 }
 
-func (v *Verifier) archive(ctx context.Context, f *VersionFacts) (*Archive, error) {
+// archive is Archive, which also returns the evidence it decided on.
+func (v *Verifier) archive(ctx context.Context, f *VersionFacts) (*Archive, *policy.Evidence, error) {
 	if f.ArchiveURL == "" {
-		return nil, fmt.Errorf("archive of %s %s: the metadata names none: %w", f.Package, f.Version, ErrNotFound)
+		return nil, nil, fmt.Errorf("archive of %s %s: the metadata names none: %w", f.Package, f.Version, ErrNotFound)
 	}
+	ev := v.lookup(ctx, f.Ecosystem, f.Package)
+	// The log observes the version before its bytes are checked (as the
+	// Go checksum database does for a module version it has not seen), so
+	// that the first proxy to fetch it is checked against the log's view
+	// too, not only against its own first sight.
+	ev = v.observeMissing(ctx, f.Ecosystem, f.Package, ev, []VersionFacts{*f})
+	a, err := v.archiveWith(ctx, f, ev)
+	return a, ev, err
+}
+
+func (v *Verifier) archiveWith(ctx context.Context, f *VersionFacts, ev *policy.Evidence) (*Archive, error) {
 	// A dev version's archive is the commit's: a branch may keep its URL
 	// while it moves, and the bytes stored for one commit must not be
 	// served for the next.
@@ -229,12 +257,6 @@ func (v *Verifier) archive(ctx context.Context, f *VersionFacts) (*Archive, erro
 		version = k
 	}
 	key := cache.ArchiveKey{Ecosystem: f.Ecosystem, Package: f.Package, Version: version, Archive: f.ArchiveURL}
-	ev := v.lookup(ctx, f.Ecosystem, f.Package)
-	// The log observes the version before its bytes are checked (as the
-	// Go checksum database does for a module version it has not seen), so
-	// that the first proxy to fetch it is checked against the log's view
-	// too, not only against its own first sight.
-	ev = v.observeMissing(ctx, f.Ecosystem, f.Package, ev, []VersionFacts{*f})
 	m := metadataOf(f, v.now())
 	if a, err := v.cached(ctx, key, ev, f, m); a != nil || err != nil {
 		return a, err
@@ -430,13 +452,11 @@ func metadataOf(f *VersionFacts, now time.Time) policy.Metadata {
 	return m
 }
 
-// logVerdict writes the one line a verdict gets: Warn level for Block and
-// Warn, Debug for Allow.
+// logVerdict writes one verdict at Debug level (--debug): the lines a
+// normal run writes are verdictLog's, one per package whose decision
+// changed.
 func (v *Verifier) logVerdict(ctx context.Context, what string, f *VersionFacts, vd policy.Verdict) {
-	level := slog.LevelWarn
-	if vd.Action == policy.Allow {
-		level = slog.LevelDebug
-	}
+	const level = slog.LevelDebug
 	if !v.logger.Enabled(ctx, level) {
 		return
 	}

@@ -114,8 +114,8 @@ func TestVersionsLogDown(t *testing.T) {
 			// Failures are not cached: the log back up means verdicts back.
 			e.log.set(11, nil)
 			got = e.v.Versions(context.Background(), release.Composer, "acme/foo", []VersionFacts{facts("1.0.0", "")})
-			if got[0].Action != policy.Warn || got[0].Failed {
-				t.Errorf("after the log came back: %+v, want the unsigned warning", got[0])
+			if got[0].Action != policy.Allow || got[0].Failed {
+				t.Errorf("after the log came back: %+v, want unsigned allowed", got[0])
 			}
 		})
 	}

@@ -16,6 +16,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/urfave/cli/v2"
 
 	"github.com/sigilproxy/sigil/cache"
@@ -49,7 +52,7 @@ func serveCommand() *cli.Command {
 			&cli.StringFlag{Name: "cache-max-size", Value: defaultCacheMaxSize, Usage: "SIZE (10GB, 512MiB) the cache's archives and metadata stay under; the least recently used are evicted (0: no limit)", EnvVars: envVar("cache-max-size")},
 			&cli.StringFlag{Name: "metadata-budget", Value: "64MiB", Usage: "SIZE of metadata documents fetched and parsed at once; past it, requests wait up to 10s, then get 503 with Retry-After", EnvVars: envVar("metadata-budget")},
 			&cli.StringFlag{Name: "mode", Value: string(policy.ModeEnforce), Usage: "enforce (block what fails) or warn (serve it, report why)", EnvVars: envVar("mode")},
-			&cli.StringFlag{Name: "unsigned", Value: string(policy.UnsignedWarn), Usage: "packages whose namespaces have no keys: allow, warn or deny", EnvVars: envVar("unsigned")},
+			&cli.StringFlag{Name: "unsigned", Value: string(policy.UnsignedAllow), Usage: "packages whose namespaces have no keys: allow (pinned, quiet), warn or deny", EnvVars: envVar("unsigned")},
 			&cli.StringFlag{Name: "log", Usage: "URL of the release log", EnvVars: envVar("log")},
 			&cli.StringFlag{Name: "log-key", Usage: "VKEY of the release log (required with --log)", EnvVars: envVar("log-key")},
 			&cli.StringSliceFlag{Name: "witness", Usage: "VKEY of a witness whose cosignatures count (repeatable)", EnvVars: envVars("witness", "witnesses")},
@@ -67,8 +70,9 @@ func serveCommand() *cli.Command {
 			&cli.StringFlag{Name: "public-url", Usage: "URL clients reach sigil at, when a reverse proxy is in front (default: from each request)", EnvVars: envVar("public-url")},
 			archiveHostFlag(),
 			&cli.StringFlag{Name: "policy", Usage: "FILE of per-package rules (TOML); flags beat the file", EnvVars: envVar("policy")},
+			&cli.DurationFlag{Name: "metadata-max-age", Value: proxy.DefaultMetadataMaxAge, Usage: "use a stored upstream document this long without asking the upstream; older ones are served at once and refreshed in the background (0: ask on every request)", EnvVars: envVar("metadata-max-age")},
 			&cli.StringFlag{Name: "log-format", Value: "text", Usage: "text or json", EnvVars: envVar("log-format")},
-			&cli.BoolFlag{Name: "debug", Usage: "log every verdict, not only the ones that are not allow", EnvVars: envVar("debug")},
+			&cli.BoolFlag{Name: "debug", Usage: "log every verdict of every request, not only a line per package whose decision changed", EnvVars: envVar("debug")},
 		}, forwardFlags()...),
 		Action: runServe,
 	}
@@ -157,6 +161,9 @@ func runServe(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	registry := prometheus.NewRegistry()
+	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics := proxy.NewMetrics(registry)
 	verifier, err := proxy.NewVerifier(proxy.VerifierConfig{
 		Log:     lg,
 		Policy:  pol,
@@ -165,16 +172,26 @@ func runServe(c *cli.Context) error {
 		TempDir: cacheDir,
 		Logger:  logger.With("part", "verdict"),
 		Now:     clock(logger),
+		Metrics: metrics,
 	})
 	if err != nil {
 		return checkFailed(err, "")
 	}
 	defer verifier.Close()
+	maxAge := c.Duration("metadata-max-age")
+	if maxAge < 0 {
+		return usageError("--metadata-max-age must not be negative", "0 asks the upstream on every request")
+	}
+	if maxAge == 0 {
+		maxAge = -1 // UpstreamConfig's "always ask"
+	}
 	upstream, err := proxy.NewHTTPUpstream(proxy.UpstreamConfig{
-		Client: upstreamClient,
-		Cache:  proxy.StoreCache(store),
-		Budget: budget,
-		Logger: logger.With("part", "upstream"),
+		Client:  upstreamClient,
+		Cache:   proxy.StoreCache(store),
+		Budget:  budget,
+		MaxAge:  maxAge,
+		Logger:  logger.With("part", "upstream"),
+		Metrics: metrics,
 	})
 	if err != nil {
 		return checkFailed(err, "")
@@ -182,6 +199,7 @@ func runServe(c *cli.Context) error {
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("/-/healthz", proxy.Healthz(verifier, upstream))
+	mux.Handle("/-/metrics", promhttp.HandlerFor(registry, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}))
 	if composerURL != nil {
 		h, err := composer.New(composer.Config{
 			UpstreamURL: composerURL,
@@ -192,12 +210,14 @@ func runServe(c *cli.Context) error {
 			Mode:        pol.Mode,
 			Client:      upstreamClient,
 			Logger:      logger.With("part", "composer"),
+			Metrics:     metrics,
 		})
 		if err != nil {
 			return usageError(err.Error(), "")
 		}
-		mux.Handle("/composer/", h)
-		mux.Handle("/composer", h)
+		counted := metrics.Instrument("composer", h)
+		mux.Handle("/composer/", counted)
+		mux.Handle("/composer", counted)
 	} else {
 		mux.HandleFunc("/composer/", func(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "sigil: no Composer upstream is configured\nhint: set --composer-upstream or SIGIL_COMPOSER_UPSTREAM", http.StatusServiceUnavailable)
@@ -213,6 +233,7 @@ func runServe(c *cli.Context) error {
 		Mode:      pol.Mode,
 		Client:    upstreamClient,
 		Logger:    logger.With("part", "npm"),
+		Metrics:   metrics,
 	})
 	if err != nil {
 		return err
@@ -241,7 +262,10 @@ func runServe(c *cli.Context) error {
 	defer stop()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	logger.Info("sigil serving", "listen", ln.Addr().String(), "mode", pol.Mode, "unsigned", pol.Unsigned,
+	summaries := time.NewTicker(proxy.DefaultSummaryEvery)
+	defer summaries.Stop()
+	go verifier.RunSummary(ctx, summaries.C)
+	logger.Info("sigil serving", "listen", ln.Addr().String(), "mode", pol.Mode, "unsigned", pol.TopLevel().Unsigned, "metadata_max_age", c.Duration("metadata-max-age"),
 		"cache", cacheDir, "log", c.String("log"), "composer_upstream", urlString(composerURL), "npm_upstream", urlString(npmURL), "fetches_from", strings.Join(outPolicy.Hosts(), ","))
 	select {
 	case err := <-errc:
@@ -503,7 +527,7 @@ func npmMirror(c *cli.Context, mux *http.ServeMux, u *url.URL, cfg npm.Config) e
 	if err != nil {
 		return usageError(err.Error(), "")
 	}
-	mux.Handle("/npm/", h)
+	mux.Handle("/npm/", cfg.Metrics.Instrument("npm", h))
 	return nil
 }
 

@@ -228,7 +228,7 @@ func (h *Handler) findArchive(ctx context.Context, pkg, version string, match fu
 			if err != nil {
 				return nil, false, err
 			}
-			_, x, err = h.parse(doc.Body, pkg)
+			_, x, err = h.parse(doc, pkg)
 			if err != nil {
 				return nil, false, front.Malformed(u, err)
 			}

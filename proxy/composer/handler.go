@@ -52,6 +52,9 @@ type Config struct {
 	// Logger receives failures and dropped metadata entries. Verdicts
 	// are the Checker's to log. Default: discard.
 	Logger *slog.Logger
+	// Metrics counts served documents reused and rendered. Default (nil):
+	// nothing is counted.
+	Metrics *proxy.Metrics
 	// Forward is forward-proxy mode: metadata is filtered as in mirror
 	// mode, but archive URLs stay the upstream's, since the client's
 	// requests for them reach sigil through the proxy anyway. The
@@ -110,6 +113,7 @@ func New(cfg Config) (*Handler, error) {
 			Name:     "composer",
 			Checker:  cfg.Checker,
 			Log:      cfg.Logger,
+			Metrics:  cfg.Metrics,
 			Mode:     cfg.Mode,
 			Served:   cfg.Served,
 			NotFound: notFound,

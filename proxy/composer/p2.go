@@ -43,7 +43,7 @@ func (h *Handler) serveP2(w http.ResponseWriter, r *http.Request, file string) {
 		h.core.Fail(w, r, "metadata of "+pkg, err)
 		return
 	}
-	d, x, err := h.parse(doc.Body, pkg)
+	d, x, err := h.parse(doc, pkg)
 	if err != nil {
 		h.core.Fail(w, r, "metadata of "+pkg, front.Malformed(u, err))
 		return
@@ -54,14 +54,18 @@ func (h *Handler) serveP2(w http.ResponseWriter, r *http.Request, file string) {
 		// then gets the verdict, not "unknown URL".
 		h.learn(ctx, d)
 	}
-	body, sum := h.filter(ctx, d, base)
-	if sum.blocked+sum.warned > 0 {
-		w.Header().Set("X-Sigil-Verdict", sum.header(h.core.Mode))
-	}
+	verdicts := h.decide(ctx, d)
 	if doc.Stale {
 		w.Header().Set("X-Sigil-Stale", "upstream unreachable; serving its last metadata")
 	}
-	h.core.ServeDocument(w, r, stateKey(h.prefix, "/p2/"+file+".json"), body, contentTypeJSON, "no-cache")
+	h.core.ServeRendered(w, r, stateKey(h.prefix, "/p2/"+file+".json"), base, doc.Digest(), front.AppendVerdicts(nil, verdicts), func() front.Rendition {
+		body, sum := h.filter(d, verdicts, base)
+		rd := front.Rendition{Body: body, ContentType: contentTypeJSON, CacheControl: "no-cache"}
+		if sum.blocked+sum.warned > 0 {
+			rd.Header = http.Header{"X-Sigil-Verdict": {sum.header(h.core.Mode)}}
+		}
+		return rd
+	})
 }
 
 // summary counts what filter did, for the X-Sigil-Verdict header.
@@ -78,9 +82,23 @@ func (s summary) header(mode policy.Mode) string {
 	return headerValue(v, 2048)
 }
 
-// filter decides every version of d with one call to the Checker and
-// returns the document to serve.
-func (h *Handler) filter(ctx context.Context, d *p2Doc, base string) ([]byte, summary) {
+// decide decides every version of d that is not malformed, with one call
+// to the Checker: one verdict per such entry, in order.
+func (h *Handler) decide(ctx context.Context, d *p2Doc) []proxy.VersionVerdict {
+	facts := make([]proxy.VersionFacts, 0, len(d.entries))
+	for i := range d.entries {
+		if e := &d.entries[i]; e.problem == "" {
+			facts = append(facts, e.facts)
+		}
+	}
+	return h.core.Decide(ctx, release.Composer, d.pkg, facts)
+}
+
+// filter returns the document to serve: d with the verdicts decide gave.
+// It is a function of its arguments (and the Handler's configuration):
+// what it returns is kept and served again for the same document and
+// verdicts (front.Core.ServeRendered).
+func (h *Handler) filter(d *p2Doc, verdicts []proxy.VersionVerdict, base string) ([]byte, summary) {
 	var sum summary
 	var notices []notice
 	note := func(msg string) {
@@ -89,14 +107,6 @@ func (h *Handler) filter(ctx context.Context, d *p2Doc, base string) ([]byte, su
 			notices = append(notices, notice{Message: msg, Versions: "*"})
 		}
 	}
-
-	facts := make([]proxy.VersionFacts, 0, len(d.entries))
-	for i := range d.entries {
-		if e := &d.entries[i]; e.problem == "" {
-			facts = append(facts, e.facts)
-		}
-	}
-	verdicts := h.core.Decide(ctx, release.Composer, d.pkg, facts)
 
 	served := make([]served, 0, len(d.entries))
 	j := 0

@@ -1,5 +1,7 @@
 package composer
 
+import "github.com/sigilproxy/sigil/proxy"
+
 // Every metadata request and every revalidation reads the upstream's p2
 // document, which proxy.Upstream answers with the same bytes while the
 // upstream's copy is unchanged. Parsing, expanding and digesting it is
@@ -24,8 +26,9 @@ type parsedP2 struct {
 // parse parses the upstream p2 document body for pkg, or returns what an
 // earlier request with the same bytes made of it. The document is shared:
 // nothing may change it.
-func (h *Handler) parse(body []byte, pkg string) (*p2Doc, *docIndex, error) {
-	p, err := h.parsed.Get(body, pkg, func() (parsedP2, int64, error) {
+func (h *Handler) parse(doc *proxy.Document, pkg string) (*p2Doc, *docIndex, error) {
+	body := doc.Body
+	p, err := h.parsed.GetSum(doc.Digest(), pkg, func() (parsedP2, int64, error) {
 		d, err := parseP2(body, pkg)
 		if err != nil {
 			return parsedP2{}, 0, err

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"golang.org/x/mod/semver"
 
@@ -42,7 +43,7 @@ func (h *Handler) servePackument(w http.ResponseWriter, r *http.Request, name st
 		return
 	}
 	ctx := r.Context()
-	p, _, stale, err := h.packument(ctx, name)
+	p, _, doc, err := h.packument(ctx, name)
 	if err != nil {
 		h.core.Fail(w, r, "the metadata of "+name, err)
 		return
@@ -51,26 +52,23 @@ func (h *Handler) servePackument(w http.ResponseWriter, r *http.Request, name st
 		h.learn(ctx, p)
 	}
 	abbreviated := wantsAbbreviated(r.Header.Values("Accept"))
-	body, sum := h.filter(ctx, p, base, abbreviated)
+	ds := h.decide(ctx, p)
+	sum := summarize(ds)
 	hdr := w.Header()
 	// The answer depends on Accept; shared caches must keep the forms
 	// apart, as npm's own cache does (make-fetch-happen honours Vary).
 	hdr.Set("Vary", "Accept")
-	cacheControl := "no-cache"
-	if sum.blocked+sum.warned > 0 {
-		hdr.Set("X-Sigil-Verdict", sum.header(h.core.Mode))
+	if doc.Stale {
+		hdr.Set("X-Sigil-Stale", "upstream unreachable; serving its last metadata")
+	}
+	if sum.blocked+sum.warned > 0 && h.noticeDue(name, sum) {
 		// npm prints an npm-notice header, but only from a response
 		// its HTTP cache did not store (npm-registry-fetch
 		// lib/check-response.js skips responses carrying
 		// x-local-cache, which make-fetch-happen lib/cache/entry.js
 		// sets on every response it stores). So a packument with
-		// something to say is not stored by npm: the notice is printed
-		// on every install that reads it.
+		// something to say is not stored by npm (no-store, below).
 		hdr.Set("npm-notice", sum.notice(name))
-		cacheControl = "no-store"
-	}
-	if stale {
-		hdr.Set("X-Sigil-Stale", "upstream unreachable; serving its last metadata")
 	}
 	form, ctype := "full", typeFull
 	if abbreviated {
@@ -78,23 +76,77 @@ func (h *Handler) servePackument(w http.ResponseWriter, r *http.Request, name st
 	}
 	// The key names no host: see composer's stateKey.
 	key := "npm " + form + " " + h.prefix + "/" + escapedName(name)
-	h.core.ServeDocument(w, r, key, body, ctype, cacheControl)
+	h.core.ServeRendered(w, r, key, base, doc.Digest(), appendDecided(nil, ds), func() front.Rendition {
+		rd := front.Rendition{Body: h.filter(p, ds, base, abbreviated), ContentType: ctype, CacheControl: "no-cache"}
+		if sum.blocked+sum.warned > 0 {
+			rd.Header = http.Header{"X-Sigil-Verdict": {sum.header(h.core.Mode)}}
+			rd.CacheControl = "no-store"
+			first := ""
+			if len(sum.reasons) > 0 {
+				first = sum.reasons[0]
+			}
+			h.core.Log.Warn("npm: packument served with blocked or warned versions", "package", p.name, "blocked", sum.blocked, "warned", sum.warned, "first", first)
+		}
+		return rd
+	})
+}
+
+// noticeWindow is how long the same npm-notice about a package is not
+// sent again when it only warns: npm prints every notice it gets, and one
+// install may read a packument more than once (both forms, several
+// dependents), so a warning is printed once per install, not once per
+// request. A notice about blocked versions is sent every time: the
+// client must see why a version it asked for is missing.
+const noticeWindow = time.Minute
+
+// noticedSize bounds the notices remembered: more packages than an
+// install has.
+const noticedSize = 4096
+
+// noticeDue reports whether the npm-notice of sum about name is to be
+// sent now, and remembers that it was.
+func (h *Handler) noticeDue(name string, sum summary) bool {
+	if sum.blocked > 0 {
+		return true
+	}
+	key := name + "\x00" + sum.notice(name)
+	if _, seen := h.noticed.Get(key); seen {
+		return false
+	}
+	h.noticed.Put(key, struct{}{})
+	return true
+}
+
+// appendDecided appends the exact encoding of ds that
+// front.Core.ServeRendered compares: the served document is a function of
+// the upstream's and of it.
+func appendDecided(b []byte, ds []decided) []byte {
+	for _, d := range ds {
+		if d.served {
+			b = append(b, 1)
+		} else {
+			b = append(b, 0)
+		}
+		b = append(b, d.reason...)
+		b = append(b, 0xff) // not in any UTF-8 text: ends the version
+	}
+	return b
 }
 
 // packument fetches and parses the upstream's packument of name, and
 // remembers its facts for the tarball requests that follow.
-func (h *Handler) packument(ctx context.Context, name string) (*packument, *docIndex, bool, error) {
+func (h *Handler) packument(ctx context.Context, name string) (*packument, *docIndex, *proxy.Document, error) {
 	u := h.upstreamBase + "/" + escapedName(name)
 	doc, err := h.upstream.Document(ctx, u)
 	if err != nil {
-		return nil, nil, false, err
+		return nil, nil, nil, err
 	}
-	p, x, err := h.parse(doc.Body, name)
+	p, x, err := h.parse(doc, name)
 	if err != nil {
-		return nil, nil, false, front.Malformed(u, err)
+		return nil, nil, nil, front.Malformed(u, err)
 	}
 	h.index.Put(name, x)
-	return p, x, doc.Stale, nil
+	return p, x, doc, nil
 }
 
 // wantsAbbreviated reports whether an Accept header asks for the
@@ -217,17 +269,14 @@ func (h *Handler) registry(ks *keyState, pkg string, v *versionFacts, published 
 	return policy.RegistrySignature{Problems: reasons, Required: required}
 }
 
-// filter decides p and returns the packument to serve.
-func (h *Handler) filter(ctx context.Context, p *packument, base string, abbreviated bool) ([]byte, summary) {
-	ds := h.decide(ctx, p)
+// summarize counts the versions ds blocks and warns about, for the
+// headers and the log.
+func summarize(ds []decided) summary {
 	var sum summary
-	dropped := map[string]bool{}
-	for i, d := range ds {
-		v := &p.versions[i]
+	for _, d := range ds {
 		switch {
 		case !d.served:
 			sum.blocked++
-			dropped[v.key] = true
 		case d.reason != "":
 			sum.warned++
 		default:
@@ -235,21 +284,28 @@ func (h *Handler) filter(ctx context.Context, p *packument, base string, abbrevi
 		}
 		sum.reasons = append(sum.reasons, d.reason)
 	}
-	if sum.blocked+sum.warned > 0 {
-		first := ""
-		if len(sum.reasons) > 0 {
-			first = sum.reasons[0]
+	return sum
+}
+
+// filter returns the packument to serve: p with the outcomes decide gave.
+// It is a function of its arguments (and the Handler's configuration):
+// what it returns is kept and served again for the same packument and
+// outcomes (front.Core.ServeRendered).
+func (h *Handler) filter(p *packument, ds []decided, base string, abbreviated bool) []byte {
+	dropped := map[string]bool{}
+	for i, d := range ds {
+		if !d.served {
+			dropped[p.versions[i].key] = true
 		}
-		h.core.Log.Warn("npm: packument served with blocked or warned versions", "package", p.name, "blocked", sum.blocked, "warned", sum.warned, "first", first)
 	}
 	w := writer{h: h, p: p, ds: ds, base: base, dropped: dropped}
 	// Served documents are about as large as the upstream's (or, for the
 	// abbreviated form, smaller): allocate once.
 	b := make([]byte, 0, p.size+p.size/8+1024)
 	if abbreviated {
-		return w.abbreviated(b), sum
+		return w.abbreviated(b)
 	}
-	return w.full(b), sum
+	return w.full(b)
 }
 
 // writer writes a served packument.

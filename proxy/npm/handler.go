@@ -52,6 +52,9 @@ type Config struct {
 	// Logger receives a line per packument with blocked or warned
 	// versions, per refused tarball and per failure. Default: discard.
 	Logger *slog.Logger
+	// Metrics counts served documents reused and rendered. Default (nil):
+	// nothing is counted.
+	Metrics *proxy.Metrics
 	// Forward is forward-proxy mode: packuments are filtered as in
 	// mirror mode, but tarball URLs stay the upstream's, since the
 	// client's requests for them reach sigil through the proxy anyway.
@@ -94,6 +97,8 @@ type Handler struct {
 
 	parsed *front.Parsed[parsedPackument] // upstream packuments, by their bytes
 	index  front.Recent[*docIndex]        // facts of recently parsed packuments, by name
+	// noticed holds the warning-only npm-notices sent lately (noticeDue).
+	noticed front.Recent[struct{}]
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -119,6 +124,7 @@ func New(cfg Config) (*Handler, error) {
 			Name:     "npm",
 			Checker:  cfg.Checker,
 			Log:      cfg.Logger,
+			Metrics:  cfg.Metrics,
 			Mode:     cfg.Mode,
 			Served:   cfg.Served,
 			NotFound: notFound,
@@ -131,6 +137,7 @@ func New(cfg Config) (*Handler, error) {
 		client:       cfg.Client,
 		parsed:       front.NewParsed[parsedPackument](front.ParsedEntries, front.ParsedBytes),
 		index:        front.Recent[*docIndex]{TTL: indexTTL, Size: indexSize},
+		noticed:      front.Recent[struct{}]{TTL: noticeWindow, Size: noticedSize},
 	}
 	var err error
 	if h.prefix, err = front.Prefix(cfg.Prefix, "/npm"); err != nil {

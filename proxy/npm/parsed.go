@@ -1,5 +1,7 @@
 package npm
 
+import "github.com/sigilproxy/sigil/proxy"
+
 // Every packument request and every revalidation reads the upstream's
 // packument, which proxy.Upstream answers with the same bytes while the
 // upstream's copy is unchanged. Parsing it and digesting every version's
@@ -26,8 +28,9 @@ type parsedPackument struct {
 // parse parses the upstream packument body of name, or returns what an
 // earlier request with the same bytes made of it. The packument is shared:
 // nothing may change it.
-func (h *Handler) parse(body []byte, name string) (*packument, *docIndex, error) {
-	pp, err := h.parsed.Get(body, name, func() (parsedPackument, int64, error) {
+func (h *Handler) parse(doc *proxy.Document, name string) (*packument, *docIndex, error) {
+	body := doc.Body
+	pp, err := h.parsed.GetSum(doc.Digest(), name, func() (parsedPackument, int64, error) {
 		p, err := parsePackument(body, name)
 		if err != nil {
 			return parsedPackument{}, 0, err

@@ -38,6 +38,12 @@ type Core struct {
 	// a MemServed, which forgets across restarts (clients then fetch each
 	// document once more).
 	Served ServedStore
+	// Rendered keeps the documents served, for ServeRendered. Default: a
+	// Rendered of RenderedEntries and RenderedBytes.
+	Rendered *Rendered
+	// Metrics counts reused and rendered documents. Default (nil):
+	// nothing is counted.
+	Metrics *proxy.Metrics
 	// NotFound answers a 404 that the client takes quietly, as "no such
 	// package".
 	NotFound func(w http.ResponseWriter)
@@ -57,6 +63,9 @@ func (c *Core) Init() {
 	}
 	if c.Served == nil {
 		c.Served = NewMemServed()
+	}
+	if c.Rendered == nil {
+		c.Rendered = NewRendered(RenderedEntries, RenderedBytes)
 	}
 }
 

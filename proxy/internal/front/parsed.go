@@ -78,7 +78,14 @@ func NewParsed[T any](maxEntries int, maxBytes int64) *Parsed[T] {
 // approximate memory in bytes (the body's included, if the value holds
 // slices of it), for the bound.
 func (p *Parsed[T]) Get(body []byte, variant string, parse func() (T, int64, error)) (T, error) {
-	key := parsedKey{sha256.Sum256(body), variant}
+	return p.GetSum(sha256.Sum256(body), variant, parse)
+}
+
+// GetSum is Get for a body whose SHA-256 is sum, already computed
+// (proxy.Document.Digest): a large document is not hashed again on every
+// request.
+func (p *Parsed[T]) GetSum(sum [sha256.Size]byte, variant string, parse func() (T, int64, error)) (T, error) {
+	key := parsedKey{sum, variant}
 	if v, ok := p.get(key); ok {
 		return v, nil
 	}
