@@ -4,6 +4,7 @@ package examples
 import (
 	"encoding/json"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/sigilproxy/sigil/policy"
@@ -35,5 +36,19 @@ func TestComposerExampleIsJSON(t *testing.T) {
 	}
 	if len(v.Repositories) != 2 || v.Repositories[0]["url"] != "http://127.0.0.1:8780/composer" || v.Repositories[1]["packagist"] != false {
 		t.Errorf("repositories = %v: want sigil first and the default repository disabled", v.Repositories)
+	}
+}
+
+// TestPrometheusExampleScrapesMetrics keeps the scrape configuration on
+// the route sigil serves its metrics at.
+func TestPrometheusExampleScrapesMetrics(t *testing.T) {
+	data, err := os.ReadFile("prometheus.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"metrics_path: /-/metrics", `"127.0.0.1:8780"`} {
+		if !strings.Contains(string(data), want) {
+			t.Errorf("prometheus.yml lacks %q", want)
+		}
 	}
 }

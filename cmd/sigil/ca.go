@@ -184,7 +184,7 @@ func defaultCAHosts(c *cli.Context) ([]string, error) {
 	// Only the hosts are wanted here: what serve would log about them is not.
 	quiet := slog.New(slog.DiscardHandler)
 	for _, src := range []upstreamSource{composerSource, npmSource} {
-		u, err := upstreamURL(c, src, quiet)
+		u, err := upstreamURL(c, src, quiet, nil)
 		if err != nil {
 			return nil, err
 		}

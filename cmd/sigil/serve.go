@@ -94,11 +94,24 @@ func runServe(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	composerURL, err := composerUpstream(c, logger)
+	cacheDir := c.String("cache-dir")
+	if cacheDir == "" {
+		base, err := os.UserCacheDir()
+		if err != nil {
+			return usageError("no user cache directory: "+err.Error(), "set --cache-dir or SIGIL_CACHE_DIR")
+		}
+		cacheDir = filepath.Join(base, "sigil")
+	}
+	if err := os.MkdirAll(cacheDir, 0o700); err != nil {
+		return checkFailed(fmt.Errorf("cache directory: %w", err), "set --cache-dir to a directory you can write")
+	}
+	// The upstreams followed are remembered in the cache directory.
+	remembered := newUpstreamMemory(cacheDir)
+	composerURL, err := composerUpstream(c, logger, remembered)
 	if err != nil {
 		return err
 	}
-	npmURL, err := upstreamURL(c, npmSource, logger)
+	npmURL, err := upstreamURL(c, npmSource, logger, remembered)
 	if err != nil {
 		return err
 	}
@@ -135,17 +148,6 @@ func runServe(c *cli.Context) error {
 	}
 	budget := proxy.NewMetadataBudget(budgetSize, 0)
 	setMemoryLimit(budgetSize, logger)
-	cacheDir := c.String("cache-dir")
-	if cacheDir == "" {
-		base, err := os.UserCacheDir()
-		if err != nil {
-			return usageError("no user cache directory: "+err.Error(), "set --cache-dir or SIGIL_CACHE_DIR")
-		}
-		cacheDir = filepath.Join(base, "sigil")
-	}
-	if err := os.MkdirAll(cacheDir, 0o700); err != nil {
-		return checkFailed(fmt.Errorf("cache directory: %w", err), "set --cache-dir to a directory you can write")
-	}
 	store, err := cache.Open(cacheDir, cache.Options{Logger: logger.With("part", "cache"), MaxSize: maxSize})
 	if err != nil {
 		return checkFailed(fmt.Errorf("opening the cache in %s: %w", cacheDir, err),
@@ -477,12 +479,25 @@ var (
 	npmSource      = upstreamSource{"npm-upstream", "npm", "/npm/", npmDefaultRegistry}
 )
 
-// upstreamURL is the upstream of one ecosystem, or nil when none is known.
-// A client's default that points at sigil itself is not taken: sigil would
-// mirror itself.
-func upstreamURL(c *cli.Context, src upstreamSource, logger *slog.Logger) (*url.URL, error) {
+// upstreamURL is the upstream of one ecosystem, or nil when none is known:
+// its flag, else the one remembered in the cache directory (mem, nil for
+// none), else the client's own configuration. A client's default that
+// points at sigil itself is not taken: sigil would mirror itself. The
+// upstream taken is remembered in mem for the next run.
+func upstreamURL(c *cli.Context, src upstreamSource, logger *slog.Logger, mem *upstreamMemory) (*url.URL, error) {
 	raw := c.String(src.flag)
 	env := envVar(src.flag)[0]
+	if raw == "" {
+		remembered, err := mem.get(src.flag)
+		if err != nil {
+			logger.Warn("the remembered upstreams cannot be read; ignoring them", "err", err)
+		}
+		if remembered != "" && !pointsAt(remembered, c.String("listen")) {
+			raw = remembered
+			logger.Info(src.client+" upstream remembered from an earlier run", "url", raw,
+				"hint", fmt.Sprintf("set --%s (%s) to follow another", src.flag, env))
+		}
+	}
 	if raw == "" {
 		raw = src.fallback(c.Context)
 		if raw != "" && pointsAt(raw, c.String("listen")) {
@@ -500,13 +515,16 @@ func upstreamURL(c *cli.Context, src upstreamSource, logger *slog.Logger) (*url.
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, usageError(fmt.Sprintf("--%s %q: want an http or https URL", src.flag, raw), "")
 	}
+	if err := mem.set(src.flag, u.String()); err != nil {
+		logger.Warn("the upstream cannot be remembered for the next run", "url", u.String(), "err", err)
+	}
 	return u, nil
 }
 
 // composerUpstream is --composer-upstream, or the default repository of the
 // machine's own Composer configuration, or nil when there is neither.
-func composerUpstream(c *cli.Context, logger *slog.Logger) (*url.URL, error) {
-	return upstreamURL(c, composerSource, logger)
+func composerUpstream(c *cli.Context, logger *slog.Logger, mem *upstreamMemory) (*url.URL, error) {
+	return upstreamURL(c, composerSource, logger, mem)
 }
 
 // npmMirror mounts the npm registry at /npm/ when an npm upstream u is
