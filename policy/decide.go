@@ -274,17 +274,22 @@ func (d *decision) metadata(s Settings, e *Evidence, m Metadata) (Statement, boo
 	return st, true
 }
 
+// unsignedPolicy applies the unsigned policy. Allow, the default, says
+// nothing, and so builds no string: it is the hot path of most packages.
 func (d *decision) unsignedPolicy(s Settings, e *Evidence) {
-	msg := "the package is unsigned"
-	if len(e.Namespaces) > 0 {
-		msg = fmt.Sprintf("the package is unsigned: no key was ever registered for %s", joinNames(e.Namespaces, "or"))
-	}
 	switch s.Unsigned {
 	case UnsignedWarn:
-		d.reasons = append(d.reasons, d.id()+": "+msg+"; served under the unsigned = warn policy")
+		d.reasons = append(d.reasons, d.id()+": "+unsignedMessage(e)+"; served under the unsigned = warn policy")
 	case UnsignedDeny:
-		d.fail("%s, and the policy denies unsigned packages (unsigned = deny)", msg)
+		d.fail("%s, and the policy denies unsigned packages (unsigned = deny)", unsignedMessage(e))
 	}
+}
+
+func unsignedMessage(e *Evidence) string {
+	if len(e.Namespaces) > 0 {
+		return fmt.Sprintf("the package is unsigned: no key was ever registered for %s", joinNames(e.Namespaces, "or"))
+	}
+	return "the package is unsigned"
 }
 
 func (d *decision) archive(st Statement, m Metadata, a ArchiveFacts) {

@@ -58,7 +58,8 @@ type Checker interface {
 	// Versions returns one verdict per element of facts, in the same order.
 	// It never fails as a whole: a log that cannot be reached or does not
 	// verify turns into Block (enforce) or Warn (warn) verdicts whose
-	// reasons say so.
+	// reasons say so. facts may be shared with other requests: Versions
+	// does not change it.
 	Versions(ctx context.Context, ecosystem, pkg string, facts []VersionFacts) []VersionVerdict
 	// Archive returns the verified archive for one version, downloading,
 	// hashing and verifying it first unless the cache has it. Concurrent

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
+	"sync"
 
 	"github.com/sigilproxy/sigil/policy"
 	"github.com/sigilproxy/sigil/proxy"
@@ -31,6 +32,11 @@ type p2Doc struct {
 	// "metadata": true in the object of the same name). Every other
 	// top-level member is dropped.
 	rest object
+
+	// factsOnce makes facts once: the facts of the entries that are not
+	// malformed, in order, which every request asks the Checker about.
+	factsOnce sync.Once
+	facts     []proxy.VersionFacts
 }
 
 // entry is one version of the upstream metadata and what sigil made of it.

@@ -85,13 +85,15 @@ func (s summary) header(mode policy.Mode) string {
 // decide decides every version of d that is not malformed, with one call
 // to the Checker: one verdict per such entry, in order.
 func (h *Handler) decide(ctx context.Context, d *p2Doc) []proxy.VersionVerdict {
-	facts := make([]proxy.VersionFacts, 0, len(d.entries))
-	for i := range d.entries {
-		if e := &d.entries[i]; e.problem == "" {
-			facts = append(facts, e.facts)
+	d.factsOnce.Do(func() {
+		d.facts = make([]proxy.VersionFacts, 0, len(d.entries))
+		for i := range d.entries {
+			if e := &d.entries[i]; e.problem == "" {
+				d.facts = append(d.facts, e.facts)
+			}
 		}
-	}
-	return h.core.Decide(ctx, release.Composer, d.pkg, facts)
+	})
+	return h.core.Decide(ctx, release.Composer, d.pkg, d.facts)
 }
 
 // filter returns the document to serve: d with the verdicts decide gave.

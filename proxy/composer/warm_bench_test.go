@@ -1,0 +1,132 @@
+package composer
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sigilproxy/sigil/policy"
+	"github.com/sigilproxy/sigil/proxy"
+	"github.com/sigilproxy/sigil/proxy/internal/fronttest"
+	"github.com/sigilproxy/sigil/tlog"
+)
+
+// emptyLog is a release log with nothing in it, as serve without --log:
+// every package is unsigned.
+type emptyLog struct{}
+
+func (emptyLog) Lookup(_ context.Context, eco, pkg string) (*tlog.Lookup, error) {
+	return &tlog.Lookup{Ecosystem: eco, Package: pkg}, nil
+}
+
+// BenchmarkP2_500Versions_8Clients is the warm metadata request of a
+// package with 500 versions as clients see it: 8 clients at once, over
+// loopback HTTP, through the real Upstream (its document fresh, within
+// --metadata-max-age), the real Verifier (no log: unsigned, allowed) and
+// the kept rendered document. It reports the latency percentiles; the
+// goal is p99 ≤ 2 ms on a 2-core machine. BenchmarkStatic_500Versions_8Clients
+// is the same document from http.FileServer, for comparison.
+func BenchmarkP2_500Versions_8Clients(b *testing.B) {
+	doc, err := json.Marshal(minifiedDoc("acme/big", realisticVersions(500)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write(doc)
+	}))
+	defer up.Close()
+	upURL, _ := url.Parse(up.URL)
+	store := fronttest.Store(b)
+	upstream, err := proxy.NewHTTPUpstream(proxy.UpstreamConfig{Client: up.Client(), Cache: proxy.StoreCache(store)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	v, err := proxy.NewVerifier(proxy.VerifierConfig{Log: emptyLog{}, Cache: proxy.StoreCache(store), Policy: &policy.Config{}, TempDir: b.TempDir(), EvidenceTTL: time.Hour})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer v.Close()
+	h, err := New(Config{UpstreamURL: upURL, Upstream: upstream, Checker: v, Served: store, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	// The root's metadata-url is the upstream's default, p2/%package%.json.
+	up.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/packages.json" {
+			w.Write([]byte(`{"packages":[],"metadata-url":"/p2/%package%.json"}`))
+			return
+		}
+		w.Write(doc)
+	})
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	benchClients(b, srv.URL+"/composer/p2/acme/big.json")
+}
+
+// BenchmarkStatic_500Versions_8Clients serves the upstream document of
+// BenchmarkP2_500Versions_8Clients as a static file would be.
+func BenchmarkStatic_500Versions_8Clients(b *testing.B) {
+	doc, err := json.Marshal(minifiedDoc("acme/big", realisticVersions(500)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		http.ServeContent(w, r, "", fronttest.ArchiveTime, bytesReader(doc))
+	}))
+	defer srv.Close()
+	benchClients(b, srv.URL+"/p2/acme/big.json")
+}
+
+// benchClients makes b.N GET requests of u from 8 clients at once and
+// reports the 50th and 99th percentile latency in milliseconds.
+func bytesReader(b []byte) io.ReadSeeker { return bytes.NewReader(b) }
+
+func benchClients(b *testing.B, u string) {
+	const clients = 8
+	tr := &http.Transport{MaxIdleConnsPerHost: clients}
+	defer tr.CloseIdleConnections()
+	c := &http.Client{Transport: tr}
+	get := func() time.Duration {
+		start := time.Now()
+		resp, err := c.Get(u)
+		if err != nil {
+			b.Error(err)
+			return 0
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			b.Errorf("status %d", resp.StatusCode)
+		}
+		return time.Since(start)
+	}
+	get() // the cold request: fetch, parse, render
+	lat := make([]time.Duration, b.N)
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	for w := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < b.N; i += clients {
+				lat[i] = get()
+			}
+		}()
+	}
+	wg.Wait()
+	b.StopTimer()
+	slices.Sort(lat)
+	pct := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))]) / 1e6 }
+	b.ReportMetric(pct(0.5), "p50-ms")
+	b.ReportMetric(pct(0.99), "p99-ms")
+}
