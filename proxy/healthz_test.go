@@ -64,7 +64,7 @@ func TestHealthzUpstream(t *testing.T) {
 		w.Write([]byte("{}"))
 	}))
 	defer srv.Close()
-	u, err := NewHTTPUpstream(UpstreamConfig{Cache: newMemCache(), Client: srv.Client()})
+	u, err := NewHTTPUpstream(UpstreamConfig{Cache: newMemCache(), Client: srv.Client(), MaxAge: -1}) // every request asks
 	if err != nil {
 		t.Fatal(err)
 	}
