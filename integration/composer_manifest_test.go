@@ -36,7 +36,8 @@ func TestComposerRepublishedAsV(t *testing.T) {
 	reg := newComposerRegistry(t)
 	v := &composerVersion{Name: "free/pkg", Version: "1.0.0", Files: map[string]string{"src/Free.php": "<?php\n"}}
 	reg.add(t, v)
-	s := startServe(t, "--composer-upstream", reg.url(), "--unsigned", "allow")
+	s := startServe(t, "--composer-upstream", reg.url(), "--unsigned", "allow",
+		"--metadata-max-age", "0") // the registry changes under it: read every change at once
 	if _, out, ok := composerRun(t, s.url(), map[string]string{"free/pkg": "1.0.0"}); !ok {
 		t.Fatalf("free/pkg 1.0.0 did not install:\n%s", out)
 	}
@@ -59,7 +60,8 @@ func TestComposerDevBranchNewCommit(t *testing.T) {
 	reg := newComposerRegistry(t)
 	first := &composerVersion{Name: "free/pkg", Version: "dev-main", Ref: strings.Repeat("1a", 20), Files: map[string]string{"src/Free.php": "<?php // one\n"}}
 	reg.add(t, first)
-	s := startServe(t, "--composer-upstream", reg.url(), "--unsigned", "allow")
+	s := startServe(t, "--composer-upstream", reg.url(), "--unsigned", "allow",
+		"--metadata-max-age", "0") // the registry changes under it: read every change at once
 	dir, out, ok := composerRun(t, s.url(), map[string]string{"free/pkg": "dev-main"})
 	if !ok || !strings.Contains(installed(t, dir, "free/pkg", "src/Free.php"), "one") {
 		t.Fatalf("dev-main did not install:\n%s", out)
@@ -96,7 +98,8 @@ func TestComposerSwappedDistReference(t *testing.T) {
 	w.event("add", w.coreKey(), "acme", acme)
 	v := &composerVersion{Name: "acme/ref", Version: "v1.0.0", Files: map[string]string{"src/Ref.php": "<?php\n"}}
 	w.add(w.sign(acme, v, reg.add(t, v)))
-	proxy := w.serve(reg.url(), "--mode", "enforce")
+	proxy := w.serve(reg.url(), "--mode", "enforce",
+		"--metadata-max-age", "0") // the registry changes under it: read every change at once
 	if _, out, ok := composerRun(t, proxy.url(), map[string]string{"acme/ref": "^1.0"}); !ok {
 		t.Fatalf("acme/ref did not install before the swap:\n%s", out)
 	}
