@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 )
@@ -42,6 +44,19 @@ func (m *upstreamMemory) load() (map[string]string, error) {
 		all = map[string]string{}
 	}
 	return all, nil
+}
+
+// remember keeps the upstreams serve follows (by flag name; nil ones are
+// not known and change nothing) for the next run.
+func remember(mem *upstreamMemory, logger *slog.Logger, upstreams map[string]*url.URL) {
+	for name, u := range upstreams {
+		if u == nil {
+			continue
+		}
+		if err := mem.set(name, u.String()); err != nil {
+			logger.Warn("the upstream cannot be remembered for the next run", "url", u.String(), "err", err)
+		}
+	}
 }
 
 // get returns the upstream remembered under name ("npm-upstream"), or "".

@@ -22,7 +22,10 @@ func resolveNPM(t *testing.T, cacheDir, clientRegistry string, args ...string) *
 			&cli.StringFlag{Name: "npm-upstream"},
 		},
 		Action: func(c *cli.Context) error {
-			u, err := upstreamURL(c, src, slog.New(slog.DiscardHandler), newUpstreamMemory(cacheDir))
+			logger := slog.New(slog.DiscardHandler)
+			mem := newUpstreamMemory(cacheDir)
+			u, err := upstreamURL(c, src, logger, mem)
+			remember(mem, logger, map[string]*url.URL{src.flag: u})
 			got = u
 			return err
 		},

@@ -102,10 +102,8 @@ func runServe(c *cli.Context) error {
 		}
 		cacheDir = filepath.Join(base, "sigil")
 	}
-	if err := os.MkdirAll(cacheDir, 0o700); err != nil {
-		return checkFailed(fmt.Errorf("cache directory: %w", err), "set --cache-dir to a directory you can write")
-	}
-	// The upstreams followed are remembered in the cache directory.
+	// The upstreams followed are remembered in the cache directory, once
+	// it is open (remember, below).
 	remembered := newUpstreamMemory(cacheDir)
 	composerURL, err := composerUpstream(c, logger, remembered)
 	if err != nil {
@@ -148,6 +146,9 @@ func runServe(c *cli.Context) error {
 	}
 	budget := proxy.NewMetadataBudget(budgetSize, 0)
 	setMemoryLimit(budgetSize, logger)
+	if err := os.MkdirAll(cacheDir, 0o700); err != nil {
+		return checkFailed(fmt.Errorf("cache directory: %w", err), "set --cache-dir to a directory you can write")
+	}
 	store, err := cache.Open(cacheDir, cache.Options{Logger: logger.With("part", "cache"), MaxSize: maxSize})
 	if err != nil {
 		return checkFailed(fmt.Errorf("opening the cache in %s: %w", cacheDir, err),
@@ -158,6 +159,7 @@ func runServe(c *cli.Context) error {
 	// The cache is ours alone now (Badger holds its lock), so staging
 	// directories left by a sigil that crashed can go.
 	sweepStaging(cacheDir, logger)
+	remember(remembered, logger, map[string]*url.URL{composerSource.flag: composerURL, npmSource.flag: npmURL})
 
 	lg, err := releaseLog(c, store, outPolicy, logger)
 	if err != nil {
@@ -482,8 +484,8 @@ var (
 // upstreamURL is the upstream of one ecosystem, or nil when none is known:
 // its flag, else the one remembered in the cache directory (mem, nil for
 // none), else the client's own configuration. A client's default that
-// points at sigil itself is not taken: sigil would mirror itself. The
-// upstream taken is remembered in mem for the next run.
+// points at sigil itself is not taken: sigil would mirror itself. serve
+// remembers the upstream taken (remember) once its cache is open.
 func upstreamURL(c *cli.Context, src upstreamSource, logger *slog.Logger, mem *upstreamMemory) (*url.URL, error) {
 	raw := c.String(src.flag)
 	env := envVar(src.flag)[0]
@@ -514,9 +516,6 @@ func upstreamURL(c *cli.Context, src upstreamSource, logger *slog.Logger, mem *u
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, usageError(fmt.Sprintf("--%s %q: want an http or https URL", src.flag, raw), "")
-	}
-	if err := mem.set(src.flag, u.String()); err != nil {
-		logger.Warn("the upstream cannot be remembered for the next run", "url", u.String(), "err", err)
 	}
 	return u, nil
 }
