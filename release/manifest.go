@@ -104,12 +104,13 @@ func ManifestFields(eco string) []string {
 
 // MetadataManifestInputs returns the top-level fields of a version object
 // that MetadataManifestDigest reads: ManifestFields, and for npm "scripts",
-// from which hasInstallScript is derived. The digest of an object holding
+// from which hasInstallScript is derived, and "name", which names the one
+// command of a bin given as a string. The digest of an object holding
 // only these equals the digest of the whole version object.
 func MetadataManifestInputs(eco string) []string {
 	f := ManifestFields(eco)
 	if eco == NPM {
-		f = append(f, "scripts")
+		f = append(f, "scripts", "name")
 	}
 	return f
 }

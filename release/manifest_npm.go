@@ -75,7 +75,7 @@ func npmManifest(top map[string]json.RawMessage, rootFiles []string, fromArchive
 			out[f] = v
 		}
 	}
-	if err := npmBin(out, top, fromArchive); err != nil {
+	if err := npmBin(out, top); err != nil {
 		return nil, err
 	}
 	gypOff := string(top["gypfile"]) == "false"
@@ -153,23 +153,19 @@ func scriptPath(s string) string {
 
 func isSlash(c byte) bool { return c == '/' || c == '\\' }
 
-// npmBin sets out["bin"]: on the metadata side an object of strings, on
-// the archive side as npm publish normalizes it. Both sides fold each name
+// npmBin sets out["bin"] as npm-normalize-package-bin reads it, on both
+// sides: the registry keeps the string and list forms that old publishes
+// sent ("bin": "./cli.js" in a packument), so the metadata side cannot
+// insist on an object; entries that are not strings count on neither
+// side, as npm drops them. Both sides fold each name
 // and path as npm does when it reads a package.json ("./bin/x" and "bin/x"
 // are one path to the client): packages published before npm normalized
 // on publish keep "./bin/x" in the registry's metadata, while the archive
 // side normalizes it.
-func npmBin(out map[string]any, top map[string]json.RawMessage, fromArchive bool) error {
+func npmBin(out map[string]any, top map[string]json.RawMessage) error {
 	raw, err := manifestField(top, "bin")
 	if err != nil || raw == nil {
 		return err
-	}
-	if !fromArchive {
-		bin, err := dependencyMap("bin", raw)
-		if err != nil {
-			return err
-		}
-		return setBin(out, bin)
 	}
 	var src map[string]string
 	var one string

@@ -3,6 +3,7 @@ package release
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -388,5 +389,53 @@ func TestArchiveWithoutManifest(t *testing.T) {
 		if err != nil || d != sha256Digest("{}") {
 			t.Errorf("%s: %s, %v", eco, d, err)
 		}
+	}
+}
+
+// TestManifestDigestNPMBinString: the registry keeps the string form of
+// bin that old publishes sent (a packument's "bin": "./bin/jest.js"); the
+// metadata side reads it as npm does, and so equals the archive side.
+// Refusing it blocked every such package.
+func TestManifestDigestNPMBinString(t *testing.T) {
+	for _, doc := range []string{
+		`{"name":"jest","version":"29.7.0","bin":"./bin/jest.js"}`,
+		`{"name":"@s/tool","version":"1.0.0","bin":["./cli.js"]}`,
+	} {
+		m, err := MetadataManifestDigest(NPM, []byte(doc))
+		if err != nil {
+			t.Fatalf("%s: metadata side: %v", doc, err)
+		}
+		a, err := ManifestDigest(NPM, []byte(doc))
+		if err != nil || a != m {
+			t.Errorf("%s: archive side %s %v, metadata side %s", doc, a, err, m)
+		}
+		none, _ := MetadataManifestDigest(NPM, []byte(`{"name":"jest","version":"29.7.0"}`))
+		if m == none {
+			t.Errorf("%s: bin does not count", doc)
+		}
+	}
+}
+
+// TestMetadataManifestInputsSuffice: the digest of a version object cut
+// down to MetadataManifestInputs, as the fronts digest it, equals the
+// whole object's; a string bin needs the package's name.
+func TestMetadataManifestInputsSuffice(t *testing.T) {
+	whole := map[string]json.RawMessage{
+		"name": json.RawMessage(`"jsesc"`), "version": json.RawMessage(`"3.1.0"`),
+		"bin": json.RawMessage(`"bin/jsesc"`), "engines": json.RawMessage(`{"node":">=6"}`),
+		"scripts": json.RawMessage(`{"install":"node x.js"}`), "description": json.RawMessage(`"d"`),
+	}
+	cut := map[string]json.RawMessage{}
+	for _, k := range MetadataManifestInputs(NPM) {
+		if v, ok := whole[k]; ok {
+			cut[k] = v
+		}
+	}
+	wb, _ := json.Marshal(whole)
+	cb, _ := json.Marshal(cut)
+	w, err1 := MetadataManifestDigest(NPM, wb)
+	c, err2 := MetadataManifestDigest(NPM, cb)
+	if err1 != nil || err2 != nil || w != c {
+		t.Errorf("whole %s %v, cut %s %v", w, err1, c, err2)
 	}
 }
