@@ -208,7 +208,8 @@ func TestNotaryBackdated(t *testing.T) {
 	cacheDir := t.TempDir()
 	proxy := startDaemon(t, addr, "/-/healthz", nil, "serve", "--listen", addr, "--cache-dir", cacheDir,
 		"--log", w.log.url(), "--log-key", w.logKey, "--core-key", w.core, "--witness", wit.VerifierKey(),
-		"--composer-upstream", reg.url(), "--npm-upstream", "http://127.0.0.1:2/", "--unsigned", "allow")
+		"--composer-upstream", reg.url(), "--npm-upstream", "http://127.0.0.1:2/", "--unsigned", "allow",
+		"--metadata-max-age", "0") // the registry publishes under it: read every change at once
 	if _, out, ok := composerRun(t, proxy.url(), map[string]string{"free/pkg": "^1.0"}); !ok {
 		t.Fatalf("honest first install:\n%s", out)
 	}

@@ -74,7 +74,10 @@ func New(cfg Config) (*Observer, error) {
 	if o.tmp == "" {
 		o.tmp = os.TempDir()
 	}
-	docs, err := proxy.NewHTTPUpstream(proxy.UpstreamConfig{Client: o.client, Cache: noCopies{}})
+	// MaxAge -1: an observation is of the registry's current document,
+	// never of a copy kept for freshness (a version published a second
+	// ago must be found).
+	docs, err := proxy.NewHTTPUpstream(proxy.UpstreamConfig{Client: o.client, Cache: noCopies{}, MaxAge: -1})
 	if err != nil {
 		return nil, err
 	}
