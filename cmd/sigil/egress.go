@@ -36,7 +36,11 @@ type outbound struct {
 // operator; without --archive-host, the code hosts Composer dists point
 // at, from public addresses only; never sigil itself.
 func outboundPolicy(c *cli.Context, o outbound) (*egress.Policy, error) {
-	cfg := egress.Config{TLS: o.tls, Self: []string{o.listen}}
+	self, err := selfAddrs(c, o.listen)
+	if err != nil {
+		return nil, err
+	}
+	cfg := egress.Config{TLS: o.tls, Self: self}
 	for _, u := range o.upstreams {
 		if u != nil {
 			cfg.Named = append(cfg.Named, hostPort(u))
@@ -52,16 +56,38 @@ func outboundPolicy(c *cli.Context, o outbound) (*egress.Policy, error) {
 	if len(archive) == 0 && o.composer {
 		cfg.Conventional = certs.DefaultArchiveHosts
 	}
+	p, err := egress.New(cfg)
+	if err != nil {
+		return nil, usageError(err.Error(), "check --composer-upstream, --npm-upstream, --log and --archive-host")
+	}
+	return p, nil
+}
+
+// selfAddrs are sigil's own addresses: the listener and --public-url.
+func selfAddrs(c *cli.Context, listen string) ([]string, error) {
+	self := []string{listen}
 	if pub := c.String("public-url"); pub != "" {
 		u, err := url.Parse(pub)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return nil, usageError(fmt.Sprintf("--public-url %q: want an http or https URL", pub), "")
 		}
-		cfg.Self = append(cfg.Self, hostPort(u))
+		self = append(self, hostPort(u))
 	}
-	p, err := egress.New(cfg)
+	return self, nil
+}
+
+// tunnelPolicy checks forward mode's tunnels to --allow-host at dial time
+// like every fetch: a host the operator allowed may resolve to any
+// address but sigil's own, so a name whose DNS answer moves to sigil's
+// listener does not make sigil connect to itself.
+func tunnelPolicy(c *cli.Context, allow []string) (*egress.Policy, error) {
+	self, err := selfAddrs(c, c.String("listen"))
 	if err != nil {
-		return nil, usageError(err.Error(), "check --composer-upstream, --npm-upstream, --log and --archive-host")
+		return nil, err
+	}
+	p, err := egress.New(egress.Config{Named: allow, Self: self})
+	if err != nil {
+		return nil, usageError("--allow-host: "+err.Error(), "want --allow-host HOST or HOST:PORT")
 	}
 	return p, nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"path"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/sigilproxy/sigil/cache"
 	"github.com/sigilproxy/sigil/certs"
+	"github.com/sigilproxy/sigil/internal/egress"
 	"github.com/sigilproxy/sigil/policy"
 	"github.com/sigilproxy/sigil/proxy"
 	"github.com/sigilproxy/sigil/proxy/composer"
@@ -114,12 +116,18 @@ func forwardHandler(c *cli.Context, mirror http.Handler, parts forwardParts) (ht
 				"hint", "make a CA that names it: sigil ca init --dir NEWDIR --host "+up.URL.Hostname())
 		}
 	}
+	// forward.New checks --allow-host and says what is wrong with it;
+	// only then is the tunnels' dial policy made from it.
+	var tunnels *egress.Policy
 	p, err := forward.New(forward.Config{
 		CA:        ca,
 		Upstreams: upstreams,
 		Allow:     allow,
-		NonProxy:  mirror,
-		Logger:    logger,
+		Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			return tunnels.DialContext(ctx, network, addr)
+		},
+		NonProxy: mirror,
+		Logger:   logger,
 	})
 	if err != nil {
 		hint := ""
@@ -127,6 +135,9 @@ func forwardHandler(c *cli.Context, mirror http.Handler, parts forwardParts) (ht
 			hint = "want --allow-host HOST or HOST:PORT"
 		}
 		return nil, nil, usageError(strings.TrimPrefix(err.Error(), "forward: "), hint)
+	}
+	if tunnels, err = tunnelPolicy(c, allow); err != nil {
+		return nil, nil, err
 	}
 	logger.Info("forward mode on: set HTTPS_PROXY to sigil's address and trust its CA (sigil ca show)",
 		"ca", ca.Certificate().Subject.CommonName, "ca_hosts", strings.Join(ca.Hosts(), ","),

@@ -125,6 +125,13 @@ func (b *watchedBody) Close() error {
 	return err
 }
 
+// DialContext is the policy's dial for connections that are not HTTP
+// requests of its Client (forward mode's tunnels to --allow-host): the
+// same checks, by name and on every resolved address.
+func (p *Policy) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	return p.dialContext(ctx, network, addr)
+}
+
 // dialContext connects to addr ("host:port" from the URL) only if the
 // policy allows it: by name first, then every address it resolves to,
 // before connecting and again in the dialer's Control hook on the

@@ -443,3 +443,29 @@ func TestStalledBodyOverTheNetwork(t *testing.T) {
 		t.Fatalf("read %q, err %v; want the 2 bytes, then ErrStalled", b, err)
 	}
 }
+
+// DialContext, forward mode's dial for --allow-host tunnels: a host the
+// operator allowed whose DNS answer moves to sigil's own listener is
+// refused before any connection, while the same name elsewhere connects.
+func TestDialContextRefusesSelfBehindAllowedName(t *testing.T) {
+	srv, conns := countingServer(t, http.HandlerFunc(ok))
+	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+	res := fakeResolver{"git.test": {netip.MustParseAddr("127.0.0.1")}}
+	p := mustPolicy(t, Config{Named: []string{"git.test:" + port}, Self: []string{"127.0.0.1:" + port}, Resolver: res})
+	if c, err := p.DialContext(t.Context(), "tcp", "git.test:"+port); err == nil {
+		c.Close()
+		t.Fatal("tunnel to sigil itself dialled")
+	} else {
+		wantRefused(t, err, "sigil itself")
+	}
+	if n := conns.Load(); n != 0 {
+		t.Errorf("%d connections reached sigil's own listener", n)
+	}
+
+	p = mustPolicy(t, Config{Named: []string{"git.test:" + port}, Resolver: res})
+	c, err := p.DialContext(t.Context(), "tcp", "git.test:"+port)
+	if err != nil {
+		t.Fatalf("allowed tunnel: %v", err)
+	}
+	c.Close()
+}
