@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/sigilproxy/sigil/cache"
+	"github.com/sigilproxy/sigil/internal/egress"
 )
 
 // DefaultMaxDocumentSize bounds an upstream metadata document when
@@ -206,16 +207,7 @@ func NewHTTPUpstream(cfg UpstreamConfig) (*HTTPUpstream, error) {
 // sigil send its own upstream requests to itself.
 func UpstreamClient(tlsConfig *tls.Config) *http.Client {
 	dialer := &net.Dialer{Timeout: 15 * time.Second, KeepAlive: 30 * time.Second}
-	return &http.Client{Transport: &http.Transport{
-		DialContext:           dialer.DialContext,
-		TLSClientConfig:       tlsConfig,
-		TLSHandshakeTimeout:   15 * time.Second,
-		ResponseHeaderTimeout: 60 * time.Second,
-		ExpectContinueTimeout: time.Second,
-		IdleConnTimeout:       90 * time.Second,
-		MaxIdleConnsPerHost:   16,
-		ForceAttemptHTTP2:     true,
-	}}
+	return &http.Client{Transport: egress.Transport(dialer.DialContext, tlsConfig)}
 }
 
 // Document returns the document at url (see Upstream). The returned Body

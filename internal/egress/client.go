@@ -2,6 +2,7 @@ package egress
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -46,17 +47,27 @@ type transport struct {
 }
 
 func (p *Policy) newTransport() *transport {
-	return &transport{p: p, base: &http.Transport{
-		Proxy:                 nil, // never HTTP(S)_PROXY: see the package doc
-		DialContext:           p.dialContext,
-		TLSClientConfig:       p.tls,
+	return &transport{p: p, base: Transport(p.dialContext, p.tls)}
+}
+
+// Transport is the one set of connection bounds of sigil's upstream
+// requests (setup, time to first byte, idle connections), dialling
+// through dial and trusting tlsConfig (nil: the system roots). It never
+// uses HTTP(S)_PROXY (see the package doc). Policy.Client builds on it;
+// so does the policy-less default client of package proxy, so that the
+// two cannot drift apart.
+func Transport(dial func(ctx context.Context, network, addr string) (net.Conn, error), tlsConfig *tls.Config) *http.Transport {
+	return &http.Transport{
+		Proxy:                 nil,
+		DialContext:           dial,
+		TLSClientConfig:       tlsConfig,
 		TLSHandshakeTimeout:   15 * time.Second,
 		ResponseHeaderTimeout: 60 * time.Second,
 		ExpectContinueTimeout: time.Second,
 		IdleConnTimeout:       90 * time.Second,
 		MaxIdleConnsPerHost:   16,
 		ForceAttemptHTTP2:     true,
-	}}
+	}
 }
 
 func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
