@@ -87,6 +87,11 @@ type Metadata struct {
 	// sigil cannot verify.
 	NoDist    bool
 	Integrity string // npm dist.integrity (SRI), empty when none
+	// Shrinkwrap is npm's "_hasShrinkwrap": true, a claim that the
+	// tarball holds npm-shrinkwrap.json, which npm then builds the
+	// package's subtree from. It is served only when the archive holds the
+	// file (ArchiveFacts.Shrinkwrap).
+	Shrinkwrap bool
 	// Registry is the check of the registry's own signature on the
 	// version, where the front makes one (npm's dist.signatures).
 	Registry RegistrySignature
@@ -111,6 +116,9 @@ type ArchiveFacts struct {
 	// ManifestErr says why.
 	Manifest    string
 	ManifestErr error
+	// Shrinkwrap is whether an npm tarball holds npm-shrinkwrap.json at
+	// its root (release.HasShrinkwrap).
+	Shrinkwrap bool
 	// Pinned is the first tree hash sigil saw for this version of an
 	// unsigned package (trust on first use), or empty when none is pinned,
 	// and PinnedManifest the archive manifest digest pinned with it (empty
@@ -186,6 +194,8 @@ func (d *decision) ownManifest(m Metadata, a ArchiveFacts) {
 		d.fail("the metadata's install fields cannot be checked against the archive's own manifest: %v", m.ManifestErr)
 	case a.Manifest != m.Manifest:
 		d.fail("the install fields in the metadata (manifest %s) differ from the archive's own manifest file (manifest %s): the registry's metadata was changed", m.Manifest, a.Manifest)
+	case m.Shrinkwrap && !a.Shrinkwrap:
+		d.fail("the metadata says the archive holds an npm-shrinkwrap.json (_hasShrinkwrap), and it holds none: the registry's metadata was changed")
 	}
 }
 

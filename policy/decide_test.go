@@ -171,6 +171,8 @@ func TestArchive(t *testing.T) {
 	npm.Integrity = sha512
 	npmOther := meta("2.0.0")
 	npmOther.Integrity = other
+	shrinkwrapped := meta("1.0.0")
+	shrinkwrapped.Shrinkwrap = true
 
 	tests := []struct {
 		name string
@@ -204,6 +206,12 @@ func TestArchive(t *testing.T) {
 		{"signed metadata differs from the archive", Config{}, signedEvidence(), meta("1.0.0"), ArchiveFacts{Tree: treeA, Manifest: "sha256:cccc"}, want{Block, false, []string{"archive's own manifest file"}}},
 		{"archive manifest unreadable", Config{Unsigned: UnsignedAllow}, unsignedEvidence(), meta("1.0.0"), ArchiveFacts{Tree: treeA, Pinned: treeA, ManifestErr: errors.New("bin must be an array")},
 			want{Block, false, []string{"own manifest cannot be read", "bin must be an array"}}},
+		{"shrinkwrap claimed, archive has none", Config{Unsigned: UnsignedAllow}, unsignedEvidence(), shrinkwrapped, ArchiveFacts{Tree: treeA, Pinned: treeA},
+			want{Block, false, []string{"acme/foo@1.0.0", "holds an npm-shrinkwrap.json (_hasShrinkwrap), and it holds none"}}},
+		{"shrinkwrap claimed and held", Config{Unsigned: UnsignedAllow}, unsignedEvidence(), shrinkwrapped, ArchiveFacts{Tree: treeA, Pinned: treeA, Shrinkwrap: true}, want{Allow, false, nil}},
+		// npm does not read a shrinkwrap the metadata does not announce,
+		// with or without sigil.
+		{"shrinkwrap held, not claimed", Config{Unsigned: UnsignedAllow}, unsignedEvidence(), meta("1.0.0"), ArchiveFacts{Tree: treeA, Pinned: treeA, Shrinkwrap: true}, want{Allow, false, nil}},
 		{"unsigned pinned manifest differs", Config{Unsigned: UnsignedAllow}, unsignedEvidence(), meta("1.0.0"), ArchiveFacts{Tree: treeA, Pinned: treeA, PinnedManifest: "sha256:dddd"},
 			want{Block, false, []string{"manifest sha256:aaaa differs from sha256:dddd", "first seen"}}},
 	}

@@ -214,6 +214,7 @@ func measureTree(af *policy.ArchiveFacts, r io.ReaderAt, size int64, eco string,
 	}
 	af.Tree = info.Tree
 	af.Manifest, af.ManifestErr = release.ArchiveManifestDigest(eco, info)
+	af.Shrinkwrap = eco == release.NPM && release.HasShrinkwrap(info)
 }
 
 // readErr remembers the error of its reader, to tell a failing upstream

@@ -51,8 +51,13 @@ import (
 //	bin                                      what is linked into node_modules/.bin
 //	hasInstallScript                         whether npm reads the tarball's
 //	                                         package.json for install scripts
-//	_hasShrinkwrap                           whether the tarball's npm-shrinkwrap.json
-//	                                         decides the subtree
+//
+// _hasShrinkwrap (whether the tarball's npm-shrinkwrap.json decides the
+// subtree) is not in the digest: registries differ on whether they write
+// it at all, and one that never does serves shrinkwrapped tarballs without
+// it. It is a claim about the archive's root files, not about its
+// manifest, so it is checked as one (HasShrinkwrap): a front serves it
+// only as true, and only for an archive that holds the file.
 //
 // "scripts" and "gypfile" are not covered: the digest holds hasInstallScript
 // as arborist computes it (the flag, or a preinstall, install or
@@ -120,7 +125,7 @@ var (
 		"autoload", "include-path", "target-dir", "bin", "php-ext"}
 	npmFieldNames = []string{"dependencies", "optionalDependencies", "peerDependencies",
 		"peerDependenciesMeta", "acceptDependencies", "bundleDependencies", "bundledDependencies",
-		"os", "cpu", "libc", "engines", "bin", "hasInstallScript", "_hasShrinkwrap"}
+		"os", "cpu", "libc", "engines", "bin", "hasInstallScript"}
 )
 
 // ManifestDigest returns the manifest digest of a manifest file taken from

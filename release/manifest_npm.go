@@ -29,8 +29,7 @@ import (
 // preinstall is set, unless gypfile is false; bin is normalized as
 // npm-normalize-package-bin does (a string is {name without scope: path},
 // an array is {basename: path}, names are base names, paths are cleaned
-// and relative); and _hasShrinkwrap is whether npm-shrinkwrap.json is at
-// the root. Not reproduced, so a manifest must already be in the form npm
+// and relative). Not reproduced, so a manifest must already be in the form npm
 // stores: directories.bin expanded into bin, hosted git specs in
 // hosted-git-info's canonical form, dependency fields given as strings or
 // arrays (refused here).
@@ -89,10 +88,14 @@ func npmManifest(top map[string]json.RawMessage, rootFiles []string, fromArchive
 	if len(scripts) > 0 || string(top["hasInstallScript"]) == "true" {
 		out["hasInstallScript"] = true
 	}
-	if fromArchive && slices.Contains(rootFiles, "npm-shrinkwrap.json") || !fromArchive && string(top["_hasShrinkwrap"]) == "true" {
-		out["_hasShrinkwrap"] = true
-	}
 	return out, nil
+}
+
+// HasShrinkwrap reports whether an npm archive holds npm-shrinkwrap.json at
+// its root: what a version object's "_hasShrinkwrap": true claims, and
+// what makes npm build the package's subtree from that file.
+func HasShrinkwrap(info *ArchiveInfo) bool {
+	return slices.Contains(info.RootFiles, "npm-shrinkwrap.json")
 }
 
 // installScripts are the scripts npm runs when it installs a dependency

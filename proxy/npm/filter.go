@@ -394,7 +394,8 @@ var abbreviatedInfo = map[string]bool{"deprecated": true, "funding": true, "lice
 // run the packument's scripts (@npmcli/arborist rebuild.js) instead of
 // those of the verified tarball, which it reads when hasInstallScript is
 // set and the version object has none; sigil sets it (see
-// hasInstallScript). Neither is "gypfile", "man", "directories",
+// hasInstallScript). "_hasShrinkwrap" is sigil's too (see versions).
+// Neither is "gypfile", "man", "directories",
 // "devDependencies", "gitHead" or any field npm may add later.
 func servedMember(key string, abbreviated bool) bool {
 	if !front.ServedField(release.NPM, key) {
@@ -425,6 +426,11 @@ func (w *writer) versions(b []byte, abbreviated bool) []byte {
 		}
 		if v.installScript {
 			b = appendMember(b, "hasInstallScript", []byte("true"))
+		}
+		if v.facts.Shrinkwrap {
+			// Checked against the tarball's root files when it is
+			// fetched (policy.Metadata.Shrinkwrap).
+			b = appendMember(b, "_hasShrinkwrap", []byte("true"))
 		}
 		b = append(b, '}')
 	}

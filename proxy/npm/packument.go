@@ -1,6 +1,7 @@
 package npm
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
@@ -179,6 +180,11 @@ func newVersion(pkg, key string, raw []byte, sc *scratch) version {
 		}
 	}
 	v.facts.Manifest, v.facts.ManifestErr = sc.digests.Digest(manifestInput(obj))
+	// npm reads the field as truthy; anything but true is served as
+	// nothing, which npm reads the same as false.
+	if raw, ok := obj.get("_hasShrinkwrap"); ok && string(bytes.TrimSpace(raw)) == "true" {
+		v.facts.Shrinkwrap = true
+	}
 	if raw, ok := v.dist.get("signatures"); ok {
 		v.signatures, v.sigProblem = parseSignatures(raw)
 	}

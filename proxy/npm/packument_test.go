@@ -582,3 +582,28 @@ func TestPackumentAllowlist(t *testing.T) {
 		}
 	}
 }
+
+// TestPackumentShrinkwrap: "_hasShrinkwrap" is served only as true, and
+// only with the fact that makes policy check it against the tarball.
+func TestPackumentShrinkwrap(t *testing.T) {
+	r := newRig(t)
+	doc := `{"name":"foo","dist-tags":{"latest":"1.0.2"},"versions":{
+		"1.0.0":{"name":"foo","version":"1.0.0","_hasShrinkwrap":true,"dist":{"tarball":"` + upstreamBase + `/foo/-/foo-1.0.0.tgz"}},
+		"1.0.1":{"name":"foo","version":"1.0.1","_hasShrinkwrap":"yes","dist":{"tarball":"` + upstreamBase + `/foo/-/foo-1.0.1.tgz"}},
+		"1.0.2":{"name":"foo","version":"1.0.2","_hasShrinkwrap":false,"dist":{"tarball":"` + upstreamBase + `/foo/-/foo-1.0.2.tgz"}}}}`
+	r.up.Set(upstreamBase+"/foo", doc)
+	for _, accept := range []string{"application/json", typeAbbreviated} {
+		_, body := r.Get("/npm/foo", "Accept: "+accept)
+		vs := fronttest.DecodeObject(t, body)["versions"].(map[string]any)
+		for v, want := range map[string]any{"1.0.0": true, "1.0.1": nil, "1.0.2": nil} {
+			if got := vs[v].(map[string]any)["_hasShrinkwrap"]; got != want {
+				t.Errorf("%s: %s served _hasShrinkwrap %v, want %v", accept, v, got, want)
+			}
+		}
+	}
+	for _, f := range r.checker.Facts[0] {
+		if want := f.Version == "1.0.0"; f.Shrinkwrap != want {
+			t.Errorf("%s: Shrinkwrap fact %v, want %v", f.Version, f.Shrinkwrap, want)
+		}
+	}
+}
