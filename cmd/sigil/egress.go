@@ -46,21 +46,33 @@ func outboundPolicy(c *cli.Context, o outbound) (*egress.Policy, error) {
 			cfg.Named = append(cfg.Named, hostPort(u))
 		}
 	}
-	archive := nonEmpty(c.StringSlice("archive-host"))
+	archive, conventional := archiveHosts(c, o.composer)
 	for _, h := range archive {
 		if _, err := egress.ParseHost(h); err != nil {
 			return nil, usageError("--archive-host: "+err.Error(), "want HOST or HOST:PORT, e.g. --archive-host files.example.com")
 		}
 	}
-	cfg.Named = append(cfg.Named, archive...)
-	if len(archive) == 0 && o.composer {
-		cfg.Conventional = certs.DefaultArchiveHosts
+	if conventional {
+		cfg.Conventional = archive
+	} else {
+		cfg.Named = append(cfg.Named, archive...)
 	}
 	p, err := egress.New(cfg)
 	if err != nil {
 		return nil, usageError(err.Error(), "check --composer-upstream, --npm-upstream, --log and --archive-host")
 	}
 	return p, nil
+}
+
+// archiveHosts are the hosts serve fetches archives from besides the
+// upstreams: --archive-host, or without it and with a Composer upstream
+// the code hosts Composer dists point at (conventional: fetched from
+// public addresses only).
+func archiveHosts(c *cli.Context, composer bool) (hosts []string, conventional bool) {
+	if named := nonEmpty(c.StringSlice("archive-host")); len(named) > 0 || !composer {
+		return named, false
+	}
+	return certs.DefaultArchiveHosts, true
 }
 
 // selfAddrs are sigil's own addresses: the listener and --public-url.

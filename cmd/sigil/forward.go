@@ -119,10 +119,13 @@ func forwardHandler(c *cli.Context, mirror http.Handler, parts forwardParts) (ht
 	// forward.New checks --allow-host and says what is wrong with it;
 	// only then is the tunnels' dial policy made from it.
 	var tunnels *egress.Policy
+	archives, _ := archiveHosts(c, parts.composerURL != nil)
 	p, err := forward.New(forward.Config{
 		CA:        ca,
 		Upstreams: upstreams,
 		Allow:     allow,
+		// An allowed archive host is intercepted all the same.
+		Archives: archives,
 		Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			return tunnels.DialContext(ctx, network, addr)
 		},

@@ -49,8 +49,10 @@ func (p *Proxy) decide(ctx context.Context, scheme, target string) decision {
 		return d
 	}
 	// Interception is decided before the allow list: an allowed upstream
-	// is still verified.
-	if len(p.upstreams[d.origin]) > 0 || p.learned(ctx, d.origin) {
+	// is still verified, and so is an allowed archive host, whether or
+	// not metadata named it lately (a tunnel would pass a lock file's
+	// archives unverified).
+	if len(p.upstreams[d.origin]) > 0 || p.learned(ctx, d.origin) || p.allow[hp] && p.archive[hp] {
 		if scheme == "https" {
 			if err := p.ca.Permits(host); err != nil {
 				d.status = http.StatusForbidden

@@ -23,6 +23,10 @@
 //     request, never from DNS, and checked again where the dial happens.
 //   - An intercepted host is never tunnelled: interception wins over the
 //     allow list, so allowing a registry host cannot bypass verification.
+//     Nor can allowing an archive host (Config.Archives, such as a code
+//     host that serves git too): it is intercepted whether or not
+//     metadata named it lately, so a lock file's archive on it is refused
+//     or verified, never tunnelled.
 //   - Only hosts the CA's name constraints permit are intercepted
 //     (certs.CA.Permits); another is refused, naming 'sigil ca init
 //     --host', rather than answered with a certificate every client would

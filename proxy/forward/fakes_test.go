@@ -210,13 +210,18 @@ type rig struct {
 type rigOptions struct {
 	separateArchives bool
 	allow            []string
+	archiveHosts     []string
+	reg              *registry // nil: a new one
 	mode             policy.Mode
 	untrusted        bool // sigil does not trust the registry's CA
 }
 
 func newRig(t *testing.T, o rigOptions) *rig {
 	t.Helper()
-	r := &rig{t: t, reg: newRegistry(t, o.separateArchives), ca: testCA(t)}
+	r := &rig{t: t, reg: o.reg, ca: testCA(t)}
+	if r.reg == nil {
+		r.reg = newRegistry(t, o.separateArchives)
+	}
 	client := r.reg.upstreamClient()
 	if o.untrusted {
 		client = proxy.UpstreamClient(nil)
@@ -243,6 +248,7 @@ func newRig(t *testing.T, o rigOptions) *rig {
 		CA:        r.ca,
 		Upstreams: []Upstream{{URL: upURL, Front: r.front}},
 		Allow:     o.allow,
+		Archives:  o.archiveHosts,
 		NonProxy: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 			r.nonHits.Add(1)
 			io.WriteString(w, "mirror "+req.URL.Path)

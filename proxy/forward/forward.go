@@ -69,6 +69,11 @@ type Config struct {
 	// Allow lists the targets tunnelled untouched: "HOST:PORT", or
 	// "HOST" for its ports 443 and 80. Default: none.
 	Allow []string
+	// Archives lists the hosts sigil fetches archives from (the outbound
+	// policy's archive hosts), as Allow writes them. One that is also in
+	// Allow is intercepted, never tunnelled, whether or not metadata named
+	// it lately. Default: none.
+	Archives []string
 	// NonProxy answers requests that are not proxy requests (an
 	// origin-form target such as "GET /composer/packages.json") and plain
 	// proxy requests addressed to sigil's own listening address. Default:
@@ -90,6 +95,7 @@ type Proxy struct {
 	upstreams map[string][]*upstream // by origin, longest base path first
 	archives  []Archives
 	allow     map[string]bool // "host:port"
+	archive   map[string]bool // "host:port": archive hosts, never tunnelled
 	nonProxy  http.Handler
 	dial      func(ctx context.Context, network, addr string) (net.Conn, error)
 	log       *slog.Logger
@@ -109,6 +115,7 @@ func New(cfg Config) (*Proxy, error) {
 		ca:        cfg.CA,
 		upstreams: map[string][]*upstream{},
 		allow:     map[string]bool{},
+		archive:   map[string]bool{},
 		nonProxy:  cfg.NonProxy,
 		dial:      cfg.Dial,
 		log:       cfg.Logger,
@@ -145,6 +152,15 @@ func New(cfg Config) (*Proxy, error) {
 		}
 		for _, hp := range hps {
 			p.allow[hp] = true
+		}
+	}
+	for _, a := range cfg.Archives {
+		hps, err := parseAllow(a)
+		if err != nil {
+			return nil, fmt.Errorf("forward: archive host %q: %w", a, err)
+		}
+		for _, hp := range hps {
+			p.archive[hp] = true
 		}
 	}
 	if p.nonProxy == nil {

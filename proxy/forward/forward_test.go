@@ -189,6 +189,34 @@ func TestAllowListedTunnelled(t *testing.T) {
 	}
 }
 
+// An archive host that is also allowed (a code host that serves both
+// archives and git, allowed for --prefer-source) is intercepted, not
+// tunnelled, also before metadata named it (a lock-file install) and after
+// the learned host expired: a tunnel would hand the client the archive
+// unverified.
+func TestArchiveHostInterceptedEvenIfAllowed(t *testing.T) {
+	reg := newRegistry(t, true)
+	host := strings.TrimPrefix(reg.archives.URL, "https://")
+	r := newRig(t, rigOptions{reg: reg, allow: []string{host}, archiveHosts: []string{host}})
+	client := r.client(reg.archives.Certificate())
+
+	resp, err := client.Get(reg.distURL("2.0.0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound || !strings.Contains(string(b), "has not seen metadata naming") {
+		t.Errorf("lock-file archive on an allowed archive host: %d %s", resp.StatusCode, b)
+	}
+	if !resp.TLS.PeerCertificates[0].Equal(r.ca.Certificate()) && resp.TLS.PeerCertificates[0].Issuer.CommonName != r.ca.Certificate().Subject.CommonName {
+		t.Error("an allowed archive host was tunnelled, not intercepted")
+	}
+	if n := reg.archiveHits.Load(); n != 0 {
+		t.Errorf("the client reached the archive host %d times past sigil", n)
+	}
+}
+
 func TestUpstreamInterceptedEvenIfAllowed(t *testing.T) {
 	r := newRig(t, rigOptions{})
 	// The upstream's host is allowed too (set after the fact: the rig
