@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/urfave/cli/v2"
@@ -62,5 +63,64 @@ func TestUpstreamRemembered(t *testing.T) {
 	// Without a memory (another cache directory), sigil itself is refused.
 	if u := resolveNPM(t, t.TempDir(), self); u != nil {
 		t.Fatalf("fresh cache, npm pointing at sigil: %v, want none", u)
+	}
+}
+
+// TestUpstreamWithCredentials: sigil sends no credentials upstream, so an
+// upstream URL that holds them is refused (the flag) or not followed (the
+// client's configuration), and the password is never logged, printed or
+// remembered.
+func TestUpstreamWithCredentials(t *testing.T) {
+	const secret = "s3cret"
+	const withCreds = "https://user:" + secret + "@registry.example.test/"
+	run := func(dir, clientRegistry string, args ...string) (*url.URL, string, error) {
+		src := npmSource
+		src.fallback = func(context.Context) string { return clientRegistry }
+		var got *url.URL
+		var logs strings.Builder
+		app := &cli.App{
+			Flags: []cli.Flag{
+				&cli.StringFlag{Name: "listen", Value: defaultListen},
+				&cli.StringFlag{Name: "npm-upstream"},
+			},
+			Action: func(c *cli.Context) error {
+				logger := slog.New(slog.NewTextHandler(&logs, nil))
+				mem := newUpstreamMemory(dir)
+				u, err := upstreamURL(c, src, logger, mem)
+				remember(mem, logger, map[string]*url.URL{src.flag: u})
+				got = u
+				return err
+			},
+		}
+		err := app.Run(append([]string{"sigil"}, args...))
+		return got, logs.String(), err
+	}
+
+	dir := t.TempDir()
+	u, logs, err := run(dir, withCreds)
+	if err != nil || u != nil {
+		t.Errorf("npm configured with credentials in its registry URL: %v, %v; want no upstream", u, err)
+	}
+	if strings.Contains(logs, secret) || !strings.Contains(logs, "registry.example.test") || !strings.Contains(logs, "credentials") {
+		t.Errorf("log: %s", logs)
+	}
+	if u, _, _ := run(dir, ""); u != nil {
+		t.Errorf("remembered %v", u)
+	}
+	// What an earlier sigil remembered is not followed either.
+	old := t.TempDir()
+	if err := newUpstreamMemory(old).set("npm-upstream", withCreds); err != nil {
+		t.Fatal(err)
+	}
+	if u, logs, _ := run(old, ""); u != nil || strings.Contains(logs, secret) {
+		t.Errorf("remembered with credentials: %v\n%s", u, logs)
+	}
+
+	u, logs, err = run(t.TempDir(), "", "--npm-upstream", withCreds)
+	if err == nil || u != nil || strings.Contains(err.Error(), secret) || !strings.Contains(err.Error(), "credentials") {
+		t.Errorf("--npm-upstream with credentials: %v, %v", u, err)
+	}
+	if strings.Contains(logs, secret) {
+		t.Errorf("log: %s", logs)
 	}
 }

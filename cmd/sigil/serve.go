@@ -489,35 +489,70 @@ var (
 func upstreamURL(c *cli.Context, src upstreamSource, logger *slog.Logger, mem *upstreamMemory) (*url.URL, error) {
 	raw := c.String(src.flag)
 	env := envVar(src.flag)[0]
-	if raw == "" {
-		remembered, err := mem.get(src.flag)
-		if err != nil {
-			logger.Warn("the remembered upstreams cannot be read; ignoring them", "err", err)
+	if raw != "" {
+		u, err := url.Parse(raw)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, usageError(fmt.Sprintf("--%s %q: want an http or https URL", src.flag, redactURL(raw)), "")
 		}
-		if remembered != "" && !pointsAt(remembered, c.String("listen")) {
-			raw = remembered
-			logger.Info(src.client+" upstream remembered from an earlier run", "url", raw,
-				"hint", fmt.Sprintf("set --%s (%s) to follow another", src.flag, env))
+		if u.User != nil {
+			return nil, usageError(fmt.Sprintf("--%s %s: the URL holds credentials, and sigil sends none upstream", src.flag, u.Redacted()),
+				"give the registry's URL without user and password")
 		}
+		return u, nil
 	}
-	if raw == "" {
-		raw = src.fallback(c.Context)
-		if raw != "" && pointsAt(raw, c.String("listen")) {
-			logger.Warn(src.client+" is configured to use sigil itself; not mirroring it", "repository", raw,
-				"hint", fmt.Sprintf("set --%s (%s) to the repository sigil should follow", src.flag, env))
-			raw = ""
-		}
-		if raw == "" {
-			logger.Warn(fmt.Sprintf("no %s upstream: set --%s (%s); %s answers 503", src.client, src.flag, env, src.route))
-			return nil, nil
-		}
+	remembered, err := mem.get(src.flag)
+	if err != nil {
+		logger.Warn("the remembered upstreams cannot be read; ignoring them", "err", err)
+	}
+	// An earlier sigil remembered what it was given; one that holds
+	// credentials is not followed (see below).
+	if u := parseUpstream(remembered); u != nil && u.User == nil && !pointsAt(remembered, c.String("listen")) {
+		logger.Info(src.client+" upstream remembered from an earlier run", "url", u.String(),
+			"hint", fmt.Sprintf("set --%s (%s) to follow another", src.flag, env))
+		return u, nil
+	}
+	raw = src.fallback(c.Context)
+	u := parseUpstream(raw)
+	switch {
+	case raw == "":
+	case u == nil:
+		logger.Warn(src.client+" is configured with a repository that is no http or https URL; not mirroring it", "repository", redactURL(raw))
+	case u.User != nil:
+		// A password in the URL is a credential for that registry, which
+		// sigil never sends, and never logs or remembers.
+		logger.Warn(src.client+"'s repository URL holds credentials, and sigil sends none upstream; not mirroring it", "repository", u.Redacted(),
+			"hint", fmt.Sprintf("set --%s (%s) to a repository sigil can read without credentials", src.flag, env))
+	case pointsAt(raw, c.String("listen")):
+		logger.Warn(src.client+" is configured to use sigil itself; not mirroring it", "repository", raw,
+			"hint", fmt.Sprintf("set --%s (%s) to the repository sigil should follow", src.flag, env))
+	default:
 		logger.Info(src.client+" upstream taken from "+src.client+"'s configuration", "url", raw)
+		return u, nil
 	}
+	logger.Warn(fmt.Sprintf("no %s upstream: set --%s (%s); %s answers 503", src.client, src.flag, env, src.route))
+	return nil, nil
+}
+
+// parseUpstream is raw as an upstream URL, or nil when it is none: empty,
+// or not an absolute http or https URL.
+func parseUpstream(raw string) *url.URL {
 	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, usageError(fmt.Sprintf("--%s %q: want an http or https URL", src.flag, raw), "")
+	if raw == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil
 	}
-	return u, nil
+	return u
+}
+
+// redactURL is raw with any password replaced, for messages; raw that does
+// not parse is cut at its last "@".
+func redactURL(raw string) string {
+	if u, err := url.Parse(raw); err == nil {
+		return u.Redacted()
+	}
+	if i := strings.LastIndexByte(raw, '@'); i >= 0 {
+		return "…" + raw[i:]
+	}
+	return raw
 }
 
 // composerUpstream is --composer-upstream, or the default repository of the
