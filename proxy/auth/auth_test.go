@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -253,4 +254,41 @@ func FuzzParseFile(f *testing.F) {
 			names[e.name] = true
 		}
 	})
+}
+
+// TestWritableFileRefused: whoever can write the token file can let
+// themselves in, so a file that group or others may write is refused at
+// start, and a change to one is not taken.
+func TestWritableFileRefused(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("no Unix modes")
+	}
+	path, token := tokenFile(t)
+	if err := os.Chmod(path, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(path, nil); err == nil || !strings.Contains(err.Error(), "writable by group or others") || !strings.Contains(err.Error(), "chmod go-w") {
+		t.Errorf("Load of a world-writable file: %v", err)
+	}
+
+	os.Chmod(path, 0o600)
+	g, err := Load(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	g.now = func() time.Time { return now }
+	os.Chmod(path, 0o620)
+	intruder := NewToken()
+	f, _ := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	f.WriteString(Line("intruder", intruder) + "\n")
+	f.Close()
+	os.Chtimes(path, now, now.Add(time.Second))
+	now = now.Add(recheckEvery)
+	if _, ok := match(g.current(), intruder); ok {
+		t.Error("a token added to a group-writable file was taken")
+	}
+	if _, ok := match(g.current(), token); !ok {
+		t.Error("the tokens read before are no longer in force")
+	}
 }

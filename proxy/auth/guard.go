@@ -37,8 +37,9 @@ type fileStamp struct {
 
 func stampOf(fi os.FileInfo) fileStamp { return fileStamp{fi.Size(), fi.ModTime()} }
 
-// Load reads the token file at path. A file that does not parse is an
-// error; so is one with no token in it, which would lock every client out.
+// Load reads the token file at path. A file that does not parse, or that
+// group or others may write, is an error; so is one with no token in it,
+// which would lock every client out.
 func Load(path string, logger *slog.Logger) (*Guard, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -84,7 +85,7 @@ func (g *Guard) current() []entry {
 	}
 	entries, err := readFile(g.path)
 	if err != nil {
-		g.log.Error("token file changed but does not parse; the tokens read before stay in force", "err", err)
+		g.log.Error("token file changed but cannot be used; the tokens read before stay in force", "err", err)
 		return g.entries
 	}
 	g.entries, g.stamp = entries, stampOf(fi)

@@ -19,6 +19,8 @@
 //   - A token is compared by its sha256, in constant time, against every
 //     entry of the file: how long a check takes says nothing about which
 //     entry came close.
+//   - The file must not be writable by group or others (Unix): such a
+//     file is refused at start, and a change to one is not taken.
 //   - The file is read again when it changes (checked at most every few
 //     seconds), so that a token added or removed takes effect without a
 //     restart. A file that no longer parses is refused, logged, and the
@@ -43,6 +45,7 @@ import (
 	"io/fs"
 	"os"
 	"regexp"
+	"runtime"
 	"strings"
 
 	"github.com/sigilproxy/sigil/internal/atomicfile"
@@ -121,10 +124,14 @@ func match(entries []entry, token string) (string, bool) {
 	return entries[found].name, true
 }
 
-// readFile reads and parses the token file at path.
+// readFile reads and parses the token file at path, which only its owner
+// may write: whoever can write it can let themselves in.
 func readFile(path string) ([]entry, error) {
 	data, err := readBounded(path)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkMode(path); err != nil {
 		return nil, err
 	}
 	entries, err := parseFile(data)
@@ -132,6 +139,22 @@ func readFile(path string) ([]entry, error) {
 		return nil, fmt.Errorf("token file %s: %w", path, err)
 	}
 	return entries, nil
+}
+
+// checkMode refuses a token file that group or others may write. Windows
+// has no such mode bits; its ACLs are the operator's.
+func checkMode(path string) error {
+	if runtime.GOOS == "windows" {
+		return nil
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("token file: %w", err)
+	}
+	if perm := fi.Mode().Perm(); perm&0o022 != 0 {
+		return fmt.Errorf("token file %s is writable by group or others (mode %04o), who could add tokens of their own: chmod go-w %s", path, perm, path)
+	}
+	return nil
 }
 
 func readBounded(path string) ([]byte, error) {
