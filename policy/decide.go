@@ -7,68 +7,42 @@ import (
 	"time"
 
 	"github.com/sigilproxy/sigil/release"
+	"github.com/sigilproxy/sigil/tlog"
 )
 
-// Evidence is what the release log proves about one package: the caller
-// has already checked the checkpoint, its witnesses, every inclusion proof,
-// every signature and the keyring state of the package's namespaces. The
+// Evidence is what the release log proves about one package, in the log's
+// own types: the caller has already checked the checkpoint, its witnesses,
+// every inclusion proof, and evaluated the entries (tlog.Evaluate: every
+// signature and the keyring state of the package's namespaces). The
 // decision only compares.
 type Evidence struct {
 	// Err is set when the log could not be consulted or did not verify (a
 	// SECURITY ERROR among them). Every version then fails closed: Block in
 	// enforce mode, Warn in warn mode, with Err's text as the reason.
 	Err error
-	// Namespaces are the namespaces that govern the package, broadest first
-	// (release.Namespaces); reasons name them.
-	Namespaces []string
-	// Keyed lists those of Namespaces that have, or ever had, a key (in the
-	// log or pinned in Config.VendorKeys). A namespace whose keys were all
-	// retired or revoked stays keyed: losing its keys must not turn a
-	// signed package into an unsigned one. Empty means the package is
-	// unsigned and the Unsigned policy applies.
-	Keyed []string
-	// Statements holds the valid statement of each version that has one.
-	Statements map[string]Statement
-	// Rejected explains, per version, why logged statements of that
-	// version are not valid (signed only by a revoked key, by a key not
-	// authorized for the namespace, ...). Sentences without the package
-	// name; they only enrich the reasons.
-	Rejected map[string][]string
-	// Equivocations holds the versions for which the log has two different
-	// statements.
-	Equivocations map[string]Equivocation
+	// Trust is the log's evaluation of the package (tlog.Lookup.Evaluate):
+	// the namespaces that govern it, the history of their keys, the valid
+	// statement of each version, equivocations and the statements that do
+	// not count. Required when Err is nil: without it every version fails
+	// closed. A namespace that has or ever had a key (in the log or pinned
+	// in Config.VendorKeys) is keyed, even when its keys were all retired
+	// or revoked: losing its keys must not turn a signed package into an
+	// unsigned one. A package with no keyed namespace is unsigned and the
+	// Unsigned policy applies.
+	Trust *tlog.PackageTrust
 	// Observations holds, by version, what the release log itself saw when
-	// it fetched the version from the registry it observes (signed by the
-	// log key, proven in the log): the shared first-seen truth, checked in
-	// addition to any statement, and the clock of the release age.
-	Observations map[string]Observation
+	// it fetched the version from the registry it observes
+	// (tlog.Lookup.Observations: signed by the log key, proven in the
+	// log): the shared first-seen truth, checked in addition to any
+	// statement, and the clock of the release age.
+	Observations map[string]*tlog.Observation
 }
 
-// Observation is the part of the log's observation of a version that the
-// decision compares with what this proxy was served.
-type Observation struct {
-	Index    uint64    // position in the log
-	Tree     string    // h1:...
-	Manifest string    // sha256:...
-	Archive  string    // npm: sha512-<base64>; Composer: empty
-	Observed time.Time // when the log fetched it
-}
-
-// Statement is the part of a valid logged release statement that the
-// decision compares with the registry.
-type Statement struct {
-	Index    uint64 // position in the log
-	Signer   string // name of the key that signed it
-	Tree     string // h1:...
-	Source   string // optional
-	Manifest string // sha256:...
-	Archive  string // optional; npm: sha512-<base64>
-}
-
-// Equivocation is the evidence of two different statements for one
-// version: their log indices.
-type Equivocation struct {
-	First, Second uint64
+// Unsigned reports whether the evidence holds and shows the package
+// unsigned (no namespace of it has or had a key): then the first-seen pin
+// of a version takes part in the archive verdict.
+func (e *Evidence) Unsigned() bool {
+	return e != nil && e.Err == nil && e.Trust != nil && !e.Trust.Keyed()
 }
 
 // Metadata is what the registry's metadata says about one version.
@@ -157,8 +131,8 @@ func (c *Config) Version(e *Evidence, m Metadata) Verdict {
 func (c *Config) Archive(e *Evidence, m Metadata, a ArchiveFacts) Verdict {
 	s := c.For(m.Package)
 	d := decision{pkg: m.Package, version: m.Version}
-	if st, ok := d.metadata(s, e, m); ok {
-		d.archive(st, m, a)
+	if ve := d.metadata(s, e, m); ve != nil {
+		d.archive(ve, a)
 	} else if d.unsigned {
 		d.pin(a)
 	}
@@ -213,11 +187,24 @@ type decision struct {
 // id is package@version, the subject of every reason.
 func (d *decision) id() string { return d.pkg + "@" + d.version }
 
-// where names a statement in a reason, formatted only when one is written.
-type where Statement
+// where names a statement in a reason by its first entry, formatted only
+// when one is written: the signers by NAME+HASH, what a signature line
+// shows (the key itself is long and adds nothing a person can check by
+// eye).
+type where struct{ *tlog.LoggedStatement }
 
 func (w where) String() string {
-	return fmt.Sprintf("statement at log index %d signed by %s", w.Index, w.Signer)
+	var b strings.Builder
+	fmt.Fprintf(&b, "statement at log index %d signed by ", w.Index)
+	for i, k := range w.Signers {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		name, rest, _ := strings.Cut(k, "+")
+		hash, _, _ := strings.Cut(rest, "+")
+		b.WriteString(name + "+" + hash)
+	}
+	return b.String()
 }
 
 func (d *decision) fail(format string, args ...any) {
@@ -226,40 +213,35 @@ func (d *decision) fail(format string, args ...any) {
 }
 
 // metadata runs the checks that need only the metadata and returns the
-// version's statement when there is one to compare the archive with.
-func (d *decision) metadata(s Settings, e *Evidence, m Metadata) (Statement, bool) {
-	if e == nil {
+// version's valid statement when there is one to compare the archive with.
+func (d *decision) metadata(s Settings, e *Evidence, m Metadata) *tlog.VersionEvidence {
+	if e == nil || e.Err == nil && e.Trust == nil {
 		d.fail("no release log evidence was available")
-		return Statement{}, false
+		return nil
 	}
 	if e.Err != nil {
 		d.fail("the release log could not be checked, so the version cannot be verified: %v", e.Err)
-		return Statement{}, false
+		return nil
 	}
-	if eq, ok := e.Equivocations[m.Version]; ok {
-		d.fail("the release log holds two different statements for this version, at indices %d and %d; the version is blocked until the vendor resolves it", eq.First, eq.Second)
-		return Statement{}, false
+	t := e.Trust
+	if eq := equivocation(t, m.Version); eq != nil {
+		d.fail("the release log holds two different statements for this version, at indices %d and %d; the version is blocked until the vendor resolves it", eq.First.Index, eq.Second.Index)
+		return nil
 	}
 	d.observedMetadata(s, e.Observations, m)
-	if len(e.Keyed) == 0 {
+	if !t.Keyed() {
 		d.unsigned = true
-		d.unsignedPolicy(s, e)
-		return Statement{}, false
+		d.unsignedPolicy(s, t)
+		return nil
 	}
-	st, ok := e.Statements[m.Version]
-	if !ok {
-		has := "has"
-		if len(e.Keyed) > 1 {
-			has = "have"
-		}
-		msg := fmt.Sprintf("no valid release statement for this version is in the release log, and %s %s signing keys", joinNames(e.Keyed, "and"), has)
-		if why := e.Rejected[m.Version]; len(why) > 0 {
-			msg += " (" + strings.Join(why, "; ") + ")"
-		}
-		d.fail("%s", msg)
-		return Statement{}, false
+	ve := t.Statements[m.Version]
+	if ve == nil || len(ve.Entries) == 0 {
+		d.fail("%s", noStatement(t, m.Version))
+		return nil
 	}
-	at := where(st)
+	// Several entries with one content are one release logged more than
+	// once (re-signed by another key): the first is the evidence.
+	st, at := ve.Statement, where{&ve.Entries[0]}
 	switch {
 	case m.ManifestErr != nil:
 		d.fail("the dependencies in the metadata cannot be checked against the %s: %v", at, m.ManifestErr)
@@ -281,29 +263,67 @@ func (d *decision) metadata(s Settings, e *Evidence, m Metadata) (Statement, boo
 		}
 	}
 	d.signed = !d.block
-	return st, true
+	return ve
+}
+
+// equivocation returns the first equivocation the log proves for version,
+// or nil.
+func equivocation(t *tlog.PackageTrust, version string) *tlog.Equivocation {
+	for i := range t.Equivocations {
+		if t.Equivocations[i].Version == version {
+			return &t.Equivocations[i]
+		}
+	}
+	return nil
+}
+
+// noStatement says why a version of a keyed package has no valid
+// statement: which namespaces have keys (in the order that governs the
+// package), and why each logged statement of the version does not count.
+func noStatement(t *tlog.PackageTrust, version string) string {
+	var keyed []string
+	for _, ns := range t.Namespaces {
+		if len(t.Keys[ns]) > 0 {
+			keyed = append(keyed, ns)
+		}
+	}
+	has := "has"
+	if len(keyed) > 1 {
+		has = "have"
+	}
+	msg := fmt.Sprintf("no valid release statement for this version is in the release log, and %s %s signing keys", joinNames(keyed, "and"), has)
+	var why []string
+	for _, r := range t.Refused {
+		if r.Version != "" && r.Version == version {
+			why = append(why, r.Reason)
+		}
+	}
+	if len(why) > 0 {
+		msg += " (" + strings.Join(why, "; ") + ")"
+	}
+	return msg
 }
 
 // unsignedPolicy applies the unsigned policy. Allow, the default, says
 // nothing, and so builds no string: it is the hot path of most packages.
-func (d *decision) unsignedPolicy(s Settings, e *Evidence) {
+func (d *decision) unsignedPolicy(s Settings, t *tlog.PackageTrust) {
 	switch s.Unsigned {
 	case UnsignedWarn:
-		d.reasons = append(d.reasons, d.id()+": "+unsignedMessage(e)+"; served under the unsigned = warn policy")
+		d.reasons = append(d.reasons, d.id()+": "+unsignedMessage(t)+"; served under the unsigned = warn policy")
 	case UnsignedDeny:
-		d.fail("%s, and the policy denies unsigned packages (unsigned = deny)", unsignedMessage(e))
+		d.fail("%s, and the policy denies unsigned packages (unsigned = deny)", unsignedMessage(t))
 	}
 }
 
-func unsignedMessage(e *Evidence) string {
-	if len(e.Namespaces) > 0 {
-		return fmt.Sprintf("the package is unsigned: no key was ever registered for %s", joinNames(e.Namespaces, "or"))
+func unsignedMessage(t *tlog.PackageTrust) string {
+	if len(t.Namespaces) > 0 {
+		return fmt.Sprintf("the package is unsigned: no key was ever registered for %s", joinNames(t.Namespaces, "or"))
 	}
 	return "the package is unsigned"
 }
 
-func (d *decision) archive(st Statement, m Metadata, a ArchiveFacts) {
-	at := where(st)
+func (d *decision) archive(ve *tlog.VersionEvidence, a ArchiveFacts) {
+	st, at := ve.Statement, where{&ve.Entries[0]}
 	switch {
 	case a.TreeErr != nil:
 		d.fail("the archive cannot be checked against the %s: %v", at, a.TreeErr)

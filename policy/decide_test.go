@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/sigilproxy/sigil/release"
+	"github.com/sigilproxy/sigil/tlog/tlogtest"
 )
 
 const (
@@ -29,22 +30,15 @@ func integrityOf(s string) string {
 }
 
 func signedEvidence() *Evidence {
-	return &Evidence{
-		Namespaces: []string{"acme", "acme/foo"},
-		Keyed:      []string{"acme"},
-		Statements: map[string]Statement{
-			"1.0.0": {Index: 7, Signer: "acme-release", Tree: treeA, Source: "abc123", Manifest: manA},
-			"2.0.0": {Index: 9, Signer: "acme-release", Tree: treeA, Manifest: manA, Archive: sha512},
-		},
-		Rejected: map[string][]string{
-			"1.1.0": {"the statement at log index 8 was signed only by key acme-old, revoked at log index 12"},
-		},
-		Equivocations: map[string]Equivocation{"1.2.0": {First: 10, Second: 14}},
-	}
+	return &Evidence{Trust: tlogtest.NewTrust(release.Composer, "acme/foo").Key("acme", "acme-release").
+		Statement(7, release.Statement{Version: "1.0.0", Tree: treeA, Source: "abc123", Manifest: manA}, "acme-release").
+		Statement(9, release.Statement{Version: "2.0.0", Tree: treeA, Manifest: manA, Archive: sha512}, "acme-release").
+		Refused(8, "1.1.0", "the statement at log index 8 was signed only by key acme-old, revoked at log index 12").
+		Equivocation("1.2.0", 10, 14).PackageTrust}
 }
 
 func unsignedEvidence() *Evidence {
-	return &Evidence{Namespaces: []string{"acme", "acme/foo"}}
+	return &Evidence{Trust: tlogtest.NewTrust(release.Composer, "acme/foo").PackageTrust}
 }
 
 func meta(version string) Metadata {

@@ -3,16 +3,23 @@
 // act on.
 //
 // The decision is a pure function of its inputs. It takes the evidence the
-// release log proved about a package (Evidence: valid statements, which
-// namespaces have keys, equivocations, or why the log could not be
-// checked), what the registry's metadata says about a version (Metadata)
-// and, at archive time, what sigil measured on the bytes (ArchiveFacts).
-// It does no I/O, so every branch is a table test.
+// release log proved about a package in the log's own types, handed over
+// as package tlog made them, with no copy or translation between
+// (Evidence: the tlog.PackageTrust that tlog.Lookup.Evaluate returns, with
+// the valid statements, the key history of every namespace, equivocations
+// and the statements that do not count; the lookup's observations; or why
+// the log could not be checked), what the registry's metadata says about a
+// version (Metadata) and, at archive time, what sigil measured on the
+// bytes (ArchiveFacts). It does no I/O, so every branch is a table test.
+// Deciding a version that passes builds no string and allocates nothing:
+// reasons, and the key names in them, are formatted only when written.
 //
 // What it guarantees:
 //
 //   - A package none of whose namespaces ever had a key follows the Unsigned
-//     policy (allow, warn, deny); its archives must keep the tree hash and
+//     policy (allow, warn, deny); keys that were all retired or revoked
+//     still make a namespace keyed, so losing them never makes a signed
+//     package unsigned; its archives must keep the tree hash and
 //     manifest first seen for each version (the caller keys the pin as the
 //     client compares versions, a dev version per commit).
 //   - Signed or not, at archive time the metadata's manifest digest must
@@ -41,7 +48,9 @@
 //
 // Reasons are sentences that start with package@version and name the
 // evidence: what was expected, what came, the statement's log index and
-// signing key.
+// signing keys (NAME+HASH, as a signature line shows them), and for a
+// version without a valid statement the keyed namespaces and why each
+// logged statement of it does not count.
 //
 // The configuration (Config) comes from flags and a TOML policy file
 // (LoadFile) whose per-package rules override the top-level settings; the

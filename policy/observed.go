@@ -5,11 +5,12 @@ import (
 	"time"
 
 	"github.com/sigilproxy/sigil/release"
+	"github.com/sigilproxy/sigil/tlog"
 )
 
 // seen names an observation in a reason, formatted only when one is
 // written.
-type seen Observation
+type seen struct{ *tlog.Observation }
 
 func (o seen) String() string {
 	return fmt.Sprintf("observation at log index %d, made %s", o.Index, o.Observed.UTC().Format(release.ObservedTimeFormat))
@@ -19,44 +20,44 @@ func (o seen) String() string {
 // version, signed or not, and applies the release age. A version the log
 // has not observed passes here (the statement or the unsigned policy
 // decide it), unless a release age is required: then its age is unknown.
-func (d *decision) observedMetadata(s Settings, obs map[string]Observation, m Metadata) {
-	o, ok := obs[m.Version]
-	if ok {
+func (d *decision) observedMetadata(s Settings, obs map[string]*tlog.Observation, m Metadata) {
+	o := obs[m.Version]
+	if o != nil {
 		switch {
 		case m.ManifestErr != nil:
 			// Reported against the statement, or below when unsigned.
 		case m.Manifest != o.Manifest:
 			d.fail("the dependencies in the metadata (manifest %s) differ from what the release log observed (manifest %s, %s): this registry serves other metadata than it served the log",
-				m.Manifest, o.Manifest, seen(o))
+				m.Manifest, o.Manifest, seen{o})
 		}
 		if o.Archive != "" && m.Integrity != "" && integrityMismatch(m.Integrity, o.Archive) {
-			d.fail("the metadata's dist.integrity %q differs from the archive digest the release log observed (%s, %s)", m.Integrity, o.Archive, seen(o))
+			d.fail("the metadata's dist.integrity %q differs from the archive digest the release log observed (%s, %s)", m.Integrity, o.Archive, seen{o})
 		}
 	}
 	if s.MinReleaseAge <= 0 || m.Now.IsZero() {
 		return
 	}
-	if !ok {
+	if o == nil {
 		d.fail("the release log has not observed this version yet, so its release age is unknown; it becomes installable %s after the log observes it (min-release-age)", s.MinReleaseAge)
 		return
 	}
 	if age := m.Now.Sub(o.Observed); age < s.MinReleaseAge {
 		d.fail("released %s ago by the release log's clock (%s), younger than the min-release-age of %s; installable from %s",
-			age.Truncate(time.Second), seen(o), s.MinReleaseAge, o.Observed.Add(s.MinReleaseAge).UTC().Format(time.RFC3339))
+			age.Truncate(time.Second), seen{o}, s.MinReleaseAge, o.Observed.Add(s.MinReleaseAge).UTC().Format(time.RFC3339))
 	}
 }
 
 // observedArchive compares the archive with the log's observation of the
 // version.
-func (d *decision) observedArchive(obs map[string]Observation, m Metadata, a ArchiveFacts) {
-	o, ok := obs[m.Version]
-	if !ok || a.TreeErr != nil {
+func (d *decision) observedArchive(obs map[string]*tlog.Observation, m Metadata, a ArchiveFacts) {
+	o := obs[m.Version]
+	if o == nil || a.TreeErr != nil {
 		return // a tree that cannot be computed is reported already
 	}
 	if a.Tree != o.Tree {
-		d.fail("the archive's tree hash %s differs from the tree %s the release log observed (%s): this registry serves other bytes than it served the log", a.Tree, o.Tree, seen(o))
+		d.fail("the archive's tree hash %s differs from the tree %s the release log observed (%s): this registry serves other bytes than it served the log", a.Tree, o.Tree, seen{o})
 	}
 	if o.Archive != "" && a.SHA512 != "" && a.SHA512 != o.Archive {
-		d.fail("the archive's digest %s differs from the digest %s the release log observed (%s)", a.SHA512, o.Archive, seen(o))
+		d.fail("the archive's digest %s differs from the digest %s the release log observed (%s)", a.SHA512, o.Archive, seen{o})
 	}
 }

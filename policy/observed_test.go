@@ -4,13 +4,16 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sigilproxy/sigil/release"
+	"github.com/sigilproxy/sigil/tlog"
 )
 
 func TestObservations(t *testing.T) {
 	at := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 	day := 24 * time.Hour
 	withObs := func(e *Evidence) *Evidence {
-		e.Observations = map[string]Observation{"1.0.0": {Index: 42, Tree: treeA, Manifest: manA, Observed: at}}
+		e.Observations = map[string]*tlog.Observation{"1.0.0": {Index: 42, Observation: &release.Observation{Tree: treeA, Manifest: manA, Observed: at}}}
 		return e
 	}
 	age := func(d time.Duration) *Config { return &Config{Unsigned: UnsignedAllow, MinReleaseAge: &d} }

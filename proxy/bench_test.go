@@ -59,7 +59,7 @@ func BenchmarkArchiveCached(b *testing.B) {
 	up := newArchiveServer(b)
 	url := up.set("/dist/big.zip", zipb)
 	ev := &fakeEvidence{}
-	ev.set("acme/foo", signed(map[string]policy.Statement{"1.0.0": {Index: 3, Signer: "acme", Tree: tree, Manifest: emptyManifest}}))
+	ev.set("acme/foo", signed(release.Statement{Version: "1.0.0", Tree: tree, Manifest: emptyManifest}))
 	v, err := NewVerifier(VerifierConfig{Log: &fakeLog{size: 10}, Cache: StoreCache(store), Client: up.Client(), TempDir: b.TempDir()})
 	if err != nil {
 		b.Fatal(err)
@@ -151,9 +151,12 @@ func BenchmarkArchiveCold(b *testing.B) {
 	defer v.Close()
 	// Every version is signed with the same tree: the comment is not
 	// part of it.
-	v.evaluate = func(lk *tlog.Lookup) *policy.Evidence {
-		return signed(anyVersion{Index: 3, Signer: "acme", Tree: tree, Manifest: emptyManifest}.statements(4096))
+	signedAll := acmeFoo()
+	for i := range 4096 {
+		signedAll.Statement(3, release.Statement{Version: fmt.Sprintf("1.0.%d", i), Tree: tree, Manifest: emptyManifest}, "acme")
 	}
+	ev := &policy.Evidence{Trust: signedAll.PackageTrust}
+	v.evaluate = func(*tlog.Lookup) *policy.Evidence { return ev }
 	var version atomic.Int64
 	served := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n := version.Add(1)
@@ -204,17 +207,6 @@ func setComment(b *testing.B, z []byte, comment string) []byte {
 	out := append([]byte(nil), z...)
 	out[len(out)-2], out[len(out)-1] = byte(len(comment)), byte(len(comment)>>8)
 	return append(out, comment...)
-}
-
-// anyVersion is one statement given to many versions.
-type anyVersion policy.Statement
-
-func (s anyVersion) statements(n int) map[string]policy.Statement {
-	m := make(map[string]policy.Statement, n)
-	for i := range n {
-		m[fmt.Sprintf("1.0.%d", i)] = policy.Statement(s)
-	}
-	return m
 }
 
 // BenchmarkVersions measures deciding a package of 500 versions: "cached"

@@ -9,8 +9,11 @@
 //
 //   - Every verdict comes from policy, over evidence that package tlog
 //     proved (checkpoint, witnesses, inclusion) and evaluated (keys,
-//     revocations, equivocation). A log that cannot be reached or does not
-//     verify fails closed: Block in enforce mode, Warn in warn mode.
+//     revocations, equivocation), handed to policy in tlog's own types
+//     (policy.Evidence: tlog.PackageTrust and the lookup's observations),
+//     never copied into types of the proxy's. A log that cannot be reached
+//     or does not verify fails closed: Block in enforce mode, Warn in warn
+//     mode.
 //   - One log lookup serves a burst of requests for a package: concurrent
 //     lookups are shared, and the evaluated evidence is kept for
 //     VerifierConfig.EvidenceTTL, or until any lookup proves a newer
@@ -26,10 +29,18 @@
 //     Composer dev version: its commit too). The first verified bytes are
 //     served for ever after: a reference never changes, and a re-zipped
 //     upstream archive changes nothing.
-//   - Every serve is decided once by policy, from the current evidence:
-//     from the cache too (a revocation logged after an archive was cached
-//     blocks it); just-stored bytes are served with the verdict made on
-//     them, not decided a second time.
+//   - Every serve is decided by policy from the current evidence, from the
+//     cache too (a revocation logged after an archive was cached blocks
+//     it), and no more often than that takes: a cached archive once, on
+//     its bytes; a download twice, a version verdict on the metadata alone
+//     before fetching (what it blocks is never fetched) and the archive
+//     verdict on the bytes. Just-stored bytes are served with the verdict
+//     made on them. Only a race decides again: another request pinned
+//     other bytes of an unsigned version meanwhile, or the reference
+//     already named an earlier verification's bytes, which are then the
+//     ones decided and served. The fronts render verdicts and re-decide
+//     nothing; a version entry too malformed to describe as VersionFacts
+//     is dropped as bad input before any verdict.
 //   - Signed or not, the metadata's install fields must equal the
 //     archive's own manifest (policy.ArchiveFacts.Manifest).
 //   - With a log that observes (an ObservingLog), the log is asked to

@@ -47,7 +47,8 @@ const maxObserve = 256
 const DefaultEvidenceTTL = 10 * time.Second
 
 // evidenceEntries bounds the evidence cache. An entry holds a package's
-// statements (a few hundred bytes per version).
+// evaluated log evidence as tlog returns it (under 1 KB per version: each
+// valid statement with its note).
 const evidenceEntries = 4096
 
 // evidenceCache shares one log lookup per package between concurrent
@@ -109,11 +110,11 @@ func (v *Verifier) lookup(ctx context.Context, eco, pkg string) *policy.Evidence
 	select {
 	case r := <-ch:
 		if r.Err != nil {
-			return &policy.Evidence{Err: r.Err, Namespaces: release.Namespaces(eco, pkg)}
+			return &policy.Evidence{Err: r.Err}
 		}
 		return r.Val.(*policy.Evidence)
 	case <-ctx.Done():
-		return &policy.Evidence{Err: ctx.Err(), Namespaces: release.Namespaces(eco, pkg)}
+		return &policy.Evidence{Err: ctx.Err()}
 	}
 }
 
@@ -126,7 +127,7 @@ func (v *Verifier) lookupNow(ctx context.Context, eco, pkg string) *policy.Evide
 	if err != nil {
 		c.reach.fail(v.now(), logFailure(err))
 		v.metrics.lookup("error")
-		return &policy.Evidence{Err: err, Namespaces: release.Namespaces(eco, pkg)}
+		return &policy.Evidence{Err: err}
 	}
 	c.reach.ok(v.now())
 	v.metrics.lookup("ok")
@@ -192,7 +193,7 @@ func (v *Verifier) observeMissing(ctx context.Context, eco, pkg string, ev *poli
 	case r := <-ch:
 		if r.Err != nil {
 			if errors.Is(r.Err, tlog.ErrSecurity) {
-				return &policy.Evidence{Err: r.Err, Namespaces: release.Namespaces(eco, pkg)}
+				return &policy.Evidence{Err: r.Err}
 			}
 			v.logger.Warn("the release log did not observe versions; they are checked without its observation",
 				"ecosystem", eco, "package", pkg, "versions", len(missing), "err", r.Err)

@@ -19,6 +19,7 @@ import (
 	"github.com/sigilproxy/sigil/policy"
 	"github.com/sigilproxy/sigil/release"
 	"github.com/sigilproxy/sigil/tlog"
+	"github.com/sigilproxy/sigil/tlog/tlogtest"
 )
 
 // testLogger sends logs to t.Log.
@@ -85,7 +86,7 @@ func (f *fakeEvidence) evaluate(lk *tlog.Lookup) *policy.Evidence {
 	if ev, ok := f.m[lk.Package]; ok {
 		return ev
 	}
-	return &policy.Evidence{Namespaces: release.Namespaces(lk.Ecosystem, lk.Package)}
+	return unsigned(lk.Ecosystem, lk.Package)
 }
 
 // memCache is an in-memory Cache with the contracts of the interfaces.
@@ -359,14 +360,25 @@ func newTestEnv(t testing.TB, pol *policy.Config) *testEnv {
 	return e
 }
 
-// signed returns evidence of a package with keys and one valid statement
-// per version.
-func signed(stmts map[string]policy.Statement) *policy.Evidence {
-	return &policy.Evidence{
-		Namespaces: []string{"acme", "acme/foo"},
-		Keyed:      []string{"acme"},
-		Statements: stmts,
+// acmeFoo is the trust of acme/foo with one key, named "acme", in the
+// namespace acme: a signed package, to add statements to.
+func acmeFoo() tlogtest.Trust {
+	return tlogtest.NewTrust(release.Composer, "acme/foo").Key("acme", "acme")
+}
+
+// signed returns the evidence of acme/foo (acmeFoo) with each of sts as
+// the valid statement of its version, logged at index 3.
+func signed(sts ...release.Statement) *policy.Evidence {
+	t := acmeFoo()
+	for _, st := range sts {
+		t.Statement(3, st, "acme")
 	}
+	return &policy.Evidence{Trust: t.PackageTrust}
+}
+
+// unsigned returns the evidence of a package no key governs.
+func unsigned(eco, pkg string) *policy.Evidence {
+	return &policy.Evidence{Trust: tlogtest.NewTrust(eco, pkg).PackageTrust}
 }
 
 func facts(version, url string) VersionFacts {

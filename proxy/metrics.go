@@ -132,13 +132,13 @@ func (m *Metrics) verdict(what string, ev *policy.Evidence, vd policy.Verdict) {
 // reasonClass sorts a verdict into one of a few classes, for a label.
 func reasonClass(ev *policy.Evidence, vd policy.Verdict) string {
 	switch {
-	case ev == nil || ev.Err != nil:
+	case ev == nil || ev.Err != nil || ev.Trust == nil:
 		return "log_unavailable"
 	case vd.Signed:
 		return "signed"
-	case len(ev.Keyed) == 0 && !vd.Failed:
+	case ev.Unsigned() && !vd.Failed:
 		return "unsigned"
-	case len(ev.Keyed) == 0:
+	case ev.Unsigned():
 		return "unsigned_mismatch"
 	}
 	return "unverified"

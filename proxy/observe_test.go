@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sigilproxy/sigil/policy"
+	"github.com/sigilproxy/sigil/release"
 	"github.com/sigilproxy/sigil/tlog"
 )
 
@@ -32,9 +32,10 @@ func TestObserveBeforeArchive(t *testing.T) {
 
 	// The log observed other bytes than this upstream serves: blocked,
 	// though this proxy never saw the version before.
-	unsigned := &policy.Evidence{Namespaces: []string{"acme", "acme/foo"},
-		Observations: map[string]policy.Observation{"1.0.0": {Index: 5, Tree: "h1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", Manifest: emptyManifest, Observed: time.Now()}}}
-	e.ev.set("acme/foo", unsigned)
+	observed := unsigned(release.Composer, "acme/foo")
+	observed.Observations = map[string]*tlog.Observation{"1.0.0": {Index: 5,
+		Observation: &release.Observation{Tree: "h1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", Manifest: emptyManifest, Observed: time.Now()}}}
+	e.ev.set("acme/foo", observed)
 	_, err := e.v.Archive(context.Background(), facts("1.0.0", url))
 	if err == nil || !strings.Contains(err.Error(), "the release log observed (observation at log index 5") {
 		t.Fatalf("archive against another observation: %v", err)
@@ -45,7 +46,7 @@ func TestObserveBeforeArchive(t *testing.T) {
 
 	// Not observed yet: the log is asked once, however often the archive
 	// is requested within the evidence TTL.
-	e.ev.set("acme/foo", &policy.Evidence{Namespaces: []string{"acme", "acme/foo"}})
+	e.ev.set("acme/foo", unsigned(release.Composer, "acme/foo"))
 	e.v.evidence.entries.Purge()
 	for range 3 {
 		if _, err := e.v.Archive(context.Background(), facts("1.0.0", url)); err != nil {

@@ -398,7 +398,7 @@ func (v *Verifier) admit(ctx context.Context, key cache.ArchiveKey, ev *policy.E
 // become the reference the right bytes are held to. Policy runs once, and a
 // second time only when another request pinned other bytes in between.
 func (v *Verifier) decideArchive(ctx context.Context, ev *policy.Evidence, f *VersionFacts, m policy.Metadata, pa policy.ArchiveFacts) (policy.Verdict, error) {
-	if ev == nil || ev.Err != nil || len(ev.Keyed) > 0 || pa.Tree == "" {
+	if !ev.Unsigned() || pa.Tree == "" {
 		return v.policy.Archive(ev, m, pa), nil
 	}
 	key := pinKey(f)

@@ -17,6 +17,7 @@ import (
 	"github.com/sigilproxy/sigil/policy"
 	"github.com/sigilproxy/sigil/release"
 	"github.com/sigilproxy/sigil/tlog"
+	"github.com/sigilproxy/sigil/tlog/tlogtest"
 )
 
 func readArchive(t *testing.T, a *Archive) []byte {
@@ -49,9 +50,7 @@ func wantBlocked(t *testing.T, err error, subs ...string) {
 
 func TestVersionsKeepSourceRule(t *testing.T) {
 	e := newTestEnv(t, &policy.Config{Rules: []policy.Rule{{Package: "acme/*", Source: policy.SourceKeep}}})
-	e.ev.set("acme/foo", signed(map[string]policy.Statement{
-		"1.0.0": {Index: 3, Signer: "acme", Tree: "h1:x", Manifest: "sha256:m"},
-	}))
+	e.ev.set("acme/foo", signed(release.Statement{Version: "1.0.0", Tree: "h1:x", Manifest: "sha256:m"}))
 	got := e.v.Versions(context.Background(), release.Composer, "acme/foo", []VersionFacts{facts("1.0.0", "")})
 	if !got[0].KeepSource {
 		t.Errorf(`acme/foo under source = "keep": %+v`, got[0])
@@ -60,9 +59,7 @@ func TestVersionsKeepSourceRule(t *testing.T) {
 
 func TestVersions(t *testing.T) {
 	e := newTestEnv(t, nil)
-	e.ev.set("acme/foo", signed(map[string]policy.Statement{
-		"1.0.0": {Index: 3, Signer: "acme", Tree: "h1:x", Manifest: emptyManifest, Source: "abc"},
-	}))
+	e.ev.set("acme/foo", signed(release.Statement{Version: "1.0.0", Tree: "h1:x", Manifest: emptyManifest, Source: "abc"}))
 	const u = "https://archives.test/a.zip"
 	fs := []VersionFacts{facts("1.0.0", u), facts("2.0.0", u), facts("1.0.0", u), facts("1.0.0", ""), facts("1.0.0", u)}
 	fs[0].Source = "abc"
@@ -187,7 +184,7 @@ func TestArchiveVerified(t *testing.T) {
 	e := newTestEnv(t, nil)
 	zipb, tree := makeZip(t, map[string]string{"composer.json": `{"name":"acme/foo"}`, "src/Foo.php": "<?php"})
 	url := e.up.set("/dist/acme-foo-1.0.0.zip", zipb)
-	e.ev.set("acme/foo", signed(map[string]policy.Statement{"1.0.0": {Index: 3, Signer: "acme", Tree: tree, Manifest: emptyManifest}}))
+	e.ev.set("acme/foo", signed(release.Statement{Version: "1.0.0", Tree: tree, Manifest: emptyManifest}))
 
 	a, err := e.v.Archive(context.Background(), facts("1.0.0", url))
 	if err != nil {
@@ -245,7 +242,7 @@ func assertNoStaging(t *testing.T, v *Verifier) {
 func TestArchiveTreeMismatch(t *testing.T) {
 	zipb, _ := makeZip(t, map[string]string{"composer.json": `{}`, "src/Foo.php": "<?php evil();"})
 	_, goodTree := makeZip(t, map[string]string{"composer.json": `{}`, "src/Foo.php": "<?php"})
-	ev := signed(map[string]policy.Statement{"1.0.0": {Index: 3, Signer: "acme", Tree: goodTree, Manifest: emptyManifest}})
+	ev := signed(release.Statement{Version: "1.0.0", Tree: goodTree, Manifest: emptyManifest})
 
 	t.Run("enforce", func(t *testing.T) {
 		e := newTestEnv(t, nil)
@@ -285,7 +282,7 @@ func TestArchiveSharedDownload(t *testing.T) {
 	e := newTestEnv(t, nil)
 	zipb, tree := makeZip(t, map[string]string{"composer.json": `{}`, "a.txt": strings.Repeat("a", 1<<20)})
 	url := e.up.set("/dist/a.zip", zipb)
-	e.ev.set("acme/foo", signed(map[string]policy.Statement{"1.0.0": {Index: 3, Signer: "acme", Tree: tree, Manifest: emptyManifest}}))
+	e.ev.set("acme/foo", signed(release.Statement{Version: "1.0.0", Tree: tree, Manifest: emptyManifest}))
 	e.up.gate = make(chan struct{})
 
 	const n = 16
@@ -346,7 +343,7 @@ func TestArchiveWaiterLeaves(t *testing.T) {
 	e := newTestEnv(t, nil)
 	zipb, tree := makeZip(t, map[string]string{"composer.json": `{}`})
 	url := e.up.set("/dist/a.zip", zipb)
-	e.ev.set("acme/foo", signed(map[string]policy.Statement{"1.0.0": {Index: 3, Signer: "acme", Tree: tree, Manifest: emptyManifest}}))
+	e.ev.set("acme/foo", signed(release.Statement{Version: "1.0.0", Tree: tree, Manifest: emptyManifest}))
 	e.up.gate = make(chan struct{})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
@@ -373,7 +370,7 @@ func TestArchiveSizeLimit(t *testing.T) {
 	e := newTestEnv(t, nil)
 	e.v.limits.MaxArchiveSize = 1000
 	big, tree := makeZip(t, map[string]string{"composer.json": `{}`, "a.bin": string(randomBytes(5000))})
-	e.ev.set("acme/foo", signed(map[string]policy.Statement{"1.0.0": {Index: 3, Signer: "acme", Tree: tree, Manifest: emptyManifest}}))
+	e.ev.set("acme/foo", signed(release.Statement{Version: "1.0.0", Tree: tree, Manifest: emptyManifest}))
 	// With a Content-Length, refused before reading.
 	url := e.up.set("/dist/big.zip", big)
 	_, err := e.v.Archive(context.Background(), facts("1.0.0", url))
@@ -424,7 +421,7 @@ func TestArchiveRevocationAfterCaching(t *testing.T) {
 	e := newTestEnv(t, nil)
 	zipb, tree := makeZip(t, map[string]string{"composer.json": `{}`})
 	url := e.up.set("/dist/a.zip", zipb)
-	e.ev.set("acme/foo", signed(map[string]policy.Statement{"1.0.0": {Index: 3, Signer: "acme", Tree: tree, Manifest: emptyManifest}}))
+	e.ev.set("acme/foo", signed(release.Statement{Version: "1.0.0", Tree: tree, Manifest: emptyManifest}))
 	a, err := e.v.Archive(context.Background(), facts("1.0.0", url))
 	if err != nil {
 		t.Fatal(err)
@@ -433,8 +430,7 @@ func TestArchiveRevocationAfterCaching(t *testing.T) {
 
 	// The key is revoked: the log grows, and the statement is no longer
 	// valid.
-	revoked := signed(nil)
-	revoked.Rejected = map[string][]string{"1.0.0": {"the statement at index 3 was signed only by acme+1234abcd, revoked in acme at index 12"}}
+	revoked := &policy.Evidence{Trust: acmeFoo().Refused(3, "1.0.0", "the statement at index 3 was signed only by acme+1234abcd, revoked in acme at index 12").PackageTrust}
 	e.ev.set("acme/foo", revoked)
 	e.log.set(13, nil)
 	e.v.evidence.seen(13) // another package's lookup proved the new checkpoint
@@ -499,11 +495,8 @@ func TestArchiveNPMIntegrity(t *testing.T) {
 	e := newTestEnv(t, nil)
 	tgz, tree := makeZip(t, map[string]string{"package.json": `{}`})
 	integrity, _ := release.Integrity(strings.NewReader(string(tgz)))
-	e.ev.set("@acme/foo", &policy.Evidence{
-		Namespaces: []string{"@acme", "@acme/foo"},
-		Keyed:      []string{"@acme"},
-		Statements: map[string]policy.Statement{"1.0.0": {Index: 4, Signer: "acme", Tree: tree, Manifest: emptyManifest, Archive: integrity}},
-	})
+	e.ev.set("@acme/foo", &policy.Evidence{Trust: tlogtest.NewTrust(release.NPM, "@acme/foo").Key("@acme", "acme").
+		Statement(4, release.Statement{Version: "1.0.0", Tree: tree, Manifest: emptyManifest, Archive: integrity}, "acme").PackageTrust})
 	f := VersionFacts{Ecosystem: release.NPM, Metadata: policy.Metadata{Package: "@acme/foo", Version: "1.0.0", Manifest: emptyManifest, Integrity: integrity}}
 	f.ArchiveURL = e.up.set("/@acme/foo/-/foo-1.0.0.tgz", tgz)
 	a, err := e.v.Archive(context.Background(), f)
@@ -542,7 +535,7 @@ func TestArchiveKeyedByURL(t *testing.T) {
 
 func TestArchiveBlockedWithoutDownload(t *testing.T) {
 	e := newTestEnv(t, nil)
-	e.ev.set("acme/foo", signed(nil))
+	e.ev.set("acme/foo", signed())
 	url := e.up.set("/dist/a.zip", []byte("whatever"))
 	_, err := e.v.Archive(context.Background(), facts("1.0.0", url))
 	wantBlocked(t, err, "no valid release statement")

@@ -86,6 +86,10 @@ type RefusedEntry struct {
 	Index  uint64
 	Note   []byte
 	Reason string
+	// Version is the version a refused statement states, so that a
+	// consumer can say why a version has no valid statement without
+	// parsing the note again; empty for a key event.
+	Version string
 	// BreakGlass is set for a key event signed by a core key alone over a
 	// namespace with active keys, refused because break-glass is not
 	// allowed: the user should see that the ecosystem tried to take over.
@@ -163,7 +167,7 @@ func evaluate(entries []Entry, eco, pkg string, coreKeys []string, pins map[stri
 			}
 			st, signers, err := kr.CheckStatement(e.Index, e.Note)
 			if err != nil {
-				t.Refused = append(t.Refused, RefusedEntry{Index: e.Index, Note: e.Note, Reason: err.Error()})
+				t.Refused = append(t.Refused, RefusedEntry{Index: e.Index, Note: e.Note, Reason: err.Error(), Version: v.Version})
 				continue
 			}
 			candidates = append(candidates, LoggedStatement{Index: e.Index, Note: e.Note, Statement: st, Signers: signers})
@@ -173,7 +177,7 @@ func evaluate(entries []Entry, eco, pkg string, coreKeys []string, pins map[stri
 	equivocated := map[string]bool{}
 	for _, c := range candidates {
 		if err := kr.StatementValid(c.Index, pkg, c.Signers); err != nil {
-			t.Refused = append(t.Refused, RefusedEntry{Index: c.Index, Note: c.Note, Reason: err.Error()})
+			t.Refused = append(t.Refused, RefusedEntry{Index: c.Index, Note: c.Note, Reason: err.Error(), Version: c.Statement.Version})
 			continue
 		}
 		v := c.Statement.Version

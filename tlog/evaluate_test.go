@@ -92,12 +92,17 @@ func versions(pt *tlog.PackageTrust) string {
 	return strings.Join(v, " ")
 }
 
+// refused lists the refused entries as INDEX, then "!" for a refused
+// break-glass event and "@VERSION" for a statement.
 func refused(pt *tlog.PackageTrust) string {
 	var r []string
 	for _, e := range pt.Refused {
 		s := fmt.Sprint(e.Index)
 		if e.BreakGlass {
 			s += "!"
+		}
+		if e.Version != "" {
+			s += "@" + e.Version // a statement's
 		}
 		r = append(r, s)
 	}
@@ -124,7 +129,7 @@ func TestEvaluateKeysAndStatements(t *testing.T) {
 	if got := versions(pt); got != "1.0.0 1.2.0 1.4.0" {
 		t.Errorf("valid versions %q", got)
 	}
-	if got := refused(pt); got != "2 6" {
+	if got := refused(pt); got != "2@1.1.0 6@1.3.0" {
 		t.Errorf("refused %q", got)
 	}
 	if !strings.Contains(pt.Refused[1].Reason, "retired") {
@@ -159,7 +164,7 @@ func TestEvaluateRevoke(t *testing.T) {
 	if got := versions(pt); got != "1.1.0 1.2.0" {
 		t.Errorf("valid versions %q", got)
 	}
-	if got := refused(pt); got != "1" || !strings.Contains(pt.Refused[0].Reason, "revoked") {
+	if got := refused(pt); got != "1@1.0.0" || !strings.Contains(pt.Refused[0].Reason, "revoked") {
 		t.Errorf("refused %q: %+v", got, pt.Refused)
 	}
 	if len(pt.Keys["acme"]) != 1 || !pt.Keys["acme"][0].Revoked || len(pt.Keys["acme/foo"]) != 1 {
@@ -178,7 +183,7 @@ func TestEvaluateBreakGlass(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := refused(pt); got != "1! 2" || versions(pt) != "" {
+	if got := refused(pt); got != "1! 2@2.0.0" || versions(pt) != "" {
 		t.Errorf("without break-glass: refused %q, versions %q", got, versions(pt))
 	}
 	pt, err = tlog.Evaluate(es, release.Composer, "acme/foo", []string{core.vkey}, nil, true)
@@ -233,7 +238,7 @@ func TestEvaluatePins(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if versions(pt) != "1.0.0" || refused(pt) != "1" || pt.Keys["acme"][0].AddedBy != release.ByPin || pt.Keys["zzz"] != nil {
+	if versions(pt) != "1.0.0" || refused(pt) != "1@1.1.0" || pt.Keys["acme"][0].AddedBy != release.ByPin || pt.Keys["zzz"] != nil {
 		t.Errorf("versions %q, refused %q, keys %+v", versions(pt), refused(pt), pt.Keys)
 	}
 

@@ -1,6 +1,8 @@
 // Package tlogtest holds what tests of the release log client share: an
 // in-memory CheckpointStore and TileCache, and the conformance tests that
-// every implementation of those interfaces must pass.
+// every implementation of those interfaces must pass; and, for tests of
+// what decides from the log's evidence, Trust, a tlog.PackageTrust built
+// by hand.
 package tlogtest
 
 import (
