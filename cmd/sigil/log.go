@@ -20,6 +20,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"k8s.io/klog/v2"
 
+	"github.com/sigilproxy/sigil/internal/egress"
 	"github.com/sigilproxy/sigil/release"
 	"github.com/sigilproxy/sigil/tlog"
 	"github.com/sigilproxy/sigil/tlog/server"
@@ -197,6 +198,21 @@ func logServerConfig(c *cli.Context, logger *slog.Logger) (server.Config, error)
 		}
 		cfg.Witnesses = append(cfg.Witnesses, w)
 	}
+	if len(cfg.Witnesses) > 0 {
+		// The witnesses are reached like every fetch of the log: only
+		// their own hosts (named, so any address), never the log itself,
+		// checked again on every redirect.
+		var hosts []string
+		for _, w := range cfg.Witnesses {
+			u, _ := url.Parse(w.URL) // checked by ParseWitness
+			hosts = append(hosts, hostPort(u))
+		}
+		pol, err := egress.New(egress.Config{Named: hosts, Self: logSelf(c)})
+		if err != nil {
+			return server.Config{}, usageError(fmt.Sprintf("--witness: %v", err), "")
+		}
+		cfg.HTTPClient = pol.Client()
+	}
 	if n := cfg.WitnessThreshold; n < 0 || n > len(cfg.Witnesses) {
 		return server.Config{}, usageError(fmt.Sprintf("--witness-threshold %d: want 0 (all) to %d, the number of --witness", n, len(cfg.Witnesses)), "")
 	}
@@ -208,6 +224,16 @@ func logServerConfig(c *cli.Context, logger *slog.Logger) (server.Config, error)
 		return server.Config{}, err
 	}
 	return cfg, nil
+}
+
+// logSelf is the log's own address, which it never fetches from; none
+// when it listens on a port the system picks (port 0), unknown until then.
+func logSelf(c *cli.Context) []string {
+	listen := c.String("listen")
+	if _, port, err := net.SplitHostPort(listen); err == nil && port == "0" {
+		return nil
+	}
+	return []string{listen}
 }
 
 func logOpenHint(err error) string {

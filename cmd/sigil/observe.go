@@ -49,7 +49,7 @@ func observeConfig(c *cli.Context, cfg *server.Config) error {
 		}
 		named = append(named, hosts...)
 	}
-	pol, err := egress.New(egress.Config{Named: named, Conventional: certs.DefaultArchiveHosts, Self: []string{c.String("listen")}})
+	pol, err := egress.New(egress.Config{Named: named, Conventional: certs.DefaultArchiveHosts, Self: logSelf(c)})
 	if err != nil {
 		return usageError(fmt.Sprintf("--observe: %v", err), "")
 	}
