@@ -52,7 +52,12 @@ func (p *Proxy) decide(ctx context.Context, scheme, target string) decision {
 	// is still verified, and so is an allowed archive host, whether or
 	// not metadata named it lately (a tunnel would pass a lock file's
 	// archives unverified).
-	if len(p.upstreams[d.origin]) > 0 || p.learned(ctx, d.origin) || p.allow[hp] && p.archive[hp] {
+	always := len(p.upstreams[d.origin]) > 0 || p.allow[hp] && p.archive[hp]
+	learned := !always && p.learned(ctx, d.origin)
+	if learned && p.allow[hp] {
+		p.warnLearnedAllowed(hp)
+	}
+	if always || learned {
 		if scheme == "https" {
 			if err := p.ca.Permits(host); err != nil {
 				d.status = http.StatusForbidden
@@ -71,6 +76,18 @@ func (p *Proxy) decide(ctx context.Context, scheme, target string) decision {
 	d.reason = "not a configured upstream, not a host named by metadata sigil served, and not allowed (--allow-host); no connection was made" +
 		" (installing from a lock file? let the metadata pass through sigil first, e.g. with composer update --lock, which keeps the locked versions)"
 	return d
+}
+
+// warnLearnedAllowed tells the operator, once per host, that an allowed
+// host serves archives that metadata names: it is intercepted only while
+// a document named it lately, and tunnelled after that, so a lock file's
+// archives on it would pass unverified.
+func (p *Proxy) warnLearnedAllowed(hp string) {
+	if _, told := p.warned.LoadOrStore(hp, true); told {
+		return
+	}
+	p.log.Warn("forward: metadata names archives on a host that --allow-host tunnels: it is verified only while metadata named it within a day, and tunnelled unverified after that",
+		"host", hp, "hint", "name it with --archive-host "+hp+" (sigil then fetches and verifies its archives, and never tunnels it)")
 }
 
 // learned reports whether a front learned an archive at origin.

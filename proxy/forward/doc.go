@@ -26,7 +26,9 @@
 //     Nor can allowing an archive host (Config.Archives, such as a code
 //     host that serves git too): it is intercepted whether or not
 //     metadata named it lately, so a lock file's archive on it is refused
-//     or verified, never tunnelled.
+//     or verified, never tunnelled. An allowed host that only metadata
+//     names for archives is intercepted while that metadata is recent,
+//     and the log says, once, to name it as an archive host.
 //   - Only hosts the CA's name constraints permit are intercepted
 //     (certs.CA.Permits); another is refused, naming 'sigil ca init
 //     --host', rather than answered with a certificate every client would

@@ -3,6 +3,7 @@ package forward
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
@@ -211,7 +212,8 @@ type rigOptions struct {
 	separateArchives bool
 	allow            []string
 	archiveHosts     []string
-	reg              *registry // nil: a new one
+	reg              *registry    // nil: a new one
+	log              *slog.Logger // the proxy's; nil: the test's
 	mode             policy.Mode
 	untrusted        bool // sigil does not trust the registry's CA
 }
@@ -253,7 +255,7 @@ func newRig(t *testing.T, o rigOptions) *rig {
 			r.nonHits.Add(1)
 			io.WriteString(w, "mirror "+req.URL.Path)
 		}),
-		Logger: testLogger(t),
+		Logger: cmp.Or(o.log, testLogger(t)),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -341,4 +343,23 @@ func newCountingListener(t *testing.T) *countingListener {
 		}
 	}()
 	return cl
+}
+
+// syncBuffer is a bytes.Buffer for a logger that writes from several
+// goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/elazarl/goproxy"
@@ -96,6 +97,7 @@ type Proxy struct {
 	archives  []Archives
 	allow     map[string]bool // "host:port"
 	archive   map[string]bool // "host:port": archive hosts, never tunnelled
+	warned    sync.Map        // "host:port" → true: warnLearnedAllowed said it
 	nonProxy  http.Handler
 	dial      func(ctx context.Context, network, addr string) (net.Conn, error)
 	log       *slog.Logger

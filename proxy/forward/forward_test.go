@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -214,6 +215,26 @@ func TestArchiveHostInterceptedEvenIfAllowed(t *testing.T) {
 	}
 	if n := reg.archiveHits.Load(); n != 0 {
 		t.Errorf("the client reached the archive host %d times past sigil", n)
+	}
+}
+
+// A host that metadata names for archives, allowed but not among the
+// archive hosts, is intercepted only while metadata named it lately:
+// the operator is told, once, to name it as an archive host instead.
+func TestLearnedAllowedHostWarned(t *testing.T) {
+	reg := newRegistry(t, true)
+	host := strings.TrimPrefix(reg.archives.URL, "https://")
+	var logs syncBuffer
+	r := newRig(t, rigOptions{reg: reg, allow: []string{host}, log: slog.New(slog.NewTextHandler(&logs, nil))})
+	r.get(reg.meta.URL + "/p2/acme/foo.json")
+	for range 2 {
+		if resp, body := r.get(reg.distURL("1.0.0")); resp.StatusCode != 200 || body != "zip of 1.0.0" {
+			t.Fatalf("learned archive: %d %s", resp.StatusCode, body)
+		}
+	}
+	want := "--archive-host " + host
+	if n := strings.Count(logs.String(), want); n != 1 {
+		t.Errorf("%d warnings naming %q, want 1:\n%s", n, want, logs.String())
 	}
 }
 
