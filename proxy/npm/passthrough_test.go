@@ -105,3 +105,20 @@ func TestAuditPassThrough(t *testing.T) {
 		t.Errorf("upstream down: %d", resp.StatusCode)
 	}
 }
+
+// TestAuditAnswerServedAsJSON: what the upstream answers an audit with is
+// served from sigil's origin, so it goes out as JSON, never as a type a
+// browser would render or sniff (an upstream's text/html would run as
+// sigil's page).
+func TestAuditAnswerServedAsJSON(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		io.WriteString(w, `<script>alert(document.domain)</script>`)
+	}))
+	defer up.Close()
+	r := newRig(t, func(c *Config) { c.UpstreamURL = mustURL(up.URL); c.Client = up.Client() })
+	resp, _ := r.Do(http.MethodPost, "/npm/-/npm/v1/security/audits/quick", strings.NewReader("{}"), "Content-Type: application/json")
+	if ct := resp.Header.Get("Content-Type"); ct != "application/json" || resp.Header.Get("X-Content-Type-Options") != "nosniff" {
+		t.Errorf("served as %q, nosniff %q", ct, resp.Header.Get("X-Content-Type-Options"))
+	}
+}

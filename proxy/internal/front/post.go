@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/sigilproxy/sigil/proxy"
@@ -32,7 +34,7 @@ type Post struct {
 }
 
 // PassPost posts r's body to p.URL with client and answers with the
-// upstream's answer (status, Content-Type and body, bounded by
+// upstream's answer (status, a JSON Content-Type and body, bounded by
 // proxy.DefaultMaxDocumentSize), never cached. An upstream 401 or 403 is
 // answered as a failure, since the client would ask for credentials sigil
 // never forwards.
@@ -81,11 +83,21 @@ func (c *Core) PassPost(w http.ResponseWriter, r *http.Request, client *http.Cli
 	}
 	hdr := w.Header()
 	hdr.Set("Cache-Control", "no-store")
-	if ct := resp.Header.Get("Content-Type"); ct != "" {
-		hdr.Set("Content-Type", ct)
-	} else {
-		hdr.Set("Content-Type", "application/json")
+	// The answer is served from sigil's origin: only a JSON type passes,
+	// so that no upstream answer is rendered as a page of sigil's.
+	ct := resp.Header.Get("Content-Type")
+	if !isJSONType(ct) {
+		ct = "application/json"
 	}
+	hdr.Set("Content-Type", ct)
+	hdr.Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
 	_, _ = w.Write(out)
+}
+
+// isJSONType reports whether a Content-Type names JSON: application/json
+// or a +json type, with any parameters.
+func isJSONType(ct string) bool {
+	mt, _, err := mime.ParseMediaType(ct)
+	return err == nil && (mt == "application/json" || strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json"))
 }
