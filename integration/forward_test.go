@@ -193,6 +193,33 @@ func TestComposerForwardLockFile(t *testing.T) {
 	}
 }
 
+// TestComposerForwardAllowedArchiveHost: an operator who also allows the
+// archive host (a code host that serves git as well) does not open a way
+// around verification: a lock-file install through a sigil that never
+// served the metadata is refused, even for a client that trusts the
+// archive host's own certificate, rather than tunnelled to it.
+func TestComposerForwardAllowedArchiveHost(t *testing.T) {
+	s := newForwardScenario(t)
+	first, stop := s.serve(t.TempDir())
+	dir, out, ok := s.update(t, first, map[string]string{"acme/good": "^1.0"})
+	if !ok {
+		t.Fatalf("composer update:\n%s", out)
+	}
+	stop()
+	// The client trusts the archive host itself too, as it would a public
+	// code host.
+	bundle := filepath.Join(t.TempDir(), "bundle.pem")
+	writeFile(t, bundle, []byte(readFile(t, s.bundle)+readFile(t, s.registry.caFile)))
+
+	archives := strings.TrimPrefix(s.reg.srv.URL, "https://")
+	fresh, _ := s.serve(t.TempDir(), "--allow-host", archives)
+	out, ok = composerThrough(t, dir, fresh.addr, bundle, "install")
+	if ok || installed(t, dir, "acme/good", "src/Good.php") != "" {
+		t.Fatalf("an allowed archive host was tunnelled: the lock file installed unverified:\n%s", out)
+	}
+	wantAll(t, out, "has not seen metadata naming "+s.reg.srv.URL, "composer update --lock")
+}
+
 // TestNPMForward installs with the machine's npm through sigil as its
 // HTTPS_PROXY, from an npm registry over HTTPS with a CA of its own, whose
 // URL npm keeps.
