@@ -42,6 +42,7 @@ type forwardParts struct {
 	policy      *policy.Config
 	client      *http.Client // trusts --upstream-ca
 	logger      *slog.Logger
+	budget      *proxy.MetadataBudget // charged by intercepted requests too
 }
 
 // forwardHandler returns the handler of sigil's listener: the mirror
@@ -126,6 +127,9 @@ func forwardHandler(c *cli.Context, mirror http.Handler, parts forwardParts) (ht
 		Allow:     allow,
 		// An allowed archive host is intercepted all the same.
 		Archives: archives,
+		// Intercepted requests reach the fronts on forward mode's own
+		// server, past the listener's handler: the budget bounds them too.
+		Wrap: parts.budget.Handler,
 		Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			return tunnels.DialContext(ctx, network, addr)
 		},

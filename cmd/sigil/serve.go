@@ -243,7 +243,7 @@ func runServe(c *cli.Context) error {
 		return err
 	}
 
-	handler, stopForward, err := forwardHandler(c, mux, forwardParts{composerURL, npmURL, upstream, verifier, store, pol, upstreamClient, logger})
+	handler, stopForward, err := forwardHandler(c, mux, forwardParts{composerURL, npmURL, upstream, verifier, store, pol, upstreamClient, logger, budget})
 	if err != nil {
 		return err
 	}

@@ -214,6 +214,7 @@ type rigOptions struct {
 	archiveHosts     []string
 	reg              *registry    // nil: a new one
 	log              *slog.Logger // the proxy's; nil: the test's
+	wrap             func(http.Handler) http.Handler
 	mode             policy.Mode
 	untrusted        bool // sigil does not trust the registry's CA
 }
@@ -251,6 +252,7 @@ func newRig(t *testing.T, o rigOptions) *rig {
 		Upstreams: []Upstream{{URL: upURL, Front: r.front}},
 		Allow:     o.allow,
 		Archives:  o.archiveHosts,
+		Wrap:      o.wrap,
 		NonProxy: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 			r.nonHits.Add(1)
 			io.WriteString(w, "mirror "+req.URL.Path)

@@ -80,6 +80,10 @@ type Config struct {
 	// proxy requests addressed to sigil's own listening address. Default:
 	// 404.
 	NonProxy http.Handler
+	// Wrap wraps the handler of requests inside intercepted connections,
+	// which sigil's listener does not see one by one: what the listener's
+	// handler is wrapped in (sigil's metadata budget). Default: none.
+	Wrap func(http.Handler) http.Handler
 	// Dial connects tunnels and plain requests to allowed targets.
 	// Default: a net.Dialer with a 15-second timeout.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
@@ -176,7 +180,7 @@ func New(cfg Config) (*Proxy, error) {
 		p.log = slog.New(slog.DiscardHandler)
 	}
 	p.gp = p.newGoproxy()
-	p.mitm = newMITMServer(p)
+	p.mitm = newMITMServer(p, cfg.Wrap)
 	return p, nil
 }
 

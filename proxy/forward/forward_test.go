@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -235,6 +236,25 @@ func TestLearnedAllowedHostWarned(t *testing.T) {
 	want := "--archive-host " + host
 	if n := strings.Count(logs.String(), want); n != 1 {
 		t.Errorf("%d warnings naming %q, want 1:\n%s", n, want, logs.String())
+	}
+}
+
+// Requests inside an intercepted connection go through Wrap (serve's
+// metadata budget), as requests on sigil's listener go through its
+// handler's wrapping: the intercepted server is a listener of its own.
+func TestInterceptedRequestsWrapped(t *testing.T) {
+	var wrapped atomic.Int64
+	r := newRig(t, rigOptions{wrap: func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			wrapped.Add(1)
+			next.ServeHTTP(w, req)
+		})
+	}})
+	if resp, _ := r.get(r.reg.meta.URL + "/p2/acme/foo.json"); resp.StatusCode != 200 {
+		t.Fatalf("p2: %d", resp.StatusCode)
+	}
+	if n := wrapped.Load(); n != 1 {
+		t.Errorf("%d intercepted requests went through Wrap, want 1", n)
 	}
 }
 

@@ -43,10 +43,14 @@ const (
 	mitmIdleTimeout       = 2 * time.Minute
 )
 
-func newMITMServer(p *Proxy) *mitmServer {
+func newMITMServer(p *Proxy, wrap func(http.Handler) http.Handler) *mitmServer {
 	m := &mitmServer{p: p, ln: newChanListener()}
+	var h http.Handler = http.HandlerFunc(p.serveIntercepted)
+	if wrap != nil {
+		h = wrap(h)
+	}
 	m.srv = &http.Server{
-		Handler:           http.HandlerFunc(p.serveIntercepted),
+		Handler:           h,
 		ReadHeaderTimeout: mitmReadHeaderTimeout,
 		IdleTimeout:       mitmIdleTimeout,
 		// A handshake that fails is most often a client that does not
