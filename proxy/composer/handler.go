@@ -73,6 +73,12 @@ type Config struct {
 	// against are read again from the upstream's metadata. Default: kept
 	// in memory only.
 	Learned proxy.MetaStore
+	// Tunnelled reports, in Forward mode, whether the proxy tunnels an
+	// origin ("scheme://host:port") that it does not intercept: an
+	// allowed host (forward.Tunnelled). An archive host of served
+	// metadata that it names is remembered for good, not for a day, so
+	// that its archives are never tunnelled unverified. Default: none.
+	Tunnelled func(origin string) bool
 }
 
 // Handler serves the Composer repository protocol v2 under Config.Prefix.
@@ -146,6 +152,7 @@ func New(cfg Config) (*Handler, error) {
 			Name:       "composer",
 			Noun:       "archive",
 			MaxOrigins: maxLearnedOrigins,
+			Tunnelled:  cfg.Tunnelled,
 			Valid:      func(pkg, version string) bool { return validName(pkg) && validVersion(version) },
 		})
 	}

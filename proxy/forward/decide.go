@@ -79,15 +79,42 @@ func (p *Proxy) decide(ctx context.Context, scheme, target string) decision {
 }
 
 // warnLearnedAllowed tells the operator, once per host, that an allowed
-// host serves archives that metadata names: it is intercepted only while
-// a document named it lately, and tunnelled after that, so a lock file's
-// archives on it would pass unverified.
+// host serves archives that metadata names: from now on it is
+// intercepted, not tunnelled (the fronts keep it for good, see
+// Tunnelled), so what else the client wanted from it through the tunnel
+// (git over HTTPS) is refused; and a lock-file install before metadata
+// named it would have been tunnelled.
 func (p *Proxy) warnLearnedAllowed(hp string) {
 	if _, told := p.warned.LoadOrStore(hp, true); told {
 		return
 	}
-	p.log.Warn("forward: metadata names archives on a host that --allow-host tunnels: it is verified only while metadata named it within a day, and tunnelled unverified after that",
-		"host", hp, "hint", "name it with --archive-host "+hp+" (sigil then fetches and verifies its archives, and never tunnels it)")
+	p.log.Warn("forward: metadata names archives on a host that --allow-host tunnels: sigil intercepts it from now on and verifies its archives; other requests to it (git over HTTPS) are refused",
+		"host", hp, "hint", "name it with --archive-host "+hp+" (sigil then intercepts it from the start, also for a lock-file install before any metadata named it)")
+}
+
+// Tunnelled returns the fronts' Config.Tunnelled for a Proxy whose
+// Config.Allow is allow: whether it tunnels origin ("scheme://host:port")
+// when it does not intercept it. An archive host that served metadata
+// named on such an origin must be kept by the front for good: forgotten,
+// it would be tunnelled, and a lock file's archives on it would reach the
+// client unverified. Entries that do not parse are skipped (New says
+// what is wrong with them).
+func Tunnelled(allow []string) func(origin string) bool {
+	set := map[string]bool{}
+	for _, a := range allow {
+		hps, _ := parseAllow(a)
+		for _, hp := range hps {
+			set[hp] = true
+		}
+	}
+	return func(origin string) bool {
+		scheme, hp, ok := strings.Cut(origin, "://")
+		if !ok {
+			return false
+		}
+		c, _, ok := canonicalTarget(hp, defaultPort(scheme))
+		return ok && set[c]
+	}
 }
 
 // learned reports whether a front learned an archive at origin.

@@ -27,8 +27,10 @@
 //     host that serves git too): it is intercepted whether or not
 //     metadata named it lately, so a lock file's archive on it is refused
 //     or verified, never tunnelled. An allowed host that only metadata
-//     names for archives is intercepted while that metadata is recent,
-//     and the log says, once, to name it as an archive host.
+//     names for archives is intercepted from the first document that
+//     names it on, for good (the fronts keep it, given Tunnelled), and
+//     the log says, once, to name it as an archive host: before any
+//     metadata named it, sigil cannot know it serves archives.
 //   - Only hosts the CA's name constraints permit are intercepted
 //     (certs.CA.Permits); another is refused, naming 'sigil ca init
 //     --host', rather than answered with a certificate every client would
@@ -43,9 +45,9 @@
 //     refused with 404 and a JSON message that says sigil has not seen
 //     metadata naming it, with a hint, in warn mode as in enforce: warn
 //     mode relaxes verdicts, never where sigil goes.
-//   - A host is intercepted as an archive host only while metadata that
-//     named it is recent (see the fronts' Learned): a host that metadata
-//     named once is no permanent grant.
+//   - A host that is not allowed is intercepted as an archive host only
+//     while metadata that named it is recent (see the fronts' Learned):
+//     a host that metadata named once is no permanent grant.
 //   - sigil fetches on its own account, with the fronts' own clients (the
 //     outbound fetch policy of internal/egress, trusting --upstream-ca),
 //     which verify the upstream's certificate; a failure is a 502 that

@@ -216,7 +216,8 @@ type rigOptions struct {
 	log              *slog.Logger // the proxy's; nil: the test's
 	wrap             func(http.Handler) http.Handler
 	mode             policy.Mode
-	untrusted        bool // sigil does not trust the registry's CA
+	untrusted        bool         // sigil does not trust the registry's CA
+	store            *cache.Store // sigil's cache; nil: a new one
 }
 
 func newRig(t *testing.T, o rigOptions) *rig {
@@ -229,11 +230,14 @@ func newRig(t *testing.T, o rigOptions) *rig {
 	if o.untrusted {
 		client = proxy.UpstreamClient(nil)
 	}
-	store, err := cache.Open("", cache.Options{InMemory: true})
-	if err != nil {
-		t.Fatal(err)
+	store := o.store
+	if store == nil {
+		var err error
+		if store, err = cache.Open("", cache.Options{InMemory: true}); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { store.Close() })
 	}
-	t.Cleanup(func() { store.Close() })
 	up, err := proxy.NewHTTPUpstream(proxy.UpstreamConfig{Client: client, Cache: proxy.StoreCache(store)})
 	if err != nil {
 		t.Fatal(err)
@@ -242,7 +246,7 @@ func newRig(t *testing.T, o rigOptions) *rig {
 	upURL, _ := url.Parse(r.reg.meta.URL)
 	r.front, err = composer.New(composer.Config{
 		UpstreamURL: upURL, Upstream: up, Checker: r.checker, Prefix: "/", Forward: true, Mode: o.mode,
-		Learned: proxy.StoreCache(store), Logger: testLogger(t),
+		Learned: proxy.StoreCache(store), Tunnelled: Tunnelled(o.allow), Logger: testLogger(t),
 	})
 	if err != nil {
 		t.Fatal(err)

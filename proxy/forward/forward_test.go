@@ -11,12 +11,16 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/sigilproxy/sigil/cache"
 	"github.com/sigilproxy/sigil/policy"
+	"github.com/sigilproxy/sigil/proxy"
 )
 
 // p2 decodes a served p2 document's versions of acme/foo.
@@ -220,8 +224,8 @@ func TestArchiveHostInterceptedEvenIfAllowed(t *testing.T) {
 }
 
 // A host that metadata names for archives, allowed but not among the
-// archive hosts, is intercepted only while metadata named it lately:
-// the operator is told, once, to name it as an archive host instead.
+// archive hosts, is intercepted from then on: the operator is told, once,
+// to name it as an archive host instead.
 func TestLearnedAllowedHostWarned(t *testing.T) {
 	reg := newRegistry(t, true)
 	host := strings.TrimPrefix(reg.archives.URL, "https://")
@@ -236,6 +240,50 @@ func TestLearnedAllowedHostWarned(t *testing.T) {
 	want := "--archive-host " + host
 	if n := strings.Count(logs.String(), want); n != 1 {
 		t.Errorf("%d warnings naming %q, want 1:\n%s", n, want, logs.String())
+	}
+}
+
+// An allowed host that metadata named for archives stays intercepted
+// after the day a learned host is otherwise kept, across restarts: were
+// it tunnelled again, a lock file's archive URL on it would reach the
+// client unverified.
+func TestLearnedAllowedHostNeverTunnelledAgain(t *testing.T) {
+	reg := newRegistry(t, true)
+	host := strings.TrimPrefix(reg.archives.URL, "https://")
+	store, err := cache.Open("", cache.Options{InMemory: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	r := newRig(t, rigOptions{reg: reg, allow: []string{host}, store: store})
+	r.get(reg.meta.URL + "/p2/acme/foo.json") // learns the archive host
+
+	// Two days later, after a restart: the stored record of learned hosts
+	// says when metadata last named each.
+	ctx := context.Background()
+	meta := proxy.StoreCache(store)
+	key := "composer-forward " + reg.meta.URL + " origins"
+	m, err := meta.GetMeta(ctx, key)
+	if err != nil || !strings.Contains(string(m.Body), "https://"+host+" ") {
+		t.Fatalf("no stored record naming the learned host: %q %v", m.Body, err)
+	}
+	old := strconv.FormatInt(time.Now().Add(-48*time.Hour).Unix(), 10)
+	m.Body = regexp.MustCompile(` [0-9]+`).ReplaceAll(m.Body, []byte(" "+old))
+	if err := meta.PutMeta(ctx, key, m); err != nil {
+		t.Fatal(err)
+	}
+	later := newRig(t, rigOptions{reg: reg, allow: []string{host}, store: store})
+	resp, err := later.client(reg.archives.Certificate()).Get(reg.distURL("1.0.0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.TLS.PeerCertificates[0].Equal(reg.archives.Certificate()) {
+		t.Fatalf("a lock file's archive on an allowed host that metadata named was tunnelled: %d %s", resp.StatusCode, b)
+	}
+	if resp.StatusCode != 200 || string(b) != "zip of 1.0.0" {
+		t.Errorf("learned archive, intercepted: %d %s", resp.StatusCode, b)
 	}
 }
 

@@ -70,6 +70,12 @@ type Config struct {
 	// only says which package and version named a URL; the facts are read
 	// again from the upstream's packument. Default: memory only.
 	Learned proxy.MetaStore
+	// Tunnelled reports, in Forward mode, whether the proxy tunnels an
+	// origin ("scheme://host:port") that it does not intercept: an
+	// allowed host (forward.Tunnelled). A tarball host of a served
+	// packument that it names is remembered for good, not for a day, so
+	// that its tarballs are never tunnelled unverified. Default: none.
+	Tunnelled func(origin string) bool
 	// RegistrySignatures is what sigil does with the registry's own
 	// signatures (dist.signatures): off, warn or require. Default: warn.
 	RegistrySignatures SignatureMode
@@ -164,6 +170,7 @@ func New(cfg Config) (*Handler, error) {
 		Name:       "npm",
 		Noun:       "tarball",
 		MaxOrigins: maxLearnedOrigins,
+		Tunnelled:  cfg.Tunnelled,
 		Valid:      func(name, version string) bool { return validName(name) && validVersion(version) },
 	})
 	if h.sigMode != SignaturesOff {

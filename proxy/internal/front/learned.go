@@ -5,7 +5,6 @@ import (
 	"errors"
 	"iter"
 	"log/slog"
-	"maps"
 	"net"
 	"net/url"
 	"slices"
@@ -34,7 +33,10 @@ import (
 // The hosts those URLs are on (origins) are what the proxy intercepts
 // besides the upstreams. Each is kept only for LearnedConfig.TTL after the
 // last document that named it was served, across restarts too: a host
-// that metadata named once is no permanent grant.
+// that metadata named once is no permanent grant. The exception is a host
+// the proxy would otherwise tunnel (LearnedConfig.Tunnelled): forgetting
+// it would pass a lock file's archives on it to the client unverified, so
+// once learned it is kept for good, and past MaxOrigins.
 
 const (
 	// learnedSize bounds the archive URLs kept in memory. A project's
@@ -83,6 +85,13 @@ type LearnedConfig struct {
 	// TTL is how long a learned origin is kept after the last document
 	// that named it. Default: DefaultLearnedTTL.
 	TTL time.Duration
+	// Tunnelled reports whether the forward proxy tunnels origin when
+	// it does not intercept it (an allowed host). Such an origin, once
+	// learned, is kept for good, in memory and in Store, and is not
+	// counted against MaxOrigins (the operator's allow list bounds it):
+	// were it forgotten or refused, the archives metadata named on it
+	// would reach the client through a tunnel, unverified. Default: none.
+	Tunnelled func(origin string) bool
 }
 
 // LearnedRef is what sigil learned about one archive URL.
@@ -101,9 +110,15 @@ type Learned struct {
 	now func() time.Time
 
 	mu      sync.Mutex
-	origins map[string]time.Time // when a document last named it
-	loaded  bool                 // origins were read from the store (or there is none)
-	written time.Time            // when the origins were last stored
+	origins map[string]learnedOrigin
+	loaded  bool      // origins were read from the store (or there is none)
+	written time.Time // when the origins were last stored
+}
+
+// learnedOrigin is what is known of one learned origin.
+type learnedOrigin struct {
+	at   time.Time // when a document last named it
+	keep bool      // Tunnelled: kept for good, not bounded
 }
 
 // NewLearned returns an empty Learned; it does no I/O.
@@ -115,7 +130,10 @@ func NewLearned(cfg LearnedConfig) *Learned {
 	if cfg.TTL <= 0 {
 		cfg.TTL = DefaultLearnedTTL
 	}
-	return &Learned{cfg: cfg, urls: urls, now: time.Now, origins: map[string]time.Time{}, loaded: cfg.Store == nil}
+	if cfg.Tunnelled == nil {
+		cfg.Tunnelled = func(string) bool { return false }
+	}
+	return &Learned{cfg: cfg, urls: urls, now: time.Now, origins: map[string]learnedOrigin{}, loaded: cfg.Store == nil}
 }
 
 // Learn records the archive URLs of one document of pkg, given as
@@ -213,13 +231,19 @@ func (l *Learned) Lookup(ctx context.Context, archiveURL string) (LearnedRef, bo
 }
 
 // HasOrigin reports whether an archive at origin, in the form
-// CanonicalOrigin gives, was named by a document served within the TTL.
+// CanonicalOrigin gives, was named by a document served within the TTL,
+// or ever if the origin is Tunnelled.
 func (l *Learned) HasOrigin(ctx context.Context, origin string) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.loadOrigins(ctx)
-	at, ok := l.origins[origin]
-	return ok && l.now().Sub(at) < l.cfg.TTL
+	o, ok := l.origins[origin]
+	return ok && o.current(l.now(), l.cfg.TTL)
+}
+
+// current reports whether o is still learned at now.
+func (o learnedOrigin) current(now time.Time, ttl time.Duration) bool {
+	return o.keep || now.Sub(o.at) < ttl
 }
 
 // addOrigins marks origins as named now, dropping the expired ones, and
@@ -232,16 +256,30 @@ func (l *Learned) addOrigins(ctx context.Context, origins []string) {
 	defer l.mu.Unlock()
 	l.loadOrigins(ctx)
 	now := l.now()
-	maps.DeleteFunc(l.origins, func(_ string, at time.Time) bool { return now.Sub(at) >= l.cfg.TTL })
+	n := 0 // origins counted against MaxOrigins
+	for o, lo := range l.origins {
+		if !lo.current(now, l.cfg.TTL) {
+			delete(l.origins, o)
+		} else if !lo.keep {
+			n++
+		}
+	}
 	grew := false
 	for _, o := range origins {
-		if _, ok := l.origins[o]; !ok && len(l.origins) >= l.cfg.MaxOrigins {
-			l.cfg.Log.Warn(l.cfg.Name+": too many "+l.cfg.Noun+" hosts learned; the proxy will refuse this one", "origin", o, "limit", l.cfg.MaxOrigins)
-			continue
-		} else if !ok {
+		lo, ok := l.origins[o]
+		if !ok {
+			lo.keep = l.cfg.Tunnelled(o)
+			if !lo.keep && n >= l.cfg.MaxOrigins {
+				l.cfg.Log.Warn(l.cfg.Name+": too many "+l.cfg.Noun+" hosts learned; the proxy will refuse this one", "origin", o, "limit", l.cfg.MaxOrigins)
+				continue
+			}
 			grew = true
+			if !lo.keep {
+				n++
+			}
 		}
-		l.origins[o] = now
+		lo.at = now
+		l.origins[o] = lo
 	}
 	// Times in the store may lag by a quarter of the TTL: a restart then
 	// forgets a host a little early, never late.
@@ -252,8 +290,8 @@ func (l *Learned) addOrigins(ctx context.Context, origins []string) {
 	// The set changes rarely (a new archive host), so it is written
 	// whole, under the lock, and two writers cannot drop each other's.
 	list := make([]string, 0, len(l.origins))
-	for o, at := range l.origins {
-		list = append(list, o+" "+strconv.FormatInt(at.Unix(), 10))
+	for o, lo := range l.origins {
+		list = append(list, o+" "+strconv.FormatInt(lo.at.Unix(), 10))
 	}
 	slices.Sort(list)
 	body := originsRecordVersion + "\n" + strings.Join(list, "\n")
@@ -287,6 +325,7 @@ func (l *Learned) loadOrigins(ctx context.Context) {
 		return
 	}
 	now := l.now()
+	n := 0
 	for _, line := range lines[1:] {
 		o, unix, _ := strings.Cut(line, " ")
 		sec, err := strconv.ParseInt(unix, 10, 64)
@@ -295,11 +334,20 @@ func (l *Learned) loadOrigins(ctx context.Context) {
 		}
 		at := time.Unix(sec, 0)
 		u, err := url.Parse(o)
-		if err != nil || !IsHTTP(u) || now.Sub(at) >= l.cfg.TTL || at.After(now) {
+		if err != nil || !IsHTTP(u) {
 			continue
 		}
-		if c, ok := CanonicalOrigin(u); ok && c == o && len(l.origins) < l.cfg.MaxOrigins {
-			l.origins[o] = at
+		if c, ok := CanonicalOrigin(u); !ok || c != o {
+			continue
+		}
+		// A time to come would stretch the TTL; a Tunnelled origin is
+		// kept whatever its time.
+		lo := learnedOrigin{at: at, keep: l.cfg.Tunnelled(o)}
+		if lo.keep {
+			l.origins[o] = lo
+		} else if now.Sub(at) < l.cfg.TTL && !at.After(now) && n < l.cfg.MaxOrigins {
+			l.origins[o] = lo
+			n++
 		}
 	}
 	l.written = now

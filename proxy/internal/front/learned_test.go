@@ -141,3 +141,50 @@ func TestLearnedOriginsExpire(t *testing.T) {
 		t.Error("a record without times was taken as a grant")
 	}
 }
+
+// A host the proxy would otherwise tunnel (an allowed host) is kept for
+// good once metadata named it, past the bound too, across restarts: were
+// it forgotten, a lock file's archives on it would be tunnelled to the
+// client unverified.
+func TestLearnedTunnelledOriginsKept(t *testing.T) {
+	store := fronttest.Store(t)
+	meta := proxy.StoreCache(store)
+	ctx := context.Background()
+	clock := time.Now()
+	tunnelled := func(o string) bool { return o == "https://t.test:443" }
+	newLearned := func(tun func(string) bool) *Learned {
+		l := learnedFor(t, meta, 1)
+		if tun != nil {
+			l.cfg.Tunnelled = tun
+		}
+		l.now = func() time.Time { return clock }
+		return l
+	}
+	l := newLearned(tunnelled)
+	l.Learn(ctx, "p", pairs(map[string]string{"1.0": "https://a.test/x.zip"}))
+	// The bound is reached; the tunnelled host is learned all the same.
+	l.Learn(ctx, "q", pairs(map[string]string{"1.0": "https://t.test/y.zip", "2.0": "https://b.test/z.zip"}))
+	if !l.HasOrigin(ctx, "https://t.test:443") {
+		t.Fatal("a tunnelled host past the bound was not learned")
+	}
+	if l.HasOrigin(ctx, "https://b.test:443") {
+		t.Error("a host past the bound was learned")
+	}
+
+	clock = clock.Add(2 * DefaultLearnedTTL)
+	if l.HasOrigin(ctx, "https://a.test:443") {
+		t.Error("a host named only by old metadata is still intercepted")
+	}
+	if !l.HasOrigin(ctx, "https://t.test:443") {
+		t.Error("a tunnelled host expired: the proxy would tunnel its archives")
+	}
+	l.Learn(ctx, "r", pairs(map[string]string{"1.0": "https://c.test/w.zip"})) // drops what expired, stores
+	if again := newLearned(tunnelled); !again.HasOrigin(ctx, "https://t.test:443") {
+		t.Error("after a restart, a tunnelled host learned long ago is forgotten")
+	}
+	// No longer allowed: it expires as any other host (and the proxy
+	// refuses it).
+	if again := newLearned(nil); again.HasOrigin(ctx, "https://t.test:443") {
+		t.Error("a host that is no longer tunnelled is kept for good")
+	}
+}
