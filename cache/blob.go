@@ -169,14 +169,18 @@ func (s *Store) writeChunks(ctx context.Context, sum [32]byte, r io.Reader) (siz
 				return size, n, fmt.Errorf("write chunk %d: %w", n-1, err)
 			}
 			// A transaction that only writes cannot conflict. Badger is
-			// done with buf once the commit's callback ran.
+			// done with buf once the commit's callback ran. Each chunk
+			// holds the gate until committed, so that a long download
+			// never keeps a reclaim waiting for more than one chunk.
+			s.gate.RLock()
 			txn := s.db.NewTransaction(true)
 			if err := txn.Set(blobChunkKey(sum, n), buf[:k]); err != nil {
 				txn.Discard()
+				s.gate.RUnlock()
 				return size, n, fmt.Errorf("write chunk %d: %w", n, err)
 			}
 			pending = true
-			txn.CommitWith(func(err error) { committed <- err })
+			txn.CommitWith(func(err error) { s.gate.RUnlock(); committed <- err })
 			n++
 			size += int64(k)
 		}
@@ -202,6 +206,9 @@ func (s *Store) deleteChunks(sum [32]byte, n uint64) {
 	if n == 0 {
 		return
 	}
+	s.garbage.Add(int64(n) * s.chunkSize)
+	s.gate.RLock()
+	defer s.gate.RUnlock()
 	wb := s.db.NewWriteBatch()
 	defer wb.Cancel()
 	for i := range n {

@@ -62,6 +62,12 @@ func (s *Store) touch(kind byte, rest []byte) {
 	if !ok {
 		return
 	}
+	// Not worth waiting for a reclaim: the use is recorded next time.
+	if !s.gate.TryRLock() {
+		s.touched.Remove(string(k))
+		return
+	}
+	defer s.gate.RUnlock()
 	if err := s.db.Update(func(txn *badger.Txn) error { return txn.Set(k, v) }); err != nil {
 		s.log.Debug("cache: could not record a use", "err", err)
 	}
@@ -183,8 +189,30 @@ func (s *Store) evict(ctx context.Context) error {
 		return err
 	}
 	target := int64(float64(s.opt.MaxSize) * lowWater)
-	var blobs, docs int
-	var freed int64
+	var (
+		blobs, docs int
+		freed       int64
+		gone        []evicted // blobs whose chunks are still to go
+	)
+	// The chunks of the evicted blobs go last, all at once (reclaim), and
+	// each blob stays claimed until then, so that no PutBlob writes chunks
+	// of the same sum that the drop would take.
+	defer func() {
+		if len(gone) == 0 && docs == 0 {
+			return
+		}
+		prefixes := make([][]byte, len(gone))
+		for i, g := range gone {
+			prefixes[i] = blobChunkPrefix(g.sum)
+		}
+		dropped := s.reclaim(ctx, prefixes)
+		for _, g := range gone {
+			if !dropped {
+				s.deleteChunks(g.sum, g.chunks)
+			}
+			g.release()
+		}
+	}()
 	for _, c := range cands {
 		if s.used.Load() <= target || ctx.Err() != nil {
 			break
@@ -192,8 +220,12 @@ func (s *Store) evict(ctx context.Context) error {
 		var ok bool
 		switch c.kind {
 		case usedBlob:
-			ok, err = s.evictBlob(ctx, c, refs[c.sum])
-			blobs += b2i(ok)
+			var release func()
+			ok, release, err = s.evictBlob(ctx, c, refs[c.sum])
+			if ok {
+				blobs++
+				gone = append(gone, evicted{sum: c.sum, chunks: c.chunks, release: release})
+			}
 		case usedMeta:
 			ok, err = s.evictMeta(ctx, c)
 			docs += b2i(ok)
@@ -208,9 +240,16 @@ func (s *Store) evict(ctx context.Context) error {
 	if blobs+docs > 0 {
 		s.log.Info("cache: evicted least recently used content", "archives", blobs, "documents", docs,
 			"freed_bytes", freed, "used_bytes", s.used.Load(), "max_bytes", s.opt.MaxSize)
-		s.collectGarbage(ctx)
 	}
 	return nil
+}
+
+// evicted is a blob whose header is deleted and whose chunks are not yet,
+// with the claim that keeps writers of its sum away until they are.
+type evicted struct {
+	sum     [32]byte
+	chunks  uint64
+	release func()
 }
 
 func b2i(b bool) int {
@@ -272,31 +311,36 @@ func (s *Store) candidates() ([]candidate, error) {
 	return out, nil
 }
 
-// evictBlob removes one blob, its last-use record and the archive
+// evictBlob removes one blob's header, its last-use record and the archive
 // references that name it, unless it is open, being written or fresh. It
-// reports whether it removed it.
-func (s *Store) evictBlob(ctx context.Context, c candidate, refs [][]byte) (bool, error) {
-	release, ok := s.claimBlob(c.sum)
+// reports whether it removed them; when it did, the caller owns the claim
+// on the blob (release), and removes the chunks before releasing it.
+func (s *Store) evictBlob(ctx context.Context, c candidate, refs [][]byte) (removed bool, release func(), err error) {
+	claim, ok := s.claimBlob(c.sum)
 	if !ok {
-		return false, nil // being written
+		return false, nil, nil // being written
 	}
-	defer release()
+	defer func() {
+		if !removed {
+			claim()
+		}
+	}()
 	s.openMu.Lock()
 	if s.open[c.sum] > 0 {
 		s.openMu.Unlock()
-		return false, nil
+		return false, nil, nil
 	}
 	if put, ok := s.fresh[c.sum]; ok {
 		if s.now().Sub(put) < freshGrace {
 			s.openMu.Unlock()
-			return false, nil
+			return false, nil, nil
 		}
 		delete(s.fresh, c.sum)
 	}
 	// Under openMu, no OpenBlob can find the header between the check
 	// above and its deletion.
 	gone := false
-	err := s.update(ctx, func(txn *badger.Txn) error {
+	err = s.update(ctx, func(txn *badger.Txn) error {
 		gone = false
 		if _, err := txn.Get(c.key); errors.Is(err, badger.ErrKeyNotFound) {
 			gone = true // evicted since it was listed
@@ -313,21 +357,20 @@ func (s *Store) evictBlob(ctx context.Context, c candidate, refs [][]byte) (bool
 	})
 	s.openMu.Unlock()
 	if err != nil {
-		return false, fmt.Errorf("evict blob %x: %w", c.sum, err)
+		return false, nil, fmt.Errorf("evict blob %x: %w", c.sum, err)
 	}
 	if gone {
-		return false, nil
+		return false, nil, nil
 	}
 	if s.refs != nil {
 		for _, k := range refs {
 			s.refs.Remove(string(k))
 		}
 	}
-	// The header is gone: the chunks are invisible, and a failure to
-	// delete them leaves them to the next Open's sweep.
-	s.deleteChunks(c.sum, c.chunks)
+	// The header is gone: the chunks are invisible, and a failure (or a
+	// crash) before they are deleted leaves them to the next Open's sweep.
 	s.addUsed(-c.size)
-	return true, nil
+	return true, claim, nil
 }
 
 // refsByBlob maps each blob to the archive references that name it, from
@@ -382,23 +425,4 @@ func (s *Store) evictMeta(ctx context.Context, c candidate) (bool, error) {
 	s.metas.remove(string(c.key))
 	s.addUsed(-size)
 	return size > 0, nil
-}
-
-// collectGarbage runs the value-log GC until it finds nothing more to
-// rewrite, so that evicted bytes leave the disk.
-func (s *Store) collectGarbage(ctx context.Context) {
-	if s.opt.InMemory || s.opt.GCInterval < 0 {
-		return
-	}
-	for ctx.Err() == nil {
-		err := s.db.RunValueLogGC(gcDiscardRatio)
-		if err == nil {
-			s.log.Debug("cache: value log GC rewrote a file")
-			continue
-		}
-		if !errors.Is(err, badger.ErrNoRewrite) && !errors.Is(err, badger.ErrRejected) {
-			s.log.Warn("cache: value log GC failed", "err", err)
-		}
-		return
-	}
 }

@@ -124,6 +124,9 @@ func (s *Store) PutMeta(ctx context.Context, key string, m Meta) error {
 		s.metas.remove(string(k))
 		return fmt.Errorf("store metadata %q: %w", key, err)
 	}
+	if old >= valueThreshold {
+		s.garbage.Add(old) // the replaced value stays in the value log
+	}
 	if s.metas.fits(string(k), m) {
 		s.metas.add(string(k), m.clone())
 	} else {

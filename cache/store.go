@@ -54,9 +54,9 @@
 // LRUs are bounded by Options. What is cached is bounded by Options.MaxSize:
 // past it, the least recently used archives and metadata documents are
 // evicted (see evict.go for what is never evicted and what a download being
-// served is protected by). The value-log GC runs after each eviction, but
-// Badger rewrites a value-log file only once its compactions counted most of
-// it as garbage, so the files shrink later than the eviction.
+// served is protected by). Each eviction then compacts its deletions away
+// and runs the value-log GC (reclaim.go), so that the directory stays within
+// twice the cap, plus two value-log files, plus the tree of small records.
 //
 // # Layout
 //
@@ -127,8 +127,9 @@ type Options struct {
 	// past it, the least recently used are evicted (see evict.go) down to
 	// 90% of it. Zero or negative means no cap. Pins, key pins, served
 	// state and log state are never evicted and not counted; nor is
-	// Badger's own overhead, or evicted space the value-log GC has not
-	// reclaimed yet.
+	// Badger's own overhead. On disk, the directory stays within twice the
+	// cap plus two value-log files (valueLogFileSize) and the tree of
+	// small records (reclaim.go).
 	MaxSize int64
 }
 
@@ -145,6 +146,10 @@ const (
 	// maps 128 MiB, not gigabytes.
 	minValueLogFile = 16 << 20
 	maxValueLogFile = 64 << 20
+
+	// valueThreshold is the size from which a value lives in the value
+	// log rather than in the tree.
+	valueThreshold = 64 << 10
 
 	// inMemoryMaxValue is the largest value Badger takes in memory mode:
 	// values must stay below the value threshold, which is at most 1 MiB.
@@ -196,6 +201,10 @@ type Store struct {
 	evictMu   sync.Mutex // one eviction at a time
 	evictWake chan struct{}
 	evictDone chan struct{}
+	// gate keeps writes away from a reclaim (reclaim.go); garbage counts
+	// the bytes of large values replaced since the last one.
+	gate    sync.RWMutex
+	garbage atomic.Int64
 
 	refs   *lru.Cache[string, [32]byte]
 	pins   *lru.Cache[string, pin]
@@ -249,7 +258,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		WithLogger(badgerLogger{opts.Logger.With("component", "badger")}).
 		// Values of 64 KiB and more (blob chunks, large documents) go to the
 		// value log, keeping the LSM tree small and compactions cheap.
-		WithValueThreshold(64 << 10).
+		WithValueThreshold(valueThreshold).
 		// A local proxy should not reserve Badger's server-sized defaults
 		// (5 × 64 MiB memtables, 256 MiB block cache, 1 GiB value-log
 		// files, each mapped whole and the one being written mapped at
@@ -363,7 +372,7 @@ func (s *Store) gcLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		s.collectGarbage(ctx)
+		s.periodicGC(ctx)
 	}
 }
 
@@ -406,7 +415,7 @@ func (s *Store) checkLayout() error {
 // conflicted with a concurrent one. fn must be safe to run more than once.
 func (s *Store) update(ctx context.Context, fn func(txn *badger.Txn) error) error {
 	for attempt := 1; ; attempt++ {
-		err := s.db.Update(fn)
+		err := s.write(func() error { return s.db.Update(fn) })
 		if !errors.Is(err, badger.ErrConflict) {
 			return err
 		}

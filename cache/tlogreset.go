@@ -46,7 +46,10 @@ func (l *LogState) Reset(ctx context.Context) (int, error) {
 	}
 	// Tiles of the history the operator abandoned must not be offered as
 	// verified for the new one.
-	if err := l.s.db.DropPrefix(l.key(tagTile)); err != nil {
+	l.s.gate.Lock() // DropPrefix refuses concurrent writes (reclaim.go)
+	err = l.s.db.DropPrefix(l.key(tagTile))
+	l.s.gate.Unlock()
+	if err != nil {
 		return 0, fmt.Errorf("reset log %q: dropping tiles: %w", l.origin, err)
 	}
 	if err := l.s.sync(); err != nil {

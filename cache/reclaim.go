@@ -1,0 +1,103 @@
+package cache
+
+import (
+	"context"
+	"errors"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+// Giving disk space back. Large values (blob chunks, documents of 64 KiB
+// and more) live in Badger's value log, whose files its value-log GC
+// rewrites only once its discard statistics say that enough of a file is
+// garbage. Those statistics are kept by compactions alone: a deleted or
+// replaced value counts only once a compaction met its key's newer
+// version. A proxy writes few small records, so its memtables seldom fill
+// and its compactions seldom run; before this file, evicted archives
+// stayed on disk, and the directory grew with everything ever stored
+// whatever the cap (measured in TestDiskStaysFlatUnderCap).
+//
+// So the store makes the compactions happen when it knows garbage is
+// there: reclaim drops the evicted blobs' chunks with Badger's
+// DropPrefix, which flushes the memtables and compacts every table that
+// holds those keys, counting what it drops; a marker key, dropped with
+// them, makes it flush and compact level 0 even when only documents were
+// deleted or replaced. The value-log GC then finds the files to rewrite.
+//
+// DropPrefix refuses writes while it runs (they would fail with
+// ErrBlockedWrites), so every write of the store holds gate for reading
+// and reclaim holds it for writing: writers wait for the compaction (some
+// milliseconds for a cache's small tree) instead of failing. Recording a
+// use does not wait: it is skipped.
+
+// nsReclaim is this file's namespace (see keys.go): the marker key.
+const nsReclaim = "v1/reclaim/"
+
+var reclaimMarker = []byte(nsReclaim + "marker")
+
+// write runs fn, a write to Badger, unless a reclaim is under way, when it
+// waits for it.
+func (s *Store) write(fn func() error) error {
+	s.gate.RLock()
+	defer s.gate.RUnlock()
+	return fn()
+}
+
+// blobChunkPrefix is the prefix of every chunk key of sum.
+func blobChunkPrefix(sum [32]byte) []byte {
+	return append([]byte(nsBlobChunk), sum[:]...)
+}
+
+// reclaim drops the keys under prefixes (chunks of evicted blobs, which no
+// header names any more and no writer may write meanwhile), has the tree
+// compacted so that the space of every deleted or replaced value is
+// counted, and runs the value-log GC. It reports whether the prefixes
+// were dropped; when they were not, the caller deletes them itself.
+func (s *Store) reclaim(ctx context.Context, prefixes [][]byte) bool {
+	s.gate.Lock()
+	err := s.db.Update(func(txn *badger.Txn) error { return txn.Set(reclaimMarker, nil) })
+	if err == nil {
+		// The marker is there, so DropPrefix never finds nothing to do.
+		err = s.db.DropPrefix(append([][]byte{reclaimMarker}, prefixes...)...)
+	}
+	s.gate.Unlock()
+	s.garbage.Store(0)
+	if err != nil {
+		s.log.Warn("cache: could not compact the deleted content away; its disk space comes back later", "err", err)
+		return false
+	}
+	s.collectGarbage(ctx)
+	return true
+}
+
+// collectGarbage runs the value-log GC until it finds nothing more to
+// rewrite, so that evicted bytes leave the disk.
+func (s *Store) collectGarbage(ctx context.Context) {
+	if s.opt.InMemory || s.opt.GCInterval < 0 {
+		return
+	}
+	for ctx.Err() == nil {
+		// The GC's rewrite writes; it must not meet a DropPrefix.
+		err := s.write(func() error { return s.db.RunValueLogGC(gcDiscardRatio) })
+		if err == nil {
+			s.log.Debug("cache: value log GC rewrote a file")
+			continue
+		}
+		if !errors.Is(err, badger.ErrNoRewrite) && !errors.Is(err, badger.ErrRejected) {
+			s.log.Warn("cache: value log GC failed", "err", err)
+		}
+		return
+	}
+}
+
+// periodicGC is the GC of every GCInterval: it has the tree compacted
+// first when large values were replaced or deleted since the last
+// reclaim (a document that changed upstream, a failed PutBlob), so that
+// without a cap too the space of replaced documents comes back.
+func (s *Store) periodicGC(ctx context.Context) {
+	if s.garbage.Load() > 0 {
+		s.reclaim(ctx, nil)
+		return
+	}
+	s.collectGarbage(ctx)
+}
