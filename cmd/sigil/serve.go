@@ -149,7 +149,11 @@ func runServe(c *cli.Context) error {
 	if err := os.MkdirAll(cacheDir, 0o700); err != nil {
 		return checkFailed(fmt.Errorf("cache directory: %w", err), "set --cache-dir to a directory you can write")
 	}
-	store, err := cache.Open(cacheDir, cache.Options{Logger: logger.With("part", "cache"), MaxSize: maxSize})
+	store, err := cache.Open(cacheDir, cache.Options{Logger: logger.With("part", "cache"), MaxSize: maxSize,
+		// The upstream keeps the documents it serves in memory in front of
+		// the store (proxy.UpstreamConfig.MemoryBytes): a second copy of each
+		// in the store's own cache would only double their memory.
+		MetaCacheBytes: -1})
 	if err != nil {
 		return checkFailed(fmt.Errorf("opening the cache in %s: %w", cacheDir, err),
 			"another sigil may be using it: stop it or set another --cache-dir")
