@@ -4,12 +4,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"mime"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/sigilproxy/sigil/proxy"
 	"github.com/sigilproxy/sigil/proxy/internal/front"
 	"github.com/sigilproxy/sigil/proxy/internal/rawjson"
 )
@@ -19,7 +21,8 @@ import (
 // URLs come from the upstream's packages.json, so they cannot be turned
 // into fetches of arbitrary URLs. Their answers are information (lists of
 // names, security advisories), not installable content, and pass through
-// after a check of the shape Composer reads.
+// after a check of the shape Composer reads. The advisories API is asked
+// with the client's request, once, and never cached (serveAdvisories).
 
 // serveProviders answers providers-api: which packages provide name
 // (ComposerRepository::getProviders; a 404 means none).
@@ -80,63 +83,83 @@ func filterProviders(body []byte) ([]byte, error) {
 }
 
 const (
-	// advisoryBatch is how many names go into one upstream request. The
-	// upstream is asked with GET (the Upstream interface fetches
-	// documents), so the names travel in the URL; 50 names stay well
-	// under common URL limits.
-	advisoryBatch = 50
 	// maxAdvisoryNames bounds one request; a project with more packages
 	// than this is not a project.
 	maxAdvisoryNames = 5000
-	maxAdvisoryBody  = 1 << 20
+	// maxAdvisoryBody bounds the client's form: 5000 names of up to 200
+	// bytes, encoded.
+	maxAdvisoryBody = 1 << 20
+	// maxAdvisoryAnswer bounds the upstream's answer, held in memory
+	// while it is filtered: a few advisories of a few hundred bytes for
+	// each package of the largest project take well under this.
+	maxAdvisoryAnswer = 16 << 20
+	advisoryTimeout   = 30 * time.Second
+	formType          = "application/x-www-form-urlencoded"
 )
 
 // serveAdvisories answers security-advisories.api-url. Composer's audit
 // POSTs a form with packages[]=name... (ComposerRepository::
-// getSecurityAdvisories); GET with the same query also works. sigil asks
-// the upstream's API in batches of sorted names and merges the answers
-// {"advisories": {name: [advisory...]}}.
+// getSecurityAdvisories); GET with the same query also works. sigil posts
+// the valid names, sorted, in one request to the upstream's API, as
+// Composer would, and answers {"advisories": {name: [advisory...]}} for
+// the names asked. Nothing is cached: a request is one upstream request
+// of bounded size with a bounded answer, and fills no cache however many
+// clients ask about however many names.
 func (h *Handler) serveAdvisories(w http.ResponseWriter, r *http.Request) {
+	const what = "security advisories"
 	root, err := h.rootInfo(r.Context())
 	if err != nil {
-		h.core.Fail(w, r, "security advisories", err)
+		h.core.Fail(w, r, what, err)
 		return
 	}
 	if root.advisoriesAPI == "" {
 		notFound(w)
 		return
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, maxAdvisoryBody)
-	if err := r.ParseForm(); err != nil {
-		writeWarning(w, http.StatusBadRequest, "sigil: malformed security advisories request: "+err.Error())
-		return
+	post := front.Post{URL: root.advisoriesAPI, What: what, MaxBody: maxAdvisoryBody, MaxAnswer: maxAdvisoryAnswer, Timeout: advisoryTimeout}
+	form := r.URL.Query()
+	if r.Method == http.MethodPost {
+		if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != formType {
+			writeWarning(w, http.StatusUnsupportedMediaType, "sigil: a security advisories request is a form ("+formType+") of packages[]=NAME")
+			return
+		}
+		body, ok := h.core.ReadBody(w, r, post)
+		if !ok {
+			return
+		}
+		posted, err := url.ParseQuery(string(body))
+		if err != nil {
+			writeWarning(w, http.StatusBadRequest, "sigil: malformed security advisories request: "+err.Error())
+			return
+		}
+		for k, vs := range posted {
+			form[k] = append(form[k], vs...)
+		}
 	}
-	names, err := advisoryNames(r.Form)
+	names, err := advisoryNames(form)
 	if err != nil {
 		writeWarning(w, http.StatusBadRequest, "sigil: "+err.Error())
 		return
 	}
 	merged := object{}
-	for batch := range slices.Chunk(names, advisoryBatch) {
-		u := advisoryURL(root.advisoriesAPI, batch)
-		doc, err := h.upstream.Document(r.Context(), u)
+	if len(names) > 0 {
+		hdr := http.Header{"Content-Type": {formType}, "Accept": {contentTypeJSON}}
+		ans, err := front.Send(r.Context(), h.client, post, advisoryForm(names), hdr)
+		if err == nil && ans.Status != http.StatusOK {
+			err = &proxy.UpstreamError{URL: post.URL, Status: ans.Status, Err: errors.New("the advisories API did not answer 200")}
+		}
 		if err != nil {
-			h.core.Fail(w, r, "security advisories", err)
+			h.core.Fail(w, r, what, err)
 			return
 		}
-		if err := mergeAdvisories(merged, doc.Body, batch); err != nil {
-			h.core.Fail(w, r, "security advisories", front.Malformed(u, err))
+		if err := mergeAdvisories(merged, ans.Body, names); err != nil {
+			h.core.Fail(w, r, what, front.Malformed(post.URL, err))
 			return
 		}
 	}
 	body := append([]byte(`{"advisories":`), appendObject(nil, merged)...)
 	body = append(body, '}')
-	hdr := w.Header()
-	hdr.Set("Content-Type", contentTypeJSON)
-	hdr.Set("Cache-Control", "no-store")
-	if r.Method != http.MethodHead {
-		_, _ = w.Write(body)
-	}
+	front.WriteJSON(w, r, http.StatusOK, contentTypeJSON, body)
 }
 
 // advisoryNames takes the package names of an audit request: every value
@@ -165,20 +188,18 @@ func advisoryNames(form url.Values) ([]string, error) {
 	return names, nil
 }
 
-func advisoryURL(api string, names []string) string {
-	var b strings.Builder
-	b.WriteString(api)
-	sep := "?"
-	if strings.Contains(api, "?") {
-		sep = "&"
+// advisoryForm is the form Composer posts for names:
+// packages[]=a&packages[]=b.
+func advisoryForm(names []string) []byte {
+	var b []byte
+	for i, n := range names {
+		if i > 0 {
+			b = append(b, '&')
+		}
+		b = append(b, "packages%5B%5D="...)
+		b = append(b, url.QueryEscape(n)...)
 	}
-	for _, n := range names {
-		b.WriteString(sep)
-		b.WriteString("packages%5B%5D=")
-		b.WriteString(url.QueryEscape(n))
-		sep = "&"
-	}
-	return b.String()
+	return b
 }
 
 // mergeAdvisories adds the lists of an upstream answer to merged, for the

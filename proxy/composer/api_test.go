@@ -7,24 +7,72 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"reflect"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/sigilproxy/sigil/proxy/internal/fronttest"
 )
 
-const advisoryAPI = "https://www.upstream.test/api/security-advisories/"
+// advisoryAPI is an upstream advisories API: it records what it was
+// asked and answers with answer (status 200 unless set).
+type advisoryAPI struct {
+	srv    *httptest.Server
+	mu     sync.Mutex
+	asked  []string // "METHOD Content-Type body"
+	status int
+	answer string
+}
+
+// newAdvisoryRig is a rig whose upstream names api as its advisories API.
+func newAdvisoryRig(t *testing.T) (*rig, *advisoryAPI) {
+	api := &advisoryAPI{status: 200, answer: `{"advisories":[]}`}
+	api.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		api.mu.Lock()
+		defer api.mu.Unlock()
+		api.asked = append(api.asked, r.Method+" "+r.Header.Get("Content-Type")+" "+string(b))
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(api.status)
+		io.WriteString(w, api.answer)
+	}))
+	t.Cleanup(api.srv.Close)
+	r := newRig(t)
+	r.up.Set(upstreamBase+"/packages.json", `{"metadata-url":"/p2/%package%.json",
+		"security-advisories":{"metadata":true,"api-url":"`+api.srv.URL+`/api/security-advisories/"}}`)
+	return r, api
+}
+
+func (a *advisoryAPI) set(status int, answer string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.status, a.answer = status, answer
+}
+
+// take returns what the API was asked since the last take.
+func (a *advisoryAPI) take() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	asked := a.asked
+	a.asked = nil
+	return asked
+}
+
+func postForm(r *rig, form url.Values) (*http.Response, []byte) {
+	return r.Do(http.MethodPost, "/composer/api/security-advisories/", strings.NewReader(form.Encode()), "Content-Type: application/x-www-form-urlencoded")
+}
 
 func TestAdvisories(t *testing.T) {
-	r := newRig(t)
+	r, api := newAdvisoryRig(t)
 	// Packagist answers [] for "none", as PHP encodes an empty map.
-	r.up.Set(advisoryAPI+"?packages%5B%5D=acme%2Fbar&packages%5B%5D=acme%2Ffoo",
-		`{"advisories":{"acme/foo":[{"advisoryId":"PKSA-1","packageName":"acme/foo","affectedVersions":"<1.1"}],"other/x":[{"advisoryId":"PKSA-2"}]}}`)
+	api.set(200, `{"advisories":{"acme/foo":[{"advisoryId":"PKSA-1","packageName":"acme/foo","affectedVersions":"<1.1"}],"other/x":[{"advisoryId":"PKSA-2"}]}}`)
 	// Composer's audit: POST, http_build_query(['packages' => [...]]).
 	form := url.Values{"packages[0]": {"acme/foo"}, "packages[1]": {"Acme/Bar"}, "packages[2]": {"../etc"}, "packages[3]": {"acme/foo"}}
-	resp, body := r.Do(http.MethodPost, "/composer/api/security-advisories/", strings.NewReader(form.Encode()), "Content-Type: application/x-www-form-urlencoded")
-	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/json" {
-		t.Fatalf("%d %q: %s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
+	resp, body := postForm(r, form)
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/json" ||
+		resp.Header.Get("X-Content-Type-Options") != "nosniff" || resp.Header.Get("Cache-Control") != "no-store" {
+		t.Fatalf("%d %v: %s", resp.StatusCode, resp.Header, body)
 	}
 	got := fronttest.DecodeObject(t, body)
 	want := map[string]any{"advisories": map[string]any{
@@ -33,53 +81,105 @@ func TestAdvisories(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got %v", got)
 	}
+	// The upstream got the valid names, lowercased, sorted and once each,
+	// in the form Composer posts.
+	if asked := api.take(); !slices.Equal(asked, []string{"POST application/x-www-form-urlencoded packages%5B%5D=acme%2Fbar&packages%5B%5D=acme%2Ffoo"}) {
+		t.Errorf("upstream asked %q", asked)
+	}
 
 	// GET works too, and an empty answer is an empty map.
-	r.up.Set(advisoryAPI+"?packages%5B%5D=acme%2Fbaz", `{"advisories":[]}`)
+	api.set(200, `{"advisories":[]}`)
 	resp, body = r.Get("/composer/api/security-advisories/?packages[]=acme/baz")
 	if resp.StatusCode != 200 || string(body) != `{"advisories":{}}` {
 		t.Errorf("GET: %d %s", resp.StatusCode, body)
 	}
+	if asked := api.take(); !slices.Equal(asked, []string{"POST application/x-www-form-urlencoded packages%5B%5D=acme%2Fbaz"}) {
+		t.Errorf("upstream asked %q", asked)
+	}
+	// No valid name: nothing to ask.
+	if resp, body := postForm(r, url.Values{"packages[]": {"../x"}}); resp.StatusCode != 200 || string(body) != `{"advisories":{}}` || len(api.take()) != 0 {
+		t.Errorf("no names: %d %s", resp.StatusCode, body)
+	}
 }
 
-func TestAdvisoriesBatches(t *testing.T) {
-	r := newRig(t)
+// One audit is one upstream request, however many names it asks about,
+// and nothing of it goes into the cache: a client's POST cannot be turned
+// into many upstream requests or fill sigil's cache.
+func TestAdvisoriesOneUncachedRequest(t *testing.T) {
+	r, api := newAdvisoryRig(t)
 	form := url.Values{}
-	var names []string
 	for i := range 120 {
-		n := fmt.Sprintf("acme/p%03d", i)
-		names = append(names, n)
-		form.Add("packages[]", n)
+		form.Add("packages[]", fmt.Sprintf("acme/p%03d", i))
 	}
-	for i := 0; i < len(names); i += advisoryBatch {
-		batch := names[i:min(i+advisoryBatch, len(names))]
-		r.up.Set(advisoryURL(advisoryAPI, batch), fmt.Sprintf(`{"advisories":{%q:[{"advisoryId":"A%d"}]}}`, batch[0], i))
+	api.set(200, `{"advisories":{"acme/p000":[{"advisoryId":"A0"}],"acme/p100":[{"advisoryId":"A1"}]}}`)
+	for range 2 {
+		resp, body := postForm(r, form)
+		if resp.StatusCode != 200 {
+			t.Fatalf("%d %s", resp.StatusCode, body)
+		}
+		if adv := fronttest.DecodeObject(t, body)["advisories"].(map[string]any); len(adv) != 2 || adv["acme/p100"] == nil {
+			t.Errorf("answer %v", adv)
+		}
+		if asked := api.take(); len(asked) != 1 || strings.Count(asked[0], "packages%5B%5D=") != 120 {
+			t.Errorf("%d upstream requests for one audit, want 1: %q", len(asked), asked)
+		}
 	}
-	resp, body := r.Do(http.MethodPost, "/composer/api/security-advisories/", strings.NewReader(form.Encode()), "Content-Type: application/x-www-form-urlencoded")
-	if resp.StatusCode != 200 {
-		t.Fatalf("%d %s", resp.StatusCode, body)
-	}
-	adv := fronttest.DecodeObject(t, body)["advisories"].(map[string]any)
-	if len(adv) != 3 || adv["acme/p100"] == nil {
-		t.Errorf("merged %v", adv)
+	for _, u := range r.up.URLs() {
+		if strings.Contains(u, "advisories") {
+			t.Errorf("the advisories API was fetched through the cache: %s", u)
+		}
 	}
 }
 
-func TestAdvisoriesUpstreamProblems(t *testing.T) {
-	r := newRig(t)
-	r.up.Set(advisoryAPI+"?packages%5B%5D=acme%2Ffoo", `{"nothing":1}`)
-	resp, body := r.Get("/composer/api/security-advisories/?packages[]=acme/foo")
-	if resp.StatusCode != 502 || !strings.Contains(string(body), "advisories") {
-		t.Errorf("%d %s", resp.StatusCode, body)
+func TestAdvisoriesBounds(t *testing.T) {
+	r, api := newAdvisoryRig(t)
+	big := url.Values{"packages[]": {strings.Repeat("a", maxAdvisoryBody)}}
+	if resp, body := postForm(r, big); resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(string(body), "larger than") {
+		t.Errorf("large body: %d %s", resp.StatusCode, body)
 	}
+	resp, body := r.Do(http.MethodPost, "/composer/api/security-advisories/", strings.NewReader(`{"packages":["acme/foo"]}`), "Content-Type: application/json")
+	if resp.StatusCode != http.StatusUnsupportedMediaType || !strings.Contains(string(body), "packages[]=NAME") {
+		t.Errorf("JSON body: %d %s", resp.StatusCode, body)
+	}
+	many := url.Values{}
+	for i := range maxAdvisoryNames + 1 {
+		many.Add("packages[]", fmt.Sprintf("a/%d", i))
+	}
+	if resp, body := postForm(r, many); resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "more than") {
+		t.Errorf("too many names: %d %s", resp.StatusCode, body)
+	}
+	if asked := api.take(); len(asked) != 0 {
+		t.Errorf("refused requests reached the upstream: %d", len(asked))
+	}
+
+	foo := url.Values{"packages[]": {"acme/foo"}}
+	for _, c := range []struct {
+		status int
+		answer string
+	}{
+		{200, `{"advisories":{"acme/foo":[{"advisoryId":"` + strings.Repeat("x", maxAdvisoryAnswer) + `"}]}}`},
+		{200, `{"nothing":1}`},
+		{200, `<html>`},
+		{500, `{"advisories":{}}`},
+		{403, `{"advisories":{}}`},
+	} {
+		api.set(c.status, c.answer)
+		resp, body := postForm(r, foo)
+		if resp.StatusCode != http.StatusBadGateway || !strings.Contains(string(body), "advisories") || len(body) > 4096 {
+			t.Errorf("upstream %d %.40s: %d %.200s", c.status, c.answer, resp.StatusCode, body)
+		}
+	}
+}
+
+func TestAdvisoriesRoute(t *testing.T) {
 	// No api-url upstream: no route.
-	r = newRig(t)
+	r := newRig(t)
 	r.up.Set(upstreamBase+"/packages.json", `{"metadata-url":"/p2/%package%.json"}`)
-	resp, _ = r.Get("/composer/api/security-advisories/?packages[]=acme/foo")
+	resp, _ := r.Get("/composer/api/security-advisories/?packages[]=acme/foo")
 	if resp.StatusCode != 404 {
 		t.Errorf("without api-url: %d", resp.StatusCode)
 	}
-	_, body = r.Get("/composer/packages.json")
+	_, body := r.Get("/composer/packages.json")
 	if strings.Contains(string(body), "security-advisories") || strings.Contains(string(body), "providers-api") {
 		t.Errorf("advertises routes the upstream lacks: %s", body)
 	}

@@ -52,7 +52,9 @@
 //     "filter" (filter-list entries), and packages.json's
 //     "security-advisories" and "filter" objects, whose API URLs point at
 //     sigil routes proxied to the upstream's (only ever the URLs the
-//     upstream's packages.json names).
+//     upstream's packages.json names). The two APIs (advisories, filter
+//     lists) are passed through uncached, one bounded upstream request
+//     per client request.
 //   - packages.json keeps no key that would let Composer load versions or
 //     archives around sigil (the v1 provider keys, inline "packages",
 //     "mirrors").
