@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -295,5 +296,45 @@ func TestServedStateConcurrent(t *testing.T) {
 	stored, _ := decodeServed(v)
 	if cached, ok := s.cachedServed(k); ok && cached != stored {
 		t.Errorf("LRU holds %+v, Badger %+v", cached, stored)
+	}
+}
+
+// TestVersionArchives: the blobs of one version are found whatever URL
+// their references were made under, and only those of that version.
+func TestVersionArchives(t *testing.T) {
+	s := newMemStore(t)
+	ctx := t.Context()
+	var sums [][32]byte
+	for i := range 4 {
+		data, sum := content(uint64(10+i), 100)
+		if err := s.PutBlob(ctx, sum, bytes.NewReader(data)); err != nil {
+			t.Fatal(err)
+		}
+		sums = append(sums, sum)
+	}
+	put := func(pkg, version, url string, sum [32]byte) {
+		t.Helper()
+		if _, err := s.PutArchiveRefIfAbsent(ctx, ArchiveKey{"npm", pkg, version, url}, sum); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put("foo", "1.0.0", "https://old.test/foo/-/foo-1.0.0.tgz", sums[0])
+	put("foo", "1.0.0", "https://older.test/foo/-/foo-1.0.0.tgz", sums[1])
+	put("foo", "1.0.0", "https://mirror.test/foo/-/foo-1.0.0.tgz", sums[0])
+	put("foo", "1.0.0-beta", "https://old.test/foo/-/foo-1.0.0-beta.tgz", sums[2])
+	put("foobar", "1.0.0", "https://old.test/foobar/-/foobar-1.0.0.tgz", sums[3])
+
+	got, err := s.VersionArchives(ctx, "npm", "foo", "1.0.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || !slices.Contains(got, sums[0]) || !slices.Contains(got, sums[1]) {
+		t.Errorf("VersionArchives(foo 1.0.0) = %x, want each of %x and %x once", got, sums[0], sums[1])
+	}
+	if got, err := s.VersionArchives(ctx, "npm", "foo", "2.0.0"); err != nil || len(got) != 0 {
+		t.Errorf("VersionArchives of a version never stored = %x, %v", got, err)
+	}
+	if got, err := s.VersionArchives(ctx, "composer", "foo", "1.0.0"); err != nil || len(got) != 0 {
+		t.Errorf("VersionArchives of another ecosystem = %x, %v", got, err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/dgraph-io/badger/v4"
 )
@@ -125,4 +126,55 @@ func (s *Store) PutArchiveRefIfAbsent(ctx context.Context, key ArchiveKey, sum [
 		s.refs.Add(string(k), stored)
 	}
 	return stored, nil
+}
+
+// maxVersionArchives bounds what VersionArchives returns: a version has
+// one archive per upstream URL it was ever fetched from, a handful.
+const maxVersionArchives = 16
+
+// VersionArchives returns the blobs that archive references of one
+// version name, whatever their Archive field (the upstream URL each was
+// learned from), at most 16, each sum once. Callers use them when the
+// version's archive URL changed (a new upstream): bytes verified under
+// the old URL can be decided and served again without a download, but
+// only after a verdict on them, since the URL is not what made them
+// right.
+func (s *Store) VersionArchives(ctx context.Context, eco, pkg, version string) ([][32]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	// Every field is length-prefixed, so this prefix holds exactly the
+	// references of this version, never those of a version or package
+	// whose name merely starts the same way.
+	prefix, err := makeKey(nsRef,
+		field{"ecosystem", eco, maxNameLen},
+		field{"package", pkg, maxNameLen},
+		field{"version", version, maxNameLen})
+	if err != nil {
+		return nil, fmt.Errorf("archive references: %w", err)
+	}
+	var sums [][32]byte
+	err = s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true, PrefetchSize: maxVersionArchives})
+		defer it.Close()
+		for it.Rewind(); it.Valid() && len(sums) < maxVersionArchives; it.Next() {
+			err := it.Item().Value(func(v []byte) error {
+				if len(v) != 32 {
+					return fmt.Errorf("malformed (%d bytes)", len(v))
+				}
+				if sum := [32]byte(v); !slices.Contains(sums, sum) {
+					sums = append(sums, sum)
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("archive references of %s %s %s: %w", eco, pkg, version, err)
+	}
+	return sums, nil
 }

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -194,6 +195,36 @@ func (c *memCache) PutArchiveRefIfAbsent(ctx context.Context, key cache.ArchiveK
 	c.refs[key] = sum
 	return sum, nil
 }
+
+func (c *memCache) VersionArchives(ctx context.Context, eco, pkg, version string) ([][32]byte, error) {
+	if err := c.fail(); err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var sums [][32]byte
+	for k, sum := range c.refs {
+		if k.Ecosystem == eco && k.Package == pkg && k.Version == version && !slices.Contains(sums, sum) {
+			sums = append(sums, sum)
+		}
+	}
+	return sums, nil
+}
+
+// evict removes a blob and the references that name it, as the cache's
+// eviction does; pins stay.
+func (c *memCache) evict(sum [32]byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.blobs, sum)
+	for k, s := range c.refs {
+		if s == sum {
+			delete(c.refs, k)
+		}
+	}
+}
+
+var _ VersionArchives = (*memCache)(nil)
 
 func (c *memCache) PinTree(ctx context.Context, eco, pkg, version, tree string) (string, time.Time, error) {
 	if err := c.fail(); err != nil {

@@ -40,7 +40,9 @@ type Blob interface {
 // ArchiveRefs says which blob is served for an archive of a version. A
 // reference never changes once made: the first verified bytes are served
 // for ever after, so a re-zipped upstream archive changes nothing a client
-// gets.
+// gets. A reference is keyed by the archive's upstream URL; a Cache that
+// also lists a version's blobs under every URL (VersionArchives) lets
+// stored bytes outlive a change of upstream.
 type ArchiveRefs interface {
 	// ArchiveRef returns the blob served for key and whether there is one.
 	ArchiveRef(ctx context.Context, key cache.ArchiveKey) (sum [32]byte, ok bool, err error)

@@ -208,7 +208,9 @@ func (v *Verifier) contractViolation(f *VersionFacts, eco, pkg string) policy.Ve
 // Archive returns the verified archive of one version (see Checker).
 //
 // A cached archive is decided again from the current evidence before it is
-// served, so a new revocation changes what is served. Otherwise the archive
+// served, so a new revocation changes what is served. Bytes stored for the
+// version under another archive URL (an upstream that changed) are served
+// when their verdict passes every check (moved.go). Otherwise the archive
 // is downloaded (once for all concurrent requests), measured, decided, and
 // stored only when verification did not fail; then it is served from the
 // cache. In warn mode, bytes whose verification failed are served from the
@@ -264,6 +266,10 @@ func (v *Verifier) archiveWith(ctx context.Context, f *VersionFacts, ev *policy.
 	// What the metadata alone blocks, no bytes can save: do not fetch it.
 	if vd := v.policy.Version(ev, m); vd.Blocked() {
 		return nil, &BlockedError{Facts: *f, Verdict: vd}
+	}
+	// The URL may be new and the bytes not (moved.go).
+	if a, err := v.moved(ctx, key, ev, f, m); a != nil || err != nil {
+		return a, err
 	}
 
 	url := f.ArchiveURL

@@ -456,9 +456,19 @@ func TestArchiveUnsignedPin(t *testing.T) {
 	}
 	readArchive(t, a)
 
-	// The same version from another URL with other content: the pin
-	// holds.
+	// The same version from another URL with other content: the pinned
+	// bytes, stored, are served for it, and the other content is not
+	// fetched.
 	url2 := e.up.set("/mirror/a.zip", second)
+	a, err = e.v.Archive(context.Background(), facts("1.0.0", url2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(readArchive(t, a)) != string(first) || e.up.hits.Load() != 1 {
+		t.Errorf("from another URL: other bytes served, or the pinned ones fetched again (%d requests)", e.up.hits.Load())
+	}
+	// Evicted, the pin holds against the other content.
+	e.cache.evict(sha256.Sum256(first))
 	_, err = e.v.Archive(context.Background(), facts("1.0.0", url2))
 	wantBlocked(t, err, tree1, tree2, "first seen")
 
@@ -576,5 +586,88 @@ func TestStatusOf(t *testing.T) {
 		if got := StatusOf(tt.err); got == 401 || got == 403 {
 			t.Errorf("StatusOf(%v) = %d: never", tt.err, got)
 		}
+	}
+}
+
+// TestArchiveMovedUpstream: an archive verified and stored under one URL
+// is served for the same version under another (the upstream changed)
+// without a download, even while the new URL fails, and only while its
+// verdict, made again now, passes.
+func TestArchiveMovedUpstream(t *testing.T) {
+	e := newTestEnv(t, nil)
+	zipb, tree := makeZip(t, map[string]string{"composer.json": `{}`, "src/Foo.php": "<?php"})
+	old := e.up.set("/old/acme-foo-1.0.0.zip", zipb)
+	e.ev.set("acme/foo", signed(release.Statement{Version: "1.0.0", Tree: tree, Manifest: emptyManifest}))
+	a, err := e.v.Archive(context.Background(), facts("1.0.0", old))
+	if err != nil {
+		t.Fatal(err)
+	}
+	readArchive(t, a)
+
+	// The new upstream is down.
+	moved := e.up.setStatus("/new/acme-foo-1.0.0.zip", http.StatusBadGateway)
+	a, err = e.v.Archive(context.Background(), facts("1.0.0", moved))
+	if err != nil {
+		t.Fatalf("the stored archive under the new URL: %v", err)
+	}
+	if got := readArchive(t, a); string(got) != string(zipb) || !a.Verdict.Signed || a.Verdict.Failed {
+		t.Errorf("under the new URL: %d bytes, verdict %+v", len(got), a.Verdict)
+	}
+	if n := e.up.hits.Load(); n != 1 {
+		t.Errorf("%d upstream requests, want only the first download", n)
+	}
+	k := cache.ArchiveKey{Ecosystem: release.Composer, Package: "acme/foo", Version: "1.0.0", Archive: moved}
+	if sum, ok, _ := e.cache.ArchiveRef(context.Background(), k); !ok || sum != sha256.Sum256(zipb) {
+		t.Errorf("no reference to the stored bytes under the new URL")
+	}
+
+	// Another version is not served those bytes.
+	_, err = e.v.Archive(context.Background(), facts("1.0.1", e.up.setStatus("/new/acme-foo-1.0.1.zip", http.StatusBadGateway)))
+	if err == nil {
+		t.Error("1.0.1 served from the bytes of 1.0.0")
+	}
+
+	// A statement of other bytes for the version: the stored bytes fail
+	// their verdict and are not served under a third URL either.
+	other, otherTree := makeZip(t, map[string]string{"composer.json": `{}`, "src/Foo.php": "<?php other();"})
+	e.ev.set("acme/foo", signed(release.Statement{Version: "1.0.0", Tree: otherTree, Manifest: emptyManifest}))
+	e.log.set(11, nil)
+	e.v.evidence.seen(11)
+	third := e.up.set("/third/acme-foo-1.0.0.zip", other)
+	a, err = e.v.Archive(context.Background(), facts("1.0.0", third))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := readArchive(t, a); string(got) != string(other) {
+		t.Error("bytes the current statement does not cover were served")
+	}
+}
+
+// TestArchiveMovedNPMIntegrity: the stored bytes are not served under a
+// new URL whose metadata names other bytes (dist.integrity).
+func TestArchiveMovedNPMIntegrity(t *testing.T) {
+	e := newTestEnv(t, &policy.Config{Unsigned: policy.UnsignedAllow})
+	first, _ := makeZip(t, map[string]string{"package.json": `{}`, "index.js": "1"})
+	f := VersionFacts{Ecosystem: release.NPM, Metadata: policy.Metadata{Package: "left-pad", Version: "1.0.0", Manifest: emptyManifest}}
+	f.Integrity, _ = release.Integrity(strings.NewReader(string(first)))
+	f.ArchiveURL = e.up.set("/old/left-pad-1.0.0.tgz", first)
+	a, err := e.v.Archive(context.Background(), f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	readArchive(t, a)
+
+	f.ArchiveURL = e.up.setStatus("/new/left-pad-1.0.0.tgz", http.StatusBadGateway)
+	a, err = e.v.Archive(context.Background(), f)
+	if err != nil {
+		t.Fatalf("same integrity, new URL: %v", err)
+	}
+	readArchive(t, a)
+
+	g := f
+	g.Integrity = "sha512-" + strings.Repeat("A", 86) + "=="
+	g.ArchiveURL = e.up.setStatus("/newer/left-pad-1.0.0.tgz", http.StatusBadGateway)
+	if _, err := e.v.Archive(context.Background(), g); err == nil || StatusOf(err) != http.StatusBadGateway {
+		t.Errorf("metadata naming other bytes: %v, want the new URL's failure (the stored bytes not served)", err)
 	}
 }
