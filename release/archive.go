@@ -220,9 +220,13 @@ func (k entryKind) String() string {
 	return [...]string{kindFile: "file", kindSymlink: "symlink", kindDir: "directory"}[k]
 }
 
-// cleanName checks an entry name and returns it without a leading "./"
+// cleanName checks an entry name and returns it without its "." elements
 // and, for a directory, without its trailing "/". A directory that names
-// the root returns "".
+// the root returns "". A "." element names the directory it is in, and
+// every extractor (node-tar under npm, PHP's zip and unzip under Composer)
+// writes "package/./dist/a.js" to package/dist/a.js; such names are real
+// (some bundlers write them), so they are hashed where they land. A ".."
+// element is refused: it could land outside the package.
 func cleanName(raw string, kind entryKind) (string, error) {
 	if len(raw) > maxNameLen {
 		return "", entryError(raw, ErrArchiveLimit, "name longer than %d bytes", maxNameLen)
@@ -230,6 +234,9 @@ func cleanName(raw string, kind entryKind) (string, error) {
 	name := raw
 	for strings.HasPrefix(name, "./") {
 		name = name[2:]
+	}
+	if strings.Contains(name, "/./") || strings.HasSuffix(name, "/.") {
+		name = dropDotElements(name)
 	}
 	if kind == kindDir {
 		name = strings.TrimSuffix(name, "/")
@@ -262,6 +269,24 @@ func cleanName(raw string, kind entryKind) (string, error) {
 	return name, nil
 }
 
+// dropDotElements removes the "." elements of a name after its first
+// (cleanName has cut the leading ones); an empty element stays, for
+// cleanName to refuse.
+func dropDotElements(name string) string {
+	var b strings.Builder
+	b.Grow(len(name))
+	for i, elem := range strings.Split(name, "/") {
+		if i > 0 && elem == "." {
+			continue
+		}
+		if i > 0 {
+			b.WriteByte('/')
+		}
+		b.WriteString(elem)
+	}
+	return b.String()
+}
+
 // formatTree is dirhash.Hash1 over files already sorted by name, hashed.
 func formatTree(files []fileSum) string {
 	h := sha256.New()
@@ -279,8 +304,9 @@ func formatTree(files []fileSum) string {
 // fileSum is one hashed file: its name as in the archive (leading "./"
 // removed) and the SHA-256 of its content.
 type fileSum struct {
-	name string
-	sum  [sha256.Size]byte
+	name    string
+	sum     [sha256.Size]byte
+	symlink bool // the sum is of a link target
 }
 
 // manifestCandidate is a file that may turn out to be the root manifest:
@@ -404,6 +430,7 @@ func (t *treeBuilder) hash(i int, r io.Reader, kind entryKind, declared int64) (
 		return n, entryError(f.name, ErrArchiveLimit, "archive content exceeds %d bytes", t.lim.MaxTotalSize)
 	}
 	h.Sum(f.sum[:0])
+	f.symlink = kind == kindSymlink
 	if cand != nil && !cand.tooLarge {
 		cand.data = man.Bytes()
 	}
@@ -437,6 +464,9 @@ func (t *treeBuilder) prefix() string {
 // finish checks the names as a whole, strips the shared top-level
 // directory, and computes the tree hash.
 func (t *treeBuilder) finish() (*ArchiveInfo, error) {
+	if !t.checked {
+		t.files = dropRepeats(t.files)
+	}
 	if err := t.checkNames(); err != nil {
 		return nil, err
 	}
@@ -468,6 +498,20 @@ func (t *treeBuilder) finish() (*ArchiveInfo, error) {
 		}
 	}
 	return info, nil
+}
+
+// dropRepeats sorts files by name and keeps one of each run of entries
+// that repeat a name with the same kind and content. Real npm tarballs
+// have them (npm-packlist adds "main" again as "package/./dist/index.js"),
+// and whichever copy an extractor keeps, the same bytes land. Repeats that
+// differ stay for checkNames to refuse: which one lands depends on the
+// extractor. A zip is checked before its content is read, so its repeats
+// are all refused.
+func dropRepeats(files []fileSum) []fileSum {
+	sortFiles(files)
+	return slices.CompactFunc(files, func(a, b fileSum) bool {
+		return a.name == b.name && a.symlink == b.symlink && a.sum == b.sum
+	})
 }
 
 func sortFiles(files []fileSum) {

@@ -221,6 +221,23 @@ func TestTreeHashFormatsAgree(t *testing.T) {
 			b := gzipBytes(t, makeTar(t, entries(tree, "package/", shuffled)))
 			return HashTarGz(bytes.NewReader(b), "composer.json", Limits{})
 		},
+		"npm tgz with ./ inside names": func() (*ArchiveInfo, error) {
+			// As some bundlers publish: node-tar writes package/./a to package/a.
+			es := []testEntry{{name: "package/./.", kind: 'd'}}
+			for _, n := range names {
+				es = append(es, testEntry{name: "package/./" + n, body: tree[n]})
+			}
+			b := gzipBytes(t, makeTar(t, es))
+			return HashTarGz(bytes.NewReader(b), "composer.json", Limits{})
+		},
+		"npm tgz with a file repeated": func() (*ArchiveInfo, error) {
+			// As npm-packlist writes "main" a second time: both copies
+			// are the same bytes, so the same file lands either way.
+			es := entries(tree, "package/", names)
+			es = append(es, testEntry{name: "package/./" + names[0], body: tree[names[0]]})
+			b := gzipBytes(t, makeTar(t, es))
+			return HashTarGz(bytes.NewReader(b), "composer.json", Limits{})
+		},
 		"tar with ./ prefix": func() (*ArchiveInfo, error) {
 			b := makeTar(t, append([]testEntry{{name: "./", kind: 'd'}}, entries(tree, "./", names)...))
 			return HashTar(bytes.NewReader(b), "composer.json", Limits{})
@@ -404,8 +421,12 @@ func TestRefused(t *testing.T) {
 		{name: "backslash", es: []testEntry{f(`p\..\x`)}, want: ErrArchivePath, entry: `p\\..\\x`},
 		{name: "newline", es: []testEntry{f("p/a\nb")}, want: ErrArchivePath},
 		{name: "empty element", es: []testEntry{f("p//a")}, want: ErrArchivePath},
+		{name: "dot then dotdot", es: []testEntry{f("p/./../x")}, want: ErrArchivePath, entry: "p/./../x"},
+		{name: "duplicate through dot", es: []testEntry{f("p/a/b"), {name: "p/a/./b", body: "other"}}, want: ErrArchivePath, detail: "duplicate"},
 		{name: "invalid utf8", es: []testEntry{f("p/\xff")}, want: ErrArchivePath},
-		{name: "duplicate", es: []testEntry{f("p/a"), f("p/a")}, want: ErrArchivePath, detail: "duplicate"},
+		{name: "duplicate", es: []testEntry{f("p/a"), {name: "p/a", body: "other"}}, want: ErrArchivePath, detail: "duplicate"},
+		{name: "duplicate zip", es: []testEntry{f("p/a"), f("p/a")}, want: ErrArchivePath, detail: "duplicate", noTar: true},
+		{name: "duplicate file and link", es: []testEntry{{name: "p/a", body: "t"}, {name: "p/a", body: "t", kind: 'l'}}, want: ErrArchivePath, detail: "duplicate"},
 		{name: "case", es: []testEntry{f("p/README"), f("p/readme")}, want: ErrArchivePath, detail: "case"},
 		{name: "case folding", es: []testEntry{f("p/Straße"), f("p/STRASSE")}, want: ErrArchivePath, detail: "case"},
 		{name: "kelvin", es: []testEntry{f("p/k"), f("p/\u212a")}, want: ErrArchivePath, detail: "case"},
