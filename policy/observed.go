@@ -61,3 +61,36 @@ func (d *decision) observedArchive(obs map[string]*tlog.Observation, m Metadata,
 		d.fail("the archive's digest %s differs from the digest %s the release log observed (%s)", a.SHA512, o.Archive, seen{o})
 	}
 }
+
+// VersionUntil returns the first time after m.Now at which Version(e, m)
+// may give another verdict with e and m unchanged but for Now, or the zero
+// time when it gives the same one at every later time. Only the release
+// age ages a verdict: a version younger than the min-release-age is
+// blocked with a reason that states its age to the second, so its verdict
+// changes at the next whole second of its age, and lastly when it comes of
+// age. A caller that keeps a verdict (a front keeping the document it
+// rendered) keeps it until then at most.
+func (c *Config) VersionUntil(e *Evidence, m Metadata) time.Time {
+	s := c.For(m.Package)
+	if s.MinReleaseAge <= 0 || m.Now.IsZero() || e == nil || e.Err != nil {
+		return time.Time{}
+	}
+	o := e.Observations[m.Version]
+	if o == nil {
+		return time.Time{}
+	}
+	age := m.Now.Sub(o.Observed)
+	switch {
+	case age >= s.MinReleaseAge:
+		return time.Time{}
+	case age < 0:
+		// Observed in the future by this clock: its stated age rounds
+		// towards zero, so it is not kept at all.
+		return m.Now
+	}
+	next := o.Observed.Add(age.Truncate(time.Second) + time.Second)
+	if adult := o.Observed.Add(s.MinReleaseAge); adult.Before(next) {
+		next = adult
+	}
+	return next
+}

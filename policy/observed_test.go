@@ -88,3 +88,55 @@ func TestMinReleaseAgeFile(t *testing.T) {
 		t.Errorf("flag 0 over file 72h = %v", got)
 	}
 }
+
+// TestVersionUntil: a verdict VersionUntil says holds until t is the same
+// verdict, reasons included, at every time before t, and another at t.
+func TestVersionUntil(t *testing.T) {
+	at := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	ev := unsignedEvidence()
+	ev.Observations = map[string]*tlog.Observation{"1.0.0": {Index: 42, Observation: &release.Observation{Tree: treeA, Manifest: manA, Observed: at}}}
+	day := 24 * time.Hour
+	for _, c := range []struct {
+		name    string
+		minAge  time.Duration
+		age     time.Duration
+		version string
+		want    time.Duration // after the observation; -1: never
+	}{
+		{"young", 3 * day, day + 300*time.Millisecond, "1.0.0", day + time.Second},
+		{"coming of age", 3 * day, 3*day - 300*time.Millisecond, "1.0.0", 3 * day},
+		{"sub-second release age", 1500 * time.Millisecond, 1200 * time.Millisecond, "1.0.0", 1500 * time.Millisecond},
+		{"of age", 3 * day, 3 * day, "1.0.0", -1},
+		{"no release age", 0, time.Second, "1.0.0", -1},
+		{"not observed", 3 * day, time.Second, "2.0.0", -1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := &Config{Unsigned: UnsignedAllow, MinReleaseAge: &c.minAge}
+			m := meta(c.version)
+			m.Manifest, m.Now = manA, at.Add(c.age)
+			until := cfg.VersionUntil(ev, m)
+			if c.want < 0 {
+				if !until.IsZero() {
+					t.Fatalf("until %v, want never", until)
+				}
+				m.Now = m.Now.Add(10 * day)
+				if later := cfg.Version(ev, m); c.version == "1.0.0" && c.minAge > 0 && later.Action != Allow {
+					t.Errorf("later: %v", later)
+				}
+				return
+			}
+			if want := at.Add(c.want); !until.Equal(want) {
+				t.Fatalf("until %v, want %v", until, want)
+			}
+			first := cfg.Version(ev, m)
+			m.Now = until.Add(-time.Nanosecond)
+			if v := cfg.Version(ev, m); v.Action != first.Action || v.Reason() != first.Reason() {
+				t.Errorf("just before until: %v %q, want %v %q", v.Action, v.Reason(), first.Action, first.Reason())
+			}
+			m.Now = until
+			if v := cfg.Version(ev, m); v.Action == first.Action && v.Reason() == first.Reason() {
+				t.Errorf("at until: the same verdict %q", v.Reason())
+			}
+		})
+	}
+}

@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"errors"
+	"reflect"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -143,8 +144,22 @@ func (v *Verifier) remember(eco, pkg string, lk *tlog.Lookup) *policy.Evidence {
 		size = lk.Checkpoint.Size
 	}
 	c.seen(size)
-	c.entries.Add(eco+"\x00"+pkg, evidenceEntry{ev: ev, size: size, at: v.now()})
+	key := eco + "\x00" + pkg
+	if old, ok := c.entries.Peek(key); ok && sameEvidence(old.ev, ev) {
+		// The same evidence as before (the log grew, but not for this
+		// package): the same value, so that what was made from it
+		// (verdicts kept with a Stamp) stays current.
+		ev = old.ev
+	}
+	c.entries.Add(key, evidenceEntry{ev: ev, size: size, at: v.now()})
 	return ev
+}
+
+// sameEvidence reports whether a and b say the same about a package, so
+// that every verdict made from one is the verdict made from the other.
+func sameEvidence(a, b *policy.Evidence) bool {
+	return a == b || a.Err == nil && b.Err == nil &&
+		reflect.DeepEqual(a.Trust, b.Trust) && reflect.DeepEqual(a.Observations, b.Observations)
 }
 
 // logState reports the newest checkpoint size proven (0 if none yet), for

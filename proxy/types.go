@@ -69,6 +69,34 @@ type Checker interface {
 	Archive(ctx context.Context, facts VersionFacts) (*Archive, error)
 }
 
+// StampedChecker is a Checker whose metadata verdicts a front may keep:
+// with each set of verdicts it gives a Stamp of what they were made from
+// besides the facts, and it tells whether verdicts made under a stamp are
+// still the ones it would give now. A front keeps the document it rendered
+// from verdicts with their stamp (and the upstream document they were made
+// from), so that a request for an unchanged document costs no verdicts:
+// see front.Core.ServeKept. *Verifier is one.
+type StampedChecker interface {
+	Checker
+	// VersionsStamped is Versions, and also returns the stamp of the
+	// verdicts.
+	VersionsStamped(ctx context.Context, ecosystem, pkg string, facts []VersionFacts) ([]VersionVerdict, Stamp)
+	// Current reports whether Versions, asked now about pkg with the same
+	// facts, would give the verdicts made under s: the package's evidence
+	// is what they were made from (a new checkpoint that changes it,
+	// a revocation, ends them at once) and none of them aged (a release
+	// age). It may look the package up in the release log, as Versions
+	// would.
+	Current(ctx context.Context, ecosystem, pkg string, s Stamp) bool
+}
+
+// Stamp is what a StampedChecker made a set of verdicts from besides the
+// facts. The zero Stamp is never current.
+type Stamp struct {
+	ev    *policy.Evidence // nil: the verdicts cannot be kept
+	until time.Time        // zero: they do not age
+}
+
 // BlockedError is the refusal of an archive in enforce mode.
 type BlockedError struct {
 	Facts   VersionFacts

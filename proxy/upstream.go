@@ -42,7 +42,7 @@ const DefaultDocumentTimeout = 60 * time.Second
 // without asking the upstream when UpstreamConfig.MaxAge is zero: an
 // install reads each document once or twice within it, and a release
 // published upstream reaches clients within about that long. Verdicts do
-// not age with it: they are made on every request from the log's current
+// not age with it: every request checks them against the log's current
 // evidence.
 const DefaultMetadataMaxAge = 5 * time.Minute
 
@@ -116,10 +116,10 @@ const DefaultMemoryDocuments = 64 << 20
 // is served, marked Stale, until a refresh succeeds. Concurrent fetches of
 // one URL share one request.
 //
-// It stores what the upstream sent, not what was served: the fronts decide
-// every version again on every use, so a stored document never carries a
-// verdict, and its age never delays a verdict (a revocation takes effect
-// at once).
+// It stores what the upstream sent, not what was served: a stored document
+// never carries a verdict, and its age never delays a verdict (the fronts
+// check every use against the log's current evidence, and a revocation
+// takes effect at once).
 type HTTPUpstream struct {
 	client  *http.Client
 	cache   MetaStore

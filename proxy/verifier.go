@@ -94,7 +94,7 @@ type Verifier struct {
 	facts *lru.Cache[[32]byte, policy.ArchiveFacts]
 }
 
-var _ Checker = (*Verifier)(nil)
+var _ StampedChecker = (*Verifier)(nil)
 
 // factsEntries bounds the memory of Verifier.facts: some 100 bytes each.
 const factsEntries = 16384
@@ -162,13 +162,32 @@ func (v *Verifier) Close() error {
 // Versions decides every version of one package from one log lookup (see
 // Checker).
 func (v *Verifier) Versions(ctx context.Context, eco, pkg string, facts []VersionFacts) []VersionVerdict {
+	out, _ := v.VersionsStamped(ctx, eco, pkg, facts)
+	return out
+}
+
+// VersionsStamped is Versions, with the stamp of its verdicts (see
+// StampedChecker): the evidence they were made from, and when the first
+// of them ages.
+func (v *Verifier) VersionsStamped(ctx context.Context, eco, pkg string, facts []VersionFacts) ([]VersionVerdict, Stamp) {
 	ev := v.lookup(ctx, eco, pkg)
-	if v.policy.For(pkg).MinReleaseAge > 0 {
+	ageing := v.policy.For(pkg).MinReleaseAge > 0
+	if ageing {
 		// A version without an observation has no age: ask the log to
 		// observe the ones it has not, so that they can age.
 		ev = v.observeMissing(ctx, eco, pkg, ev, facts)
 	}
 	now := v.now()
+	st := Stamp{ev: ev}
+	if ev.Err != nil {
+		// Not kept: the next request asks the log again.
+		st.ev = nil
+	}
+	age := func(t time.Time) {
+		if !t.IsZero() && (st.until.IsZero() || t.Before(st.until)) {
+			st.until = t
+		}
+	}
 	out := make([]VersionVerdict, len(facts))
 	for i := range facts {
 		f := &facts[i]
@@ -178,6 +197,12 @@ func (v *Verifier) Versions(ctx context.Context, eco, pkg string, facts []Versio
 			vd = v.contractViolation(f, eco, pkg)
 		} else {
 			vd = v.policy.Version(ev, m)
+			age(v.policy.VersionUntil(ev, m))
+			if _, seen := ev.Observations[f.Version]; ageing && !seen {
+				// observeMissing asks the log about it again after
+				// the evidence TTL.
+				age(now.Add(v.evidence.ttl))
+			}
 		}
 		// Composer falls back to a version's source when its archive
 		// fails: policy keeps sources only where a rule says so.
@@ -186,7 +211,18 @@ func (v *Verifier) Versions(ctx context.Context, eco, pkg string, facts []Versio
 		v.metrics.verdict("version", ev, vd)
 	}
 	v.vlog.versions(ctx, eco, pkg, facts, out)
-	return out
+	return out, st
+}
+
+// Current reports whether the verdicts made under s are still the ones
+// Versions would give (see StampedChecker): the package's evidence, looked
+// up as Versions looks it up, is the one they were made from, and none of
+// them has aged.
+func (v *Verifier) Current(ctx context.Context, eco, pkg string, s Stamp) bool {
+	if s.ev == nil || !s.until.IsZero() && !v.now().Before(s.until) {
+		return false
+	}
+	return v.lookup(ctx, eco, pkg) == s.ev
 }
 
 // contractViolation fails closed for facts of another package than the one

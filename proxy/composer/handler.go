@@ -133,6 +133,12 @@ func New(cfg Config) (*Handler, error) {
 		index:       front.Recent[*docIndex]{TTL: indexTTL, Size: indexSize},
 		warned:      front.Recent[struct{}]{TTL: warnedTTL, Size: warnedSize},
 	}
+	if cfg.Forward {
+		// A served document renews the archive hosts it names
+		// (Learned's TTL): it is decided and rendered again now and
+		// then, so that learning sees it.
+		h.core.KeepFor = front.LearnRenewal
+	}
 	h.core.Init()
 	if h.client == nil {
 		h.client = proxy.UpstreamClient(nil)

@@ -43,6 +43,16 @@ func (h *Handler) serveP2(w http.ResponseWriter, r *http.Request, file string) {
 		h.core.Fail(w, r, "metadata of "+pkg, err)
 		return
 	}
+	if doc.Stale {
+		w.Header().Set("X-Sigil-Stale", "upstream unreachable; serving its last metadata")
+	}
+	key := stateKey(h.prefix, "/p2/"+file+".json")
+	// The document rendered from these bytes under verdicts that are
+	// still current: no parse, no verdicts.
+	if k, ok := h.core.Kept(ctx, key, base, doc.Digest(), release.Composer, pkg, nil); ok {
+		h.core.ServeKept(w, r, k)
+		return
+	}
 	d, x, err := h.parse(doc, pkg)
 	if err != nil {
 		h.core.Fail(w, r, "metadata of "+pkg, front.Malformed(u, err))
@@ -54,11 +64,8 @@ func (h *Handler) serveP2(w http.ResponseWriter, r *http.Request, file string) {
 		// then gets the verdict, not "unknown URL".
 		h.learn(ctx, d)
 	}
-	verdicts := h.decide(ctx, d)
-	if doc.Stale {
-		w.Header().Set("X-Sigil-Stale", "upstream unreachable; serving its last metadata")
-	}
-	h.core.ServeRendered(w, r, stateKey(h.prefix, "/p2/"+file+".json"), base, doc.Digest(), front.AppendVerdicts(nil, verdicts), func() front.Rendition {
+	verdicts, stamp := h.decide(ctx, d)
+	h.core.ServeRendered(w, r, key, base, doc.Digest(), front.AppendVerdicts(nil, verdicts), stamp, nil, func() front.Rendition {
 		body, sum := h.filter(d, verdicts, base)
 		rd := front.Rendition{Body: body, ContentType: contentTypeJSON, CacheControl: "no-cache"}
 		if sum.blocked+sum.warned > 0 {
@@ -83,8 +90,9 @@ func (s summary) header(mode policy.Mode) string {
 }
 
 // decide decides every version of d that is not malformed, with one call
-// to the Checker: one verdict per such entry, in order.
-func (h *Handler) decide(ctx context.Context, d *p2Doc) []proxy.VersionVerdict {
+// to the Checker: one verdict per such entry, in order, and the Checker's
+// stamp of them.
+func (h *Handler) decide(ctx context.Context, d *p2Doc) ([]proxy.VersionVerdict, proxy.Stamp) {
 	d.factsOnce.Do(func() {
 		d.facts = make([]proxy.VersionFacts, 0, len(d.entries))
 		for i := range d.entries {
@@ -93,7 +101,7 @@ func (h *Handler) decide(ctx context.Context, d *p2Doc) []proxy.VersionVerdict {
 			}
 		}
 	})
-	return h.core.Decide(ctx, release.Composer, d.pkg, d.facts)
+	return h.core.DecideStamped(ctx, release.Composer, d.pkg, d.facts)
 }
 
 // filter returns the document to serve: d with the verdicts decide gave.

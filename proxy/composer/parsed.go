@@ -7,7 +7,8 @@ import "github.com/sigilproxy/sigil/proxy"
 // upstream's copy is unchanged. Parsing, expanding and digesting it is
 // most of the cost of a request for a package with many versions, so the
 // result is kept (front.Parsed), by the document's bytes and package.
-// Verdicts are not: filter asks the Checker on every request.
+// Verdicts are not: they are made by the Checker (and a document rendered
+// from them kept only while the Checker says they are current).
 
 // parsedVersionBytes is the memory of one version beyond the bytes of the
 // document, for front.Parsed's bound: its expanded members, its facts and

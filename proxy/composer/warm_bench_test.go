@@ -2,7 +2,6 @@ package composer
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -14,19 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sigilproxy/sigil/policy"
-	"github.com/sigilproxy/sigil/proxy"
 	"github.com/sigilproxy/sigil/proxy/internal/fronttest"
-	"github.com/sigilproxy/sigil/tlog"
 )
-
-// emptyLog is a release log with nothing in it, as serve without --log:
-// every package is unsigned.
-type emptyLog struct{}
-
-func (emptyLog) Lookup(_ context.Context, eco, pkg string) (*tlog.Lookup, error) {
-	return &tlog.Lookup{Ecosystem: eco, Package: pkg}, nil
-}
 
 // BenchmarkP2_500Versions_8Clients is the warm metadata request of a
 // package with 500 versions as clients see it: 8 clients at once, over
@@ -45,16 +33,7 @@ func BenchmarkP2_500Versions_8Clients(b *testing.B) {
 	}))
 	defer up.Close()
 	upURL, _ := url.Parse(up.URL)
-	store := fronttest.Store(b)
-	upstream, err := proxy.NewHTTPUpstream(proxy.UpstreamConfig{Client: up.Client(), Cache: proxy.StoreCache(store)})
-	if err != nil {
-		b.Fatal(err)
-	}
-	v, err := proxy.NewVerifier(proxy.VerifierConfig{Log: emptyLog{}, Cache: proxy.StoreCache(store), Policy: &policy.Config{}, TempDir: b.TempDir(), EvidenceTTL: time.Hour})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer v.Close()
+	upstream, v, store := fronttest.Served(b, up.Client())
 	h, err := New(Config{UpstreamURL: upURL, Upstream: upstream, Checker: v, Served: store, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		b.Fatal(err)

@@ -43,17 +43,23 @@ func (h *Handler) servePackument(w http.ResponseWriter, r *http.Request, name st
 		return
 	}
 	ctx := r.Context()
-	p, _, doc, err := h.packument(ctx, name)
+	u := h.upstreamBase + "/" + escapedName(name)
+	doc, err := h.upstream.Document(ctx, u)
 	if err != nil {
 		h.core.Fail(w, r, "the metadata of "+name, err)
 		return
 	}
-	if h.forward {
-		h.learn(ctx, p)
-	}
 	abbreviated := wantsAbbreviated(r.Header.Values("Accept"))
-	ds := h.decide(ctx, p)
-	sum := summarize(ds)
+	form, ctype := "full", typeFull
+	if abbreviated {
+		form, ctype = "abbreviated", typeAbbreviated
+	}
+	// The key names no host: see composer's stateKey.
+	key := "npm " + form + " " + h.prefix + "/" + escapedName(name)
+	var ks *keyState
+	if h.keys != nil {
+		ks = h.keys.current(ctx)
+	}
 	hdr := w.Header()
 	// The answer depends on Accept; shared caches must keep the forms
 	// apart, as npm's own cache does (make-fetch-happen honours Vary).
@@ -61,6 +67,26 @@ func (h *Handler) servePackument(w http.ResponseWriter, r *http.Request, name st
 	if doc.Stale {
 		hdr.Set("X-Sigil-Stale", "upstream unreachable; serving its last metadata")
 	}
+	// The packument rendered from these bytes, with these registry keys,
+	// under verdicts that are still current: no parse, no verdicts.
+	if k, ok := h.core.Kept(ctx, key, base, doc.Digest(), release.NPM, name, ks); ok {
+		if sum, _ := k.Extra().(summary); sum.blocked+sum.warned > 0 && h.noticeDue(name, sum) {
+			hdr.Set("npm-notice", sum.notice(name))
+		}
+		h.core.ServeKept(w, r, k)
+		return
+	}
+	p, x, err := h.parse(doc, name)
+	if err != nil {
+		h.core.Fail(w, r, "the metadata of "+name, front.Malformed(u, err))
+		return
+	}
+	h.index.Put(name, x)
+	if h.forward {
+		h.learn(ctx, p)
+	}
+	ds, stamp := h.decide(ctx, p, ks)
+	sum := summarize(ds)
 	if sum.blocked+sum.warned > 0 && h.noticeDue(name, sum) {
 		// npm prints an npm-notice header, but only from a response
 		// its HTTP cache did not store (npm-registry-fetch
@@ -70,14 +96,8 @@ func (h *Handler) servePackument(w http.ResponseWriter, r *http.Request, name st
 		// something to say is not stored by npm (no-store, below).
 		hdr.Set("npm-notice", sum.notice(name))
 	}
-	form, ctype := "full", typeFull
-	if abbreviated {
-		form, ctype = "abbreviated", typeAbbreviated
-	}
-	// The key names no host: see composer's stateKey.
-	key := "npm " + form + " " + h.prefix + "/" + escapedName(name)
-	h.core.ServeRendered(w, r, key, base, doc.Digest(), appendDecided(nil, ds), func() front.Rendition {
-		rd := front.Rendition{Body: h.filter(p, ds, base, abbreviated), ContentType: ctype, CacheControl: "no-cache"}
+	h.core.ServeRendered(w, r, key, base, doc.Digest(), appendDecided(nil, ds), stamp, ks, func() front.Rendition {
+		rd := front.Rendition{Body: h.filter(p, ds, base, abbreviated), ContentType: ctype, CacheControl: "no-cache", Extra: sum}
 		if sum.blocked+sum.warned > 0 {
 			rd.Header = http.Header{"X-Sigil-Verdict": {sum.header(h.core.Mode)}}
 			rd.CacheControl = "no-store"
@@ -219,12 +239,10 @@ type decided struct {
 }
 
 // decide decides every version of p: one Checker call for all of them,
-// each with the check of its registry signature as evidence.
-func (h *Handler) decide(ctx context.Context, p *packument) []decided {
-	var ks *keyState
-	if h.keys != nil {
-		ks = h.keys.current(ctx)
-	}
+// each with the check of its registry signature against ks (nil: not
+// checked) as evidence. It also returns the Checker's stamp of the
+// verdicts.
+func (h *Handler) decide(ctx context.Context, p *packument, ks *keyState) ([]decided, proxy.Stamp) {
 	facts := make([]proxy.VersionFacts, 0, len(p.versions))
 	for i := range p.versions {
 		if v := &p.versions[i]; v.problem == "" {
@@ -233,7 +251,7 @@ func (h *Handler) decide(ctx context.Context, p *packument) []decided {
 			facts = append(facts, f)
 		}
 	}
-	verdicts := h.core.Decide(ctx, release.NPM, p.name, facts)
+	verdicts, stamp := h.core.DecideStamped(ctx, release.NPM, p.name, facts)
 	out := make([]decided, len(p.versions))
 	j := 0
 	for i := range p.versions {
@@ -252,7 +270,7 @@ func (h *Handler) decide(ctx context.Context, p *packument) []decided {
 			out[i].reason = p.name + "@" + v.key
 		}
 	}
-	return out
+	return out, stamp
 }
 
 // registry checks the registry signature of one version, the evidence the

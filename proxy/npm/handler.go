@@ -159,6 +159,12 @@ func New(cfg Config) (*Handler, error) {
 	default:
 		return nil, fmt.Errorf("npm: RegistrySignatures %q: want off, warn or require", h.sigMode)
 	}
+	if cfg.Forward {
+		// A served document renews the archive hosts it names
+		// (Learned's TTL): it is decided and rendered again now and
+		// then, so that learning sees it.
+		h.core.KeepFor = front.LearnRenewal
+	}
 	h.core.Init()
 	if h.client == nil {
 		h.client = proxy.UpstreamClient(nil)

@@ -8,8 +8,9 @@ import "github.com/sigilproxy/sigil/proxy"
 // manifest is most of the cost of a request for a package with many
 // versions, so the result is kept (front.Parsed), by the packument's bytes
 // and name, for both forms and for the tarball requests. Verdicts are not:
-// filter asks the Checker, and checks registry signatures, on every
-// request.
+// they are made by the Checker, with the registry signatures checked (and
+// a packument rendered from them kept only while the Checker says they are
+// current and the registry's keys are the same).
 
 // parsedVersionBytes is the memory of one version beyond the bytes of the
 // packument, for front.Parsed's bound: its members, dist and facts and its

@@ -41,6 +41,11 @@ type Core struct {
 	// Rendered keeps the documents served, for ServeRendered. Default: a
 	// Rendered of RenderedEntries and RenderedBytes.
 	Rendered *Rendered
+	// KeepFor bounds how long a Rendition is served again without
+	// deciding and rendering (Kept), for a front that must see its
+	// document now and then (forward mode learns the archive hosts a
+	// served document names). Default (0): as long as it is current.
+	KeepFor time.Duration
 	// Metrics counts reused and rendered documents. Default (nil):
 	// nothing is counted.
 	Metrics *proxy.Metrics
@@ -145,6 +150,12 @@ func (c *Core) Decide(ctx context.Context, ecosystem, pkg string, facts []proxy.
 	if len(facts) > 0 {
 		verdicts = c.Checker.Versions(ctx, ecosystem, pkg, facts)
 	}
+	return c.checked(pkg, facts, verdicts)
+}
+
+// checked returns verdicts if there is one per fact, and else blocks
+// every version.
+func (c *Core) checked(pkg string, facts []proxy.VersionFacts, verdicts []proxy.VersionVerdict) []proxy.VersionVerdict {
 	if len(verdicts) == len(facts) {
 		return verdicts
 	}

@@ -29,12 +29,17 @@
 //     fields. Anything else is dropped.
 //   - Core.PassPost passes a request with a body (audits, filter lists) to
 //     a URL the upstream's documents or the configuration named.
+//   - Rendered keeps the documents served, so that a warm request is a
+//     lookup and a write (Core.Kept, Core.ServeRendered).
 //
 // What it guarantees:
 //
-//   - No verdict is kept here: Decide asks the Checker on every call, and
-//     what Parsed, Recent and Learned keep are facts read from metadata,
-//     which the Checker decides anew on every request. A parsed document
+//   - No verdict outlives the evidence it was made from: Decide asks the
+//     Checker on every call, and a document kept rendered is served again
+//     only while the Checker says the verdicts it was rendered from are
+//     current (proxy.StampedChecker: the package's evidence is the same,
+//     and no verdict aged), asking on every request. What Parsed, Recent
+//     and Learned keep are facts read from metadata. A parsed document
 //     is found only by the digest of the very bytes (and the package) it
 //     was parsed from, and the fronts share it read-only. A learned URL
 //     only says where to look: the front must find it in the upstream's
@@ -50,5 +55,6 @@
 //   - Everything bounded is bounded by a constant or a config field with
 //     a reason beside it: parsed documents (ParsedEntries, ParsedBytes),
 //     learned URLs (an LRU), learned hosts (LearnedConfig.MaxOrigins),
-//     recent documents (Recent.Size).
+//     recent documents (Recent.Size), rendered documents (RenderedEntries,
+//     RenderedBytes).
 package front

@@ -62,6 +62,12 @@ const (
 	// after the last served document that named it: long enough for an
 	// install from a lock file the day after the update that wrote it.
 	DefaultLearnedTTL = 24 * time.Hour
+
+	// LearnRenewal is how long a front in forward mode serves a kept
+	// document (Core.KeepFor) before it renders it again and learns
+	// from it: well within DefaultLearnedTTL, so that a host a document
+	// served all day names stays learned.
+	LearnRenewal = time.Hour
 )
 
 // LearnedConfig configures a Learned.

@@ -2,6 +2,7 @@ package front
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"net/http"
@@ -30,19 +31,29 @@ type Rendition struct {
 	// Header holds the front's own headers (X-Sigil-Verdict,
 	// npm-notice), set on every answer with this body.
 	Header http.Header
+	// Extra is what the front needs again when it serves the kept
+	// rendition (what its per-request headers say); Rendered only keeps
+	// it.
+	Extra any
 }
 
 // Rendered keeps, per served document, the last Rendition made of it and
 // what it was made from, so that a warm request is a lookup and a write:
-// no filtering, no encoding, no hashing of the body.
+// no parsing, no verdicts, no filtering, no encoding, no hashing of the
+// body.
 //
-// An entry is reused only when everything the Rendition depends on is
-// equal: the served key (the route and the form), the variant (the base
-// URL clients reach sigil at, which archive URLs start with), the SHA-256 of the upstream document, and the
-// verdicts, in the exact encoding the front gives (every version's action,
-// source decision and reasons). Verdicts are made anew on every request,
-// so a new revocation, a changed policy or new log evidence changes the
-// encoding and the document is rendered again. Safe for concurrent use.
+// A Rendition depends on the served key (the route and the form), the
+// variant (the base URL clients reach sigil at, which archive URLs start
+// with), the upstream document (its SHA-256), the front's own state (such
+// as the registry keys it checks signatures with) and the verdicts. It is
+// served again (Core.Kept) only when all of these are equal, the verdicts
+// being known equal without being made: the Checker's stamp of them
+// (proxy.StampedChecker) is still current, which it is not once the
+// package's evidence changed (a new checkpoint with a revocation takes
+// effect at once) or a verdict aged (a release age). Without a current
+// stamp the verdicts are made, and the Rendition is still reused when
+// they are equal in the exact encoding the front gives (every version's
+// action, source decision and reasons). Safe for concurrent use.
 type Rendered struct {
 	max int64
 
@@ -51,9 +62,14 @@ type Rendered struct {
 	bytes int64
 }
 
+// rendered is one kept Rendition; never changed once kept (a new stamp is
+// a new rendered).
 type rendered struct {
 	doc      [32]byte
 	verdicts []byte
+	stamp    proxy.Stamp
+	state    any
+	made     time.Time
 	r        Rendition
 	etag     string
 	modified time.Time
@@ -69,14 +85,11 @@ func NewRendered(maxEntries int, maxBytes int64) *Rendered {
 	return c
 }
 
-func (c *Rendered) get(key string, doc [32]byte, verdicts []byte) (*rendered, bool) {
+func (c *Rendered) get(key string) *rendered {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	e, ok := c.lru.Get(key)
-	if !ok || e.doc != doc || !bytes.Equal(e.verdicts, verdicts) {
-		return nil, false
-	}
-	return e, true
+	e, _ := c.lru.Get(key)
+	return e
 }
 
 func (c *Rendered) put(key string, e *rendered) {
@@ -100,16 +113,72 @@ func (c *Rendered) Len() int {
 	return c.lru.Len()
 }
 
+// Kept is a Rendition kept and still current, ready to serve
+// (Core.ServeKept).
+type Kept struct{ e *rendered }
+
+// Extra is the Rendition's Extra.
+func (k Kept) Extra() any { return k.e.r.Extra }
+
+// Kept returns the Rendition kept under key (its ServedStore key) for
+// variant, if it was made from the upstream document doc (its SHA-256)
+// with the front state state (compared with ==), under verdicts about pkg
+// that the Checker says are current, and no longer than KeepFor ago. It
+// may look pkg up in the release log, as deciding would. When it returns
+// false, the front decides and renders (ServeRendered).
+func (c *Core) Kept(ctx context.Context, key, variant string, doc [32]byte, ecosystem, pkg string, state any) (Kept, bool) {
+	sc, ok := c.Checker.(proxy.StampedChecker)
+	if !ok {
+		return Kept{}, false
+	}
+	e := c.Rendered.get(key + "\x00" + variant)
+	if e == nil || e.doc != doc || e.state != state || c.KeepFor > 0 && time.Since(e.made) >= c.KeepFor ||
+		!sc.Current(ctx, ecosystem, pkg, e.stamp) {
+		return Kept{}, false
+	}
+	c.Metrics.Rendered(c.Name, true)
+	return Kept{e}, true
+}
+
+// ServeKept answers k as ServeRendered answers a Rendition.
+func (c *Core) ServeKept(w http.ResponseWriter, r *http.Request, k Kept) {
+	c.write(w, r, k.e)
+}
+
+// DecideStamped is Decide, and also returns the Checker's stamp of the
+// verdicts (the zero Stamp, never current, from a Checker that gives
+// none), for ServeRendered.
+func (c *Core) DecideStamped(ctx context.Context, ecosystem, pkg string, facts []proxy.VersionFacts) ([]proxy.VersionVerdict, proxy.Stamp) {
+	sc, ok := c.Checker.(proxy.StampedChecker)
+	if !ok || len(facts) == 0 {
+		return c.Decide(ctx, ecosystem, pkg, facts), proxy.Stamp{}
+	}
+	verdicts, st := sc.VersionsStamped(ctx, ecosystem, pkg, facts)
+	if len(verdicts) != len(facts) {
+		return c.checked(pkg, facts, verdicts), proxy.Stamp{}
+	}
+	return verdicts, st
+}
+
 // ServeRendered answers the document under key (its ServedStore key) for
 // variant (the base URL it is rendered for): the kept Rendition when it
 // was made from the same upstream document (doc, its SHA-256) and the
-// same verdicts, else render's, which is kept for the next request. The
-// answer is ServeDocument's: sigil's own ETag and Last-Modified, 304 to a
-// client that has it.
-func (c *Core) ServeRendered(w http.ResponseWriter, r *http.Request, key, variant string, doc [32]byte, verdicts []byte, render func() Rendition) {
-	e, hit := c.Rendered.get(key+"\x00"+variant, doc, verdicts)
+// same verdicts, else render's. Either is kept for the next request with
+// stamp, the Checker's stamp of the verdicts, and the front's state, for
+// Kept. The answer is ServeDocument's: sigil's own ETag and
+// Last-Modified, 304 to a client that has it.
+func (c *Core) ServeRendered(w http.ResponseWriter, r *http.Request, key, variant string, doc [32]byte, verdicts []byte, stamp proxy.Stamp, state any, render func() Rendition) {
+	k := key + "\x00" + variant
+	old := c.Rendered.get(k)
+	hit := old != nil && old.doc == doc && bytes.Equal(old.verdicts, verdicts)
 	c.Metrics.Rendered(c.Name, hit)
-	if !hit {
+	var e *rendered
+	if hit {
+		n := *old
+		n.stamp, n.state, n.made = stamp, state, time.Now()
+		e = &n
+		c.Rendered.put(k, e)
+	} else {
 		rd := render()
 		// A front sizes its buffer for the upstream document, larger than
 		// what it serves (the abbreviated npm form is a fraction of it): kept
@@ -118,7 +187,7 @@ func (c *Core) ServeRendered(w http.ResponseWriter, r *http.Request, key, varian
 			rd.Body = bytes.Clone(rd.Body)
 		}
 		sum := sha256.Sum256(rd.Body)
-		e = &rendered{doc: doc, verdicts: bytes.Clone(verdicts), r: rd, etag: `"` + hex.EncodeToString(sum[:16]) + `"`}
+		e = &rendered{doc: doc, verdicts: bytes.Clone(verdicts), stamp: stamp, state: state, made: time.Now(), r: rd, etag: `"` + hex.EncodeToString(sum[:16]) + `"`}
 		var err error
 		e.modified, err = c.Served.ServedState(r.Context(), key, sum[:])
 		if err != nil {
@@ -127,9 +196,13 @@ func (c *Core) ServeRendered(w http.ResponseWriter, r *http.Request, key, varian
 			// again.
 			c.Log.Warn(c.Name+": served state", "key", key, "err", err)
 		} else {
-			c.Rendered.put(key+"\x00"+variant, e)
+			c.Rendered.put(k, e)
 		}
 	}
+	c.write(w, r, e)
+}
+
+func (c *Core) write(w http.ResponseWriter, r *http.Request, e *rendered) {
 	hdr := w.Header()
 	for k, v := range e.r.Header {
 		hdr[k] = v

@@ -19,7 +19,7 @@ func TestServeRendered(t *testing.T) {
 		for i := 0; i < len(hdr); i += 2 {
 			r.Header.Set(hdr[i], hdr[i+1])
 		}
-		c.ServeRendered(w, r, "key", "http://127.0.0.1:8780", [32]byte{doc}, AppendVerdicts(nil, vs), func() Rendition {
+		c.ServeRendered(w, r, "key", "http://127.0.0.1:8780", [32]byte{doc}, AppendVerdicts(nil, vs), proxy.Stamp{}, nil, func() Rendition {
 			renders++
 			body := "allowed"
 			if len(vs) > 0 && vs[0].Action == policy.Block {

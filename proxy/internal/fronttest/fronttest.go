@@ -23,6 +23,7 @@ import (
 	"github.com/sigilproxy/sigil/cache"
 	"github.com/sigilproxy/sigil/policy"
 	"github.com/sigilproxy/sigil/proxy"
+	"github.com/sigilproxy/sigil/tlog"
 )
 
 // UpstreamBase is the upstream the fronts are configured with in tests.
@@ -326,4 +327,32 @@ func GetWithHosts(t testing.TB, h http.Handler, path string, n int) {
 			t.Fatalf("Host %s: status %d: %s", req.Host, w.Code, w.Body)
 		}
 	}
+}
+
+// emptyLog is a release log with nothing in it, as serve without --log:
+// every package is unsigned.
+type emptyLog struct{}
+
+func (emptyLog) Lookup(_ context.Context, eco, pkg string) (*tlog.Lookup, error) {
+	return &tlog.Lookup{Ecosystem: eco, Package: pkg}, nil
+}
+
+// Served is what sigil serve puts behind a front, for the benchmarks of a
+// warm request as clients see it: the real Upstream through client (its
+// documents fresh within the default --metadata-max-age), the real
+// Verifier with an empty release log (every package unsigned, allowed),
+// and the in-memory Store they share.
+func Served(t testing.TB, client *http.Client) (*proxy.HTTPUpstream, *proxy.Verifier, *cache.Store) {
+	t.Helper()
+	store := Store(t)
+	upstream, err := proxy.NewHTTPUpstream(proxy.UpstreamConfig{Client: client, Cache: proxy.StoreCache(store)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := proxy.NewVerifier(proxy.VerifierConfig{Log: emptyLog{}, Cache: proxy.StoreCache(store), Policy: &policy.Config{}, TempDir: t.TempDir(), EvidenceTTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { v.Close() })
+	return upstream, v, store
 }
