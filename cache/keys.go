@@ -45,7 +45,7 @@ func makeKey(ns string, fields ...field) ([]byte, error) {
 			return nil, fmt.Errorf("empty %s", f.what)
 		}
 		if len(f.val) > f.max {
-			return nil, fmt.Errorf("%s %.64q… is %d bytes, more than %d", f.what, f.val, len(f.val), f.max)
+			return nil, fmt.Errorf("%s %.64q… is %d bytes, more than %d", f.what, shownKey(f.val), len(f.val), f.max)
 		}
 		n += binary.MaxVarintLen64 + len(f.val)
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -40,6 +41,15 @@ func metaKey(key string) ([]byte, error) {
 	return k, nil
 }
 
+// shownKey is key as errors name it: without a query, which may carry a
+// token (keys are typically URLs), since errors end up in logs.
+func shownKey(key string) string {
+	if i := strings.IndexByte(key, '?'); i >= 0 {
+		return key[:i] + "?…"
+	}
+	return key
+}
+
 // GetMeta returns the document stored under key (typically its upstream
 // URL), or an error wrapping ErrNotFound. The returned Body is the caller's
 // own.
@@ -65,14 +75,14 @@ func (s *Store) GetMeta(ctx context.Context, key string) (Meta, error) {
 	}
 	v, err := s.get(k)
 	if errors.Is(err, badger.ErrKeyNotFound) {
-		return Meta{}, fmt.Errorf("metadata %q: %w", key, ErrNotFound)
+		return Meta{}, fmt.Errorf("metadata %q: %w", shownKey(key), ErrNotFound)
 	}
 	if err != nil {
-		return Meta{}, fmt.Errorf("metadata %q: %w", key, err)
+		return Meta{}, fmt.Errorf("metadata %q: %w", shownKey(key), err)
 	}
 	m, err := decodeMeta(v)
 	if err != nil {
-		return Meta{}, fmt.Errorf("metadata %q: %w", key, err)
+		return Meta{}, fmt.Errorf("metadata %q: %w", shownKey(key), err)
 	}
 	s.touch(usedMeta, k[len(nsMeta):])
 	if !s.metas.add(string(k), m) {
@@ -93,14 +103,14 @@ func (s *Store) PutMeta(ctx context.Context, key string, m Meta) error {
 		return err
 	}
 	if len(m.Body) > s.opt.MaxMetaSize {
-		return fmt.Errorf("store metadata %q: body of %d bytes is larger than the limit of %d", key, len(m.Body), s.opt.MaxMetaSize)
+		return fmt.Errorf("store metadata %q: body of %d bytes is larger than the limit of %d", shownKey(key), len(m.Body), s.opt.MaxMetaSize)
 	}
 	if len(m.ETag) > maxKeyLen || len(m.LastModified) > maxKeyLen {
-		return fmt.Errorf("store metadata %q: validators longer than %d bytes", key, maxKeyLen)
+		return fmt.Errorf("store metadata %q: validators longer than %d bytes", shownKey(key), maxKeyLen)
 	}
 	v, err := m.encode()
 	if err != nil {
-		return fmt.Errorf("store metadata %q: %w", key, err)
+		return fmt.Errorf("store metadata %q: %w", shownKey(key), err)
 	}
 	mu := s.stripe(k)
 	mu.Lock()
@@ -122,7 +132,7 @@ func (s *Store) PutMeta(ctx context.Context, key string, m Meta) error {
 		return txn.Set(k, v)
 	}); err != nil {
 		s.metas.remove(string(k))
-		return fmt.Errorf("store metadata %q: %w", key, err)
+		return fmt.Errorf("store metadata %q: %w", shownKey(key), err)
 	}
 	if old >= valueThreshold {
 		s.garbage.Add(old) // the replaced value stays in the value log

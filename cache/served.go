@@ -55,7 +55,7 @@ func (s *Store) ServedState(ctx context.Context, key string, digest []byte) (las
 		return time.Time{}, fmt.Errorf("served state: %w", err)
 	}
 	if len(digest) == 0 || len(digest) > maxDigestLen {
-		return time.Time{}, fmt.Errorf("served state of %q: digest of %d bytes", key, len(digest))
+		return time.Time{}, fmt.Errorf("served state of %q: digest of %d bytes", shownKey(key), len(digest))
 	}
 	if st, ok := s.cachedServed(k); ok && st.digest == string(digest) {
 		return st.lastModified, nil
@@ -95,7 +95,7 @@ func (s *Store) ServedState(ctx context.Context, key string, digest []byte) (las
 		return txn.Set(k, st.encode())
 	})
 	if err != nil {
-		return time.Time{}, fmt.Errorf("served state of %q: %w", key, err)
+		return time.Time{}, fmt.Errorf("served state of %q: %w", shownKey(key), err)
 	}
 	if s.served != nil {
 		s.served.Add(string(k), st)

@@ -144,7 +144,7 @@ func MeasureArchive(ctx context.Context, client *http.Client, tempDir string, li
 	}
 	defer f.remove()
 	if f.facts.TreeErr != nil {
-		return Measured{}, fmt.Errorf("archive %s: %w", url, f.facts.TreeErr)
+		return Measured{}, fmt.Errorf("archive %s: %w", RedactURL(url), f.facts.TreeErr)
 	}
 	return Measured{Size: f.size, SHA256: f.sha256, Tree: f.facts.Tree, SHA512: f.facts.SHA512}, nil
 }
@@ -152,7 +152,7 @@ func MeasureArchive(ctx context.Context, client *http.Client, tempDir string, li
 func downloadTo(ctx context.Context, client *http.Client, tmp string, lim Limits, eco, url string) (_ *fetched, err error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return nil, fmt.Errorf("archive %s: %w", url, err)
+		return nil, fmt.Errorf("archive %s: not a URL sigil can fetch", RedactURL(url)) // err repeats the URL
 	}
 	resp, err := client.Do(req)
 	if err != nil {
@@ -161,7 +161,7 @@ func downloadTo(ctx context.Context, client *http.Client, tmp string, lim Limits
 	defer drainClose(resp.Body)
 	switch st := resp.StatusCode; {
 	case st == http.StatusNotFound || st == http.StatusGone:
-		return nil, fmt.Errorf("%s: %w", url, ErrNotFound)
+		return nil, fmt.Errorf("%s: %w", RedactURL(url), ErrNotFound)
 	case st != http.StatusOK:
 		return nil, &UpstreamError{URL: url, Status: st, Err: errors.New("unexpected answer")}
 	case resp.ContentLength > lim.MaxArchiveSize:
@@ -170,7 +170,7 @@ func downloadTo(ctx context.Context, client *http.Client, tmp string, lim Limits
 
 	file, err := os.CreateTemp(tmp, "archive-*")
 	if err != nil {
-		return nil, fmt.Errorf("archive %s: %w", url, err)
+		return nil, fmt.Errorf("archive %s: %w", RedactURL(url), err)
 	}
 	f := &fetched{file: file}
 	defer func() {
@@ -191,7 +191,7 @@ func downloadTo(ctx context.Context, client *http.Client, tmp string, lim Limits
 	case body.err != nil:
 		return nil, &UpstreamError{URL: url, Status: resp.StatusCode, Err: body.err}
 	case err != nil:
-		return nil, fmt.Errorf("archive %s: writing the temporary file: %w", url, err)
+		return nil, fmt.Errorf("archive %s: writing the temporary file: %w", RedactURL(url), err)
 	case f.size > lim.MaxArchiveSize:
 		return nil, &UpstreamError{URL: url, Status: resp.StatusCode, Err: fmt.Errorf("archive %w of %d bytes", errTooLarge, lim.MaxArchiveSize)}
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 
 	"github.com/sigilproxy/sigil/internal/egress"
 )
@@ -18,11 +19,16 @@ type UpstreamError struct {
 	Err    error
 }
 
+// Error names the URL without its query (RedactURL).
 func (e *UpstreamError) Error() string {
-	if e.Status != 0 {
-		return fmt.Sprintf("upstream GET %s: %d %s: %v", e.URL, e.Status, http.StatusText(e.Status), e.Err)
+	err := e.Err
+	if ue, ok := err.(*url.Error); ok {
+		err = ue.Err // it repeats the URL, query and all
 	}
-	return fmt.Sprintf("upstream GET %s: %v", e.URL, e.Err)
+	if e.Status != 0 {
+		return fmt.Sprintf("upstream GET %s: %d %s: %v", RedactURL(e.URL), e.Status, http.StatusText(e.Status), err)
+	}
+	return fmt.Sprintf("upstream GET %s: %v", RedactURL(e.URL), err)
 }
 
 func (e *UpstreamError) Unwrap() error { return e.Err }

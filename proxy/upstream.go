@@ -286,12 +286,12 @@ func (u *HTTPUpstream) stored(ctx context.Context, url string) (*memDoc, bool, e
 	if err != nil {
 		if !errors.Is(err, cache.ErrNotFound) {
 			// A broken cache must not stop a fetch from upstream.
-			u.log.Warn("proxy: reading cached metadata failed; fetching without it", "url", url, "err", err)
+			u.log.Warn("proxy: reading cached metadata failed; fetching without it", "url", RedactURL(url), "err", err)
 		}
 		return nil, false, nil
 	}
 	if err := chargeRequest(ctx, int64(len(m.Body))); err != nil {
-		return nil, false, fmt.Errorf("upstream document %s: %w", url, err)
+		return nil, false, fmt.Errorf("upstream document %s: %w", RedactURL(url), err)
 	}
 	e := &memDoc{Document: Document{Body: m.Body, ETag: m.ETag, LastModified: m.LastModified, Sum: sha256.Sum256(m.Body)}, confirmed: m.FetchedAt}
 	u.mem.put(url, e)
@@ -312,7 +312,7 @@ func (u *HTTPUpstream) fetch(ctx context.Context, url string) (*memDoc, error) {
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return nil, fmt.Errorf("upstream document %s: %w", url, err)
+		return nil, fmt.Errorf("upstream document %s: not a URL sigil can fetch", RedactURL(url)) // err repeats the URL
 	}
 	if have {
 		if cached.ETag != "" {
@@ -343,7 +343,7 @@ func (u *HTTPUpstream) fetch(ctx context.Context, url string) (*memDoc, error) {
 	case st == http.StatusOK:
 		body, err := readBody(ctx, resp.Body, u.maxSize, resp.ContentLength)
 		if errors.Is(err, ErrBusy) {
-			return nil, fmt.Errorf("upstream document %s: %w", url, err)
+			return nil, fmt.Errorf("upstream document %s: %w", RedactURL(url), err)
 		}
 		if errors.Is(err, errTooLarge) {
 			// The document really is that large: an old copy would only
@@ -361,10 +361,10 @@ func (u *HTTPUpstream) fetch(ctx context.Context, url string) (*memDoc, error) {
 		u.metrics.metadataResult("fetched")
 		m := cache.Meta{Body: body, ETag: e.ETag, LastModified: e.LastModified, FetchedAt: e.confirmed}
 		if int64(len(body)) > u.maxKept {
-			u.log.Debug("proxy: document too large to keep in the cache", "url", url, "bytes", len(body), "max", u.maxKept)
+			u.log.Debug("proxy: document too large to keep in the cache", "url", RedactURL(url), "bytes", len(body), "max", u.maxKept)
 		} else if err := u.cache.PutMeta(ctx, url, m); err != nil {
 			// The document is good; only the next outage will miss it.
-			u.log.Warn("proxy: storing metadata failed", "url", url, "err", err)
+			u.log.Warn("proxy: storing metadata failed", "url", RedactURL(url), "err", err)
 		}
 		u.mem.put(url, e)
 		return e, nil
@@ -372,7 +372,7 @@ func (u *HTTPUpstream) fetch(ctx context.Context, url string) (*memDoc, error) {
 		return u.confirm(url, cached), nil
 	case st == http.StatusNotFound || st == http.StatusGone:
 		u.mem.remove(url)
-		return nil, fmt.Errorf("%s: %w", url, ErrNotFound)
+		return nil, fmt.Errorf("%s: %w", RedactURL(url), ErrNotFound)
 	case st >= 500 || st == http.StatusTooManyRequests:
 		return u.stale(cached, &UpstreamError{URL: url, Status: st, Err: errors.New("upstream failed")})
 	default:
@@ -383,7 +383,7 @@ func (u *HTTPUpstream) fetch(ctx context.Context, url string) (*memDoc, error) {
 // confirm records that the upstream still has the stored copy e of url.
 func (u *HTTPUpstream) confirm(url string, e *memDoc) *memDoc {
 	if e.Stale {
-		u.log.Info("proxy: upstream answers again", "url", url)
+		u.log.Info("proxy: upstream answers again", "url", RedactURL(url))
 	}
 	n := &memDoc{Document: e.Document, confirmed: u.now()}
 	n.Stale = false
@@ -399,7 +399,7 @@ func (u *HTTPUpstream) stale(e *memDoc, err *UpstreamError) (*memDoc, error) {
 	}
 	u.metrics.metadataResult("offline")
 	if !e.Stale {
-		u.log.Warn("proxy: upstream unavailable; serving the stored copy", "url", err.URL, "confirmed_at", e.confirmed, "err", err)
+		u.log.Warn("proxy: upstream unavailable; serving the stored copy", "url", RedactURL(err.URL), "confirmed_at", e.confirmed, "err", err)
 	}
 	n := &memDoc{Document: e.Document, confirmed: e.confirmed, retryAt: u.now().Add(retryAfterFailure)}
 	n.Stale = true

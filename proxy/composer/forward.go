@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/sigilproxy/sigil/proxy"
 	"github.com/sigilproxy/sigil/proxy/internal/front"
 )
 
@@ -82,7 +83,7 @@ func (h *Handler) ServeArchiveURL(w http.ResponseWriter, r *http.Request, archiv
 	}
 	ref, ok, err := h.learned.Lookup(r.Context(), archiveURL)
 	if err != nil {
-		h.core.Fail(w, r, "the archive at "+archiveURL, fmt.Errorf("reading the learned archive URLs: %w", err))
+		h.core.Fail(w, r, "the archive at "+proxy.RedactURL(archiveURL), fmt.Errorf("reading the learned archive URLs: %w", err))
 		return true
 	}
 	if !ok {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sigilproxy/sigil/proxy"
 	"github.com/sigilproxy/sigil/proxy/internal/front"
 	"github.com/sigilproxy/sigil/proxy/internal/rawjson"
 )
@@ -130,7 +131,7 @@ func (h *Handler) parseRoot(body []byte) (object, *rootInfo, error) {
 		return nil, nil, fmt.Errorf("no metadata-url with %%package%%: the upstream is not a Composer v2 repository")
 	}
 	if info.metadataURL, ok = h.resolveUpstream(mu); !ok {
-		return nil, nil, fmt.Errorf("metadata-url %s is not an http(s) URL", front.QuoteForLog(mu))
+		return nil, nil, fmt.Errorf("metadata-url %s is not an http(s) URL", front.QuoteForLog(proxy.RedactURL(mu)))
 	}
 	if pa, ok := src.stringMember("providers-api"); ok && strings.Contains(pa, "%package%") {
 		info.providersAPI, _ = h.resolveUpstream(pa)

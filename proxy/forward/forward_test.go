@@ -109,6 +109,23 @@ func TestArchiveServedOnlyWhenLearned(t *testing.T) {
 	}
 }
 
+// A refused URL is named without its query, in sigil's log and in the
+// answer: a query may carry a token.
+func TestUnknownURLQueryNotShown(t *testing.T) {
+	var logs syncBuffer
+	r := newRig(t, rigOptions{log: slog.New(slog.NewTextHandler(&logs, nil))})
+	resp, body := r.get(r.reg.meta.URL + "/dist/acme/foo/9.zip?token=SECRET")
+	if resp.StatusCode != http.StatusNotFound || !strings.Contains(body, "has not seen metadata naming "+r.reg.meta.URL+"/dist/acme/foo/9.zip?…") {
+		t.Errorf("%d %s", resp.StatusCode, body)
+	}
+	if !strings.Contains(logs.String(), "/dist/acme/foo/9.zip") {
+		t.Fatalf("the refusal is not logged:\n%s", logs.String())
+	}
+	if strings.Contains(body, "SECRET") || strings.Contains(logs.String(), "SECRET") {
+		t.Errorf("the query was shown:\n%s\n%s", body, logs.String())
+	}
+}
+
 func TestArchiveHostLearned(t *testing.T) {
 	r := newRig(t, rigOptions{separateArchives: true})
 	u := r.reg.distURL("1.0.0")

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/elazarl/goproxy"
+
+	"github.com/sigilproxy/sigil/proxy"
 )
 
 // Intercepted connections are served by one http.Server of the Proxy's
@@ -146,9 +148,13 @@ func (up *upstream) routes(r *http.Request) bool {
 // named: refused, in warn mode as in enforce. Passing it through would make
 // every host that any metadata named a door for any path, with the
 // client's credentials; warn mode relaxes verdicts, not where sigil goes.
+//
+// The URL is named without its query, in the log and to the client: a
+// query may carry a token, and both end up in logs that more people read.
 func (p *Proxy) unknownURL(w http.ResponseWriter, r *http.Request, u string) {
-	p.log.Warn("forward: refused a URL that no metadata sigil served names", "method", r.Method, "url", u, "client", r.RemoteAddr)
-	msg := "sigil has not seen metadata naming " + oneLine(u) + ", so it cannot verify it and refuses it. " +
+	shown := proxy.RedactURL(u)
+	p.log.Warn("forward: refused a URL that no metadata sigil served names", "method", r.Method, "url", shown, "client", r.RemoteAddr)
+	msg := "sigil has not seen metadata naming " + oneLine(shown) + ", so it cannot verify it and refuses it. " +
 		"hint: an install from a lock file works only through a sigil that served the metadata naming its archives; " +
 		"let the metadata pass through sigil first (composer update --lock does, and keeps the locked versions)"
 	writeJSONError(w, http.StatusNotFound, msg)

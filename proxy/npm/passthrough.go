@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/sigilproxy/sigil/proxy"
 	"github.com/sigilproxy/sigil/proxy/internal/front"
 )
 
@@ -26,7 +27,7 @@ const (
 func (h *Handler) passDocument(w http.ResponseWriter, r *http.Request, u string) {
 	doc, err := h.upstream.Document(r.Context(), u)
 	if err != nil {
-		h.core.Fail(w, r, u, err)
+		h.core.Fail(w, r, proxy.RedactURL(u), err)
 		return
 	}
 	hdr := w.Header()

@@ -187,10 +187,10 @@ func (k *keyring) load(ctx context.Context) *keyState {
 	case errors.Is(err, proxy.ErrNotFound):
 		published = map[string]publishedKey{}
 	case err != nil:
-		k.log.Warn("npm: the registry's signing keys could not be fetched; using the pinned keys", "url", k.url, "err", err)
+		k.log.Warn("npm: the registry's signing keys could not be fetched; using the pinned keys", "url", proxy.RedactURL(k.url), "err", err)
 	default:
 		if published, err = parseKeys(doc.Body); err != nil {
-			k.log.Error("npm: the registry's signing keys document is malformed; using the pinned keys", "url", k.url, "err", err)
+			k.log.Error("npm: the registry's signing keys document is malformed; using the pinned keys", "url", proxy.RedactURL(k.url), "err", err)
 			err = &proxy.UpstreamError{URL: k.url, Err: err}
 		}
 	}

@@ -229,7 +229,7 @@ func (l *Learned) Lookup(ctx context.Context, archiveURL string) (LearnedRef, bo
 	}
 	r, ok := l.decode(m.Body, key)
 	if !ok {
-		l.cfg.Log.Warn(l.cfg.Name+": ignoring a malformed learned "+l.cfg.Noun+" record", "url", key)
+		l.cfg.Log.Warn(l.cfg.Name+": ignoring a malformed learned "+l.cfg.Noun+" record", "url", proxy.RedactURL(key))
 		return LearnedRef{}, false, nil
 	}
 	l.urls.Add(key, r)
