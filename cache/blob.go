@@ -285,6 +285,7 @@ func (s *Store) sweepOrphanChunks() error {
 			}
 		}
 		total += len(orphans)
+		s.garbage.Add(int64(len(orphans)) * maxChunkSize) // at most
 		orphans = orphans[:0]
 		return wb.Flush()
 	}

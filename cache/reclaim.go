@@ -3,6 +3,7 @@ package cache
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
 )
@@ -26,9 +27,10 @@ import (
 //
 // DropPrefix refuses writes while it runs (they would fail with
 // ErrBlockedWrites), so every write of the store holds gate for reading
-// and reclaim holds it for writing: writers wait for the compaction (some
-// milliseconds for a cache's small tree) instead of failing. Recording a
-// use does not wait: it is skipped.
+// and reclaim holds it for writing: writers wait for the compaction instead
+// of failing (measured: 250 ms with 20,000 documents of 10 KB in the tree,
+// 30 ms when it was just compacted). Recording a use does not wait: it is
+// skipped.
 
 // nsReclaim is this file's namespace (see keys.go): the marker key.
 const nsReclaim = "v1/reclaim/"
@@ -54,6 +56,7 @@ func blobChunkPrefix(sum [32]byte) []byte {
 // counted, and runs the value-log GC. It reports whether the prefixes
 // were dropped; when they were not, the caller deletes them itself.
 func (s *Store) reclaim(ctx context.Context, prefixes [][]byte) bool {
+	start := time.Now()
 	s.gate.Lock()
 	err := s.db.Update(func(txn *badger.Txn) error { return txn.Set(reclaimMarker, nil) })
 	if err == nil {
@@ -62,6 +65,7 @@ func (s *Store) reclaim(ctx context.Context, prefixes [][]byte) bool {
 	}
 	s.gate.Unlock()
 	s.garbage.Store(0)
+	s.log.Debug("cache: compacted deleted content away", "blobs", len(prefixes), "writes_waited", time.Since(start))
 	if err != nil {
 		s.log.Warn("cache: could not compact the deleted content away; its disk space comes back later", "err", err)
 		return false
