@@ -28,7 +28,10 @@
 //     reference made from (ecosystem, package, version, URL) to them (a
 //     Composer dev version: its commit too). The first verified bytes are
 //     served for ever after: a reference never changes, and a re-zipped
-//     upstream archive changes nothing.
+//     upstream archive changes nothing. When the URL changes (a new
+//     upstream), bytes stored for the version under another URL are
+//     decided again and, only if that verdict passes every check, served
+//     and referenced under the new URL without a download (moved.go).
 //   - Every serve is decided by policy from the current evidence, from the
 //     cache too (a revocation logged after an archive was cached blocks
 //     it), and no more often than that takes: a cached archive once, on
