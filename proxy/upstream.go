@@ -409,6 +409,15 @@ func (u *HTTPUpstream) stale(e *memDoc, err *UpstreamError) (*memDoc, error) {
 
 var errTooLarge = errors.New("larger than the configured limit")
 
+// ReadBody reads an upstream's answer r to its end, at most max bytes,
+// charging the memory to the request ctx belongs to (see MetadataBudget)
+// as readBody does: for the answers a front passes through rather than
+// fetches as documents. An answer larger than max is an error; so is no
+// room in the budget (ErrBusy).
+func ReadBody(ctx context.Context, r io.Reader, max, contentLength int64) ([]byte, error) {
+	return readBody(ctx, r, max, contentLength)
+}
+
 // readBody reads r to its end, or fails with errTooLarge beyond max bytes.
 // It charges the memory it allocates to the request ctx belongs to (see
 // MetadataBudget) before allocating it, and allocates once when the

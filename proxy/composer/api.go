@@ -288,3 +288,193 @@ func (h *Handler) serveFilterAPI(w http.ResponseWriter, r *http.Request) {
 		Headers: []string{"Content-Type", "Accept"},
 	})
 }
+
+const (
+	// maxSearchQuery bounds a search's text; maxListParam each list
+	// parameter (a name or a pattern of one).
+	maxSearchQuery = 256
+	maxListParam   = 256
+	// maxSearchAnswer bounds a search page (Composer shows one page of
+	// names and descriptions); maxListAnswer the list of every package
+	// name of a large public repository, which Composer asks for
+	// without a filter (a few hundred thousand names).
+	maxSearchAnswer = 4 << 20
+	maxListAnswer   = 32 << 20
+	apiTimeout      = 30 * time.Second
+)
+
+// serveSearch answers the served root's "search" (Composer's search
+// command): the upstream's search URL, with the client's query and type
+// in its %query% and %type%, asked once and never cached, and answered
+// with the fields Composer reads of each result (name, description,
+// abandoned, url).
+func (h *Handler) serveSearch(w http.ResponseWriter, r *http.Request) {
+	const what = "the search"
+	root, err := h.rootInfo(r.Context())
+	if err != nil {
+		h.core.Fail(w, r, what, err)
+		return
+	}
+	if root.searchURL == "" {
+		notFound(w)
+		return
+	}
+	q := r.URL.Query()
+	query, typ := q.Get("q"), q.Get("type")
+	if len(query) > maxSearchQuery {
+		writeWarning(w, http.StatusBadRequest, fmt.Sprintf("sigil: a search of more than %d bytes", maxSearchQuery))
+		return
+	}
+	if typ != "" && !validPackageType(typ) {
+		writeWarning(w, http.StatusBadRequest, "sigil: the package type to search for is "+front.QuoteForLog(typ)+", want lower-case letters, digits, '-', '_' and '.'")
+		return
+	}
+	u := strings.NewReplacer("%query%", url.QueryEscape(query), "%type%", url.QueryEscape(typ)).Replace(root.searchURL)
+	h.passFiltered(w, r, front.Post{Method: http.MethodGet, URL: u, What: what, MaxAnswer: maxSearchAnswer, Timeout: apiTimeout}, filterSearch)
+}
+
+// serveList answers the served root's "list": the upstream's list of
+// package names, with the parameters Composer and the public API use
+// (filter, vendor, type), asked once and never cached.
+func (h *Handler) serveList(w http.ResponseWriter, r *http.Request) {
+	const what = "the package list"
+	root, err := h.rootInfo(r.Context())
+	if err != nil {
+		h.core.Fail(w, r, what, err)
+		return
+	}
+	if root.listURL == "" {
+		notFound(w)
+		return
+	}
+	q := r.URL.Query()
+	params := url.Values{}
+	for _, k := range []string{"filter", "vendor", "type"} {
+		v := q.Get(k)
+		if len(v) > maxListParam {
+			writeWarning(w, http.StatusBadRequest, fmt.Sprintf("sigil: package list parameter %s of more than %d bytes", k, maxListParam))
+			return
+		}
+		if v != "" {
+			params.Set(k, v)
+		}
+	}
+	u := root.listURL
+	if len(params) > 0 {
+		u += "?" + params.Encode()
+	}
+	h.passFiltered(w, r, front.Post{Method: http.MethodGet, URL: u, What: what, MaxAnswer: maxListAnswer, Timeout: apiTimeout}, filterList)
+}
+
+// passFiltered asks p's URL once, uncached, and answers with what filter
+// keeps of a 200 answer; any other answer is the upstream's failure.
+func (h *Handler) passFiltered(w http.ResponseWriter, r *http.Request, p front.Post, filter func([]byte) ([]byte, error)) {
+	ans, err := front.Send(r.Context(), h.client, p, nil, http.Header{"Accept": {contentTypeJSON}})
+	if err == nil && ans.Status != http.StatusOK {
+		err = &proxy.UpstreamError{URL: p.URL, Status: ans.Status, Err: errors.New("unexpected answer")}
+	}
+	if err != nil {
+		h.core.Fail(w, r, p.What, err)
+		return
+	}
+	body, err := filter(ans.Body)
+	if err != nil {
+		h.core.Fail(w, r, p.What, front.Malformed(p.URL, err))
+		return
+	}
+	front.WriteJSON(w, r, http.StatusOK, contentTypeJSON, body)
+}
+
+// validPackageType reports whether t looks like a Composer package type
+// ("library", "symfony-bundle"): Composer puts it in the search URL as it
+// is, and so would sigil.
+func validPackageType(t string) bool {
+	if len(t) > 64 {
+		return false
+	}
+	for _, c := range t {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// filterSearch keeps what Composer's search command reads of each result
+// (SearchCommand): a valid "name", and "description", "abandoned" and
+// "url" (an http(s) link it prints) where they have the expected type.
+// Virtual packages are left out, as Composer leaves them out.
+func filterSearch(body []byte) ([]byte, error) {
+	top, err := parseDocument(body)
+	if err != nil {
+		return nil, fmt.Errorf("malformed JSON: %w", err)
+	}
+	b := []byte(`{"results":[`)
+	n := 0
+	if raw, ok := top["results"]; ok {
+		items, err := parseValues(raw)
+		if err != nil {
+			return nil, fmt.Errorf("results: %w", err)
+		}
+		for _, item := range items {
+			o, err := parseObject(item)
+			if err != nil || rawjson.Kind(o["virtual"]) == 't' {
+				continue
+			}
+			name, ok := o.stringMember("name")
+			if !ok || !validName(strings.ToLower(name)) {
+				continue
+			}
+			out := object{"name": o["name"]}
+			if _, ok := o.stringMember("description"); ok {
+				out["description"] = o["description"]
+			}
+			if k := rawjson.Kind(o["abandoned"]); k == 't' || k == '"' {
+				out["abandoned"] = o["abandoned"]
+			}
+			if link, ok := o.stringMember("url"); ok {
+				if lu, err := url.Parse(link); err == nil && front.IsHTTP(lu) {
+					out["url"] = o["url"]
+				}
+			}
+			if n > 0 {
+				b = append(b, ',')
+			}
+			b = appendObject(b, out)
+			n++
+		}
+	}
+	return append(b, "]}"...), nil
+}
+
+// filterList keeps the valid package names of a list answer
+// ({"packageNames": [...]}, which Composer reads).
+func filterList(body []byte) ([]byte, error) {
+	top, err := parseDocument(body)
+	if err != nil {
+		return nil, fmt.Errorf("malformed JSON: %w", err)
+	}
+	raw, ok := top["packageNames"]
+	if !ok {
+		return nil, errors.New(`no "packageNames"`)
+	}
+	items, err := parseValues(raw)
+	if err != nil {
+		return nil, fmt.Errorf("packageNames: %w", err)
+	}
+	b := make([]byte, 0, len(body))
+	b = append(b, `{"packageNames":[`...)
+	n := 0
+	for _, item := range items {
+		var name string
+		if rawjson.Kind(item) != '"' || json.Unmarshal(item, &name) != nil || !validName(strings.ToLower(name)) {
+			continue
+		}
+		if n > 0 {
+			b = append(b, ',')
+		}
+		b = rawjson.AppendStringHTML(b, name)
+		n++
+	}
+	return append(b, "]}"...), nil
+}

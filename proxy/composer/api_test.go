@@ -251,3 +251,113 @@ func TestFilterRoutes(t *testing.T) {
 		t.Errorf("GET of the filter API: %d", resp.StatusCode)
 	}
 }
+
+// searchRig is a rig whose upstream names api's search and list URLs;
+// api records each request's URL.
+func searchRig(t *testing.T, answer func(w http.ResponseWriter, r *http.Request)) (*rig, *[]string) {
+	var mu sync.Mutex
+	var asked []string
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		asked = append(asked, r.Method+" "+r.URL.RequestURI())
+		mu.Unlock()
+		answer(w, r)
+	}))
+	t.Cleanup(api.Close)
+	r := newRig(t)
+	r.up.Set(upstreamBase+"/packages.json", `{"metadata-url":"/p2/%package%.json",
+		"search":"`+api.URL+`/search.json?q=%query%&type=%type%","list":"`+api.URL+`/packages/list.json"}`)
+	return r, &asked
+}
+
+// Composer's search and list, through sigil's routes: one upstream
+// request each, uncached, the client's parameters checked and passed on
+// encoded, the answer cut to what Composer reads, served as JSON.
+func TestSearchAndList(t *testing.T) {
+	r, asked := searchRig(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		switch r.URL.Path {
+		case "/search.json":
+			io.WriteString(w, `{"results":[{"name":"acme/foo","description":"Foo","url":"https://upstream.test/packages/acme/foo","repository":"https://git.test/acme/foo","downloads":3},
+				{"name":"psr/log-implementation","description":"virtual","virtual":true},
+				{"name":"acme/old","abandoned":"acme/new","url":"javascript:alert(1)"},{"name":"../x"},"junk"],"total":4,"next":"https://upstream.test/search.json?page=2"}`)
+		case "/packages/list.json":
+			io.WriteString(w, `{"packageNames":["acme/foo","acme/bar","../x",1]}`)
+		}
+	})
+	// As Composer writes it: urlencode($query), $type as it is.
+	resp, body := r.Get("/composer/api/search.json?q=log+%26+more&type=symfony-bundle")
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/json" || resp.Header.Get("X-Content-Type-Options") != "nosniff" {
+		t.Fatalf("search: %d %v %s", resp.StatusCode, resp.Header, body)
+	}
+	want := map[string]any{"results": []any{
+		map[string]any{"name": "acme/foo", "description": "Foo", "url": "https://upstream.test/packages/acme/foo"},
+		map[string]any{"name": "acme/old", "abandoned": "acme/new"},
+	}}
+	if got := fronttest.DecodeObject(t, body); !reflect.DeepEqual(got, want) {
+		t.Errorf("search answer %v", got)
+	}
+	resp, body = r.Get("/composer/api/list.json?filter=acme%2F%2A&vendor=acme&other=x")
+	if resp.StatusCode != 200 || string(body) != `{"packageNames":["acme/foo","acme/bar"]}` {
+		t.Errorf("list: %d %s", resp.StatusCode, body)
+	}
+	wantAsked := []string{
+		"GET /search.json?q=log+%26+more&type=symfony-bundle",
+		"GET /packages/list.json?filter=acme%2F%2A&vendor=acme",
+	}
+	if !slices.Equal(*asked, wantAsked) {
+		t.Errorf("upstream asked %q, want %q", *asked, wantAsked)
+	}
+	// Asked again: asked again, nothing was cached.
+	r.Get("/composer/api/list.json")
+	if n := len(*asked); n != 3 {
+		t.Errorf("%d upstream requests after three client requests", n)
+	}
+	for _, u := range r.up.URLs() {
+		if strings.Contains(u, "search") || strings.Contains(u, "list") {
+			t.Errorf("fetched through the cache: %s", u)
+		}
+	}
+}
+
+func TestSearchAndListBadInput(t *testing.T) {
+	r, asked := searchRig(t, func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/search.json":
+			io.WriteString(w, `{"results":[{"name":"`+strings.Repeat("a", maxSearchAnswer)+`"}]}`)
+		default:
+			io.WriteString(w, `{"names":[]}`)
+		}
+	})
+	for _, tc := range []struct {
+		path   string
+		status int
+		msg    string
+	}{
+		{"/composer/api/search.json?q=" + strings.Repeat("a", maxSearchQuery+1), 400, "more than"},
+		{"/composer/api/search.json?q=x&type=a%22b", 400, "package type"},
+		{"/composer/api/list.json?filter=" + strings.Repeat("a", maxListParam+1), 400, "more than"},
+		{"/composer/api/search.json?q=x", 502, "larger than"},
+		{"/composer/api/list.json", 502, "packageNames"},
+	} {
+		resp, body := r.Get(tc.path)
+		if resp.StatusCode != tc.status || !strings.Contains(string(body), tc.msg) || len(body) > 4096 {
+			t.Errorf("%.60s: %d %.300s", tc.path, resp.StatusCode, body)
+		}
+	}
+	if n := len(*asked); n != 2 {
+		t.Errorf("%d upstream requests; refused requests reached it", n)
+	}
+	if resp, _ := r.Do(http.MethodPost, "/composer/api/search.json", nil); resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("POST search: %d", resp.StatusCode)
+	}
+	// An upstream without them: no routes, and none served.
+	r = newRig(t)
+	r.up.Set(upstreamBase+"/packages.json", `{"metadata-url":"/p2/%package%.json","search":"/no-placeholder","list":"/list.json?x=1"}`)
+	if _, body := r.Get("/composer/packages.json"); strings.Contains(string(body), "search") || strings.Contains(string(body), "list") {
+		t.Errorf("served routes the upstream lacks: %s", body)
+	}
+	if resp, _ := r.Get("/composer/api/search.json?q=x"); resp.StatusCode != 404 {
+		t.Errorf("search without an upstream search: %d", resp.StatusCode)
+	}
+}

@@ -12,6 +12,7 @@
 //	/providers/{vendor}/{name}.json       the upstream's providers-api
 //	/api/security-advisories/             the upstream's advisories API
 //	/filter/summary.json, /api/filter/    the upstream's filter lists (summary, API)
+//	/api/search.json, /api/list.json      the upstream's search and package list
 //
 // Anything else is a fast 404, as is a malformed package name, before the
 // upstream is asked anything.
@@ -55,9 +56,10 @@
 //     upstream's packages.json names). The two APIs (advisories, filter
 //     lists) are passed through uncached, one bounded upstream request
 //     per client request.
-//   - packages.json keeps no key that would let Composer load versions or
-//     archives around sigil (the v1 provider keys, inline "packages",
-//     "mirrors").
+//   - packages.json is built from an allowlist and every URL in it is a
+//     route of sigil's: no key lets Composer load versions, archives,
+//     searches or lists around sigil (the v1 provider keys, inline
+//     "packages", "mirrors", the upstream's "search" and "list").
 //   - Composer is told why: blocked and warned versions are listed in a
 //     "warnings" entry of the document ({"message", "versions": "*"},
 //     printed by Composer 2.2 and later on every fresh download), in the

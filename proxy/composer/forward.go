@@ -116,7 +116,7 @@ func (h *Handler) Routes(p string) bool {
 		return false
 	}
 	switch {
-	case p == "/packages.json", p == advisoriesPath:
+	case p == "/packages.json", p == advisoriesPath, p == searchPath, p == listPath:
 		return true
 	case strings.HasPrefix(p, "/p2/"), strings.HasPrefix(p, "/providers/"):
 		return true

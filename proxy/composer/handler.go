@@ -217,6 +217,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if allow(w, r, http.MethodPost) {
 			h.serveFilterAPI(w, r)
 		}
+	case p == searchPath:
+		if allow(w, r, http.MethodGet, http.MethodHead) {
+			h.serveSearch(w, r)
+		}
+	case p == listPath:
+		if allow(w, r, http.MethodGet, http.MethodHead) {
+			h.serveList(w, r)
+		}
 	default:
 		notFound(w)
 	}
@@ -227,6 +235,8 @@ const (
 	advisoriesPath    = "/api/security-advisories/"
 	filterSummaryPath = "/filter/summary.json"
 	filterAPIPath     = "/api/filter/"
+	searchPath        = "/api/search.json"
+	listPath          = "/api/list.json"
 )
 
 // metadataName takes "vendor/name.json" or "vendor/name~dev.json" from a

@@ -22,6 +22,8 @@ type rootInfo struct {
 	advisoriesAPI string // absolute; "" if none
 	filterSummary string // absolute; "" if none
 	filterAPI     string // absolute; "" if none
+	searchURL     string // absolute, with %query%; "" if none
+	listURL       string // absolute; "" if none
 	fetched       time.Time
 }
 
@@ -31,12 +33,15 @@ type rootInfo struct {
 const rootTTL = 5 * time.Minute
 
 // Root keys passed through unchanged, when they have the type Composer
-// expects. Everything else is dropped: the v1 protocol
+// expects. The served root is built from an allowlist: these, sigil's own
+// routes and the upstream's notices. Everything else is dropped, and no
+// URL of it points anywhere but at sigil: the v1 protocol
 // ("providers-url", "provider-includes", "providers", "packages",
 // "includes", "providers-lazy-url") and "mirrors" would let Composer load
 // versions or archives around sigil; "notify-batch"/"notify" would send
 // install statistics straight to the upstream and sigil does not proxy
-// them; "metadata-changes-url" is for mirrors, not for Composer.
+// them; "metadata-changes-url" is for mirrors, not for Composer; any key
+// a later Composer reads is not served until sigil knows what it does.
 var rootStringLists = []string{"available-packages", "available-package-patterns"}
 
 // servePackagesJSON answers the root document: the upstream's, with every
@@ -54,10 +59,10 @@ var rootStringLists = []string{"available-packages", "available-package-patterns
 //     metadata and lists pass; summary-url and api-url point at sigil's
 //     filter routes, proxied to the upstream's, so that the lists keep
 //     blocking what they block where only sigil is reachable.
-//   - search and list: passed through, made absolute against the upstream.
-//     They return names and descriptions, nothing installable, and take
-//     free-form queries that sigil would otherwise have to fetch and cache
-//     on any client's behalf.
+//   - search and list: sigil's search and list routes, passed through to
+//     the upstream's uncached, one request each (serveSearch, serveList).
+//     Composer would otherwise reach the upstream's URLs, on any host,
+//     around sigil, with whatever credentials it has for that host.
 func (h *Handler) servePackagesJSON(w http.ResponseWriter, r *http.Request) {
 	base, ok := h.base(r)
 	if !ok {
@@ -86,12 +91,11 @@ func (h *Handler) servePackagesJSON(w http.ResponseWriter, r *http.Request) {
 			out[k] = raw
 		}
 	}
-	for _, k := range []string{"search", "list"} {
-		if s, ok := src.stringMember(k); ok && s != "" {
-			if u, ok := h.resolveUpstream(s); ok {
-				out[k] = quoteRaw(u)
-			}
-		}
+	if info.searchURL != "" {
+		out["search"] = quoteRaw(h.prefix + searchPath + "?q=%query%&type=%type%")
+	}
+	if info.listURL != "" {
+		out["list"] = quoteRaw(h.prefix + listPath)
 	}
 	if info.providersAPI != "" {
 		out["providers-api"] = quoteRaw(h.prefix + "/providers/%package%.json")
@@ -142,6 +146,12 @@ func (h *Handler) parseRoot(body []byte) (object, *rootInfo, error) {
 				info.advisoriesAPI, _ = h.resolveUpstream(api)
 			}
 		}
+	}
+	if s, ok := src.stringMember("search"); ok && strings.Contains(s, "%query%") {
+		info.searchURL, _ = h.resolveUpstream(s)
+	}
+	if s, ok := src.stringMember("list"); ok && s != "" && !strings.Contains(s, "?") {
+		info.listURL, _ = h.resolveUpstream(s) // Composer appends "?filter=..."
 	}
 	if raw, ok := src["filter"]; ok {
 		if f, err := parseObject(raw); err == nil {

@@ -3,6 +3,7 @@ package composer
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"reflect"
@@ -27,8 +28,8 @@ func TestPackagesJSON(t *testing.T) {
 		"packages":                   map[string]any{},
 		"metadata-url":               "/composer/p2/%package%.json",
 		"providers-api":              "/composer/providers/%package%.json",
-		"search":                     "https://www.upstream.test/search.json?q=%query%&type=%type%",
-		"list":                       "https://upstream.test/packages/list.json",
+		"search":                     "/composer/api/search.json?q=%query%&type=%type%",
+		"list":                       "/composer/api/list.json",
 		"available-package-patterns": []any{"acme/*"},
 		"security-advisories": map[string]any{
 			"metadata": true,
@@ -54,6 +55,41 @@ func TestPackagesJSON(t *testing.T) {
 	// Learned URLs, not the client's, are what sigil fetches.
 	if r.h.root == nil || r.h.root.metadataURL != upstreamBase+"/p2/%package%.json" {
 		t.Errorf("learned metadata URL %+v", r.h.root)
+	}
+}
+
+// Every URL of the served root points at sigil: Composer resolves a path
+// against the repository URL, which is sigil's; an absolute URL must be
+// sigil's own. Nothing sends the client to the upstream, or to a host
+// sigil was not configured with, around sigil.
+func TestPackagesJSONPointsOnlyAtSigil(t *testing.T) {
+	r := newRig(t)
+	_, body := r.Get("/composer/packages.json")
+	var walk func(path string, v any)
+	n := 0
+	walk = func(path string, v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			for k, e := range v {
+				walk(path+"."+k, e)
+			}
+		case []any:
+			for i, e := range v {
+				walk(fmt.Sprintf("%s[%d]", path, i), e)
+			}
+		case string:
+			if !strings.Contains(v, "/") || strings.Contains(path, "warning") || strings.Contains(path, "available-package") {
+				return // names, patterns, notices
+			}
+			n++
+			if !strings.HasPrefix(v, "/composer/") && !strings.HasPrefix(v, r.Srv.URL+"/composer/") {
+				t.Errorf("%s = %q points around sigil", path, v)
+			}
+		}
+	}
+	walk("", fronttest.DecodeObject(t, body))
+	if n < 7 {
+		t.Errorf("%d URLs checked; the root lost some of sigil's routes:\n%s", n, body)
 	}
 }
 

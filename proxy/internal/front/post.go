@@ -22,6 +22,8 @@ import (
 // no client credential is forwarded. One client request makes one
 // upstream request, and nothing of either is cached.
 type Post struct {
+	// Method is the upstream request's method. Default: POST.
+	Method string
 	// URL is the upstream's endpoint.
 	URL string
 	// What names it in errors: "the audit".
@@ -85,14 +87,19 @@ func (c *Core) ReadBody(w http.ResponseWriter, r *http.Request, p Post) ([]byte,
 	return body, true
 }
 
-// Send posts body, with the headers in hdr, to p.URL with client, once,
-// and reads the answer, at most p.MaxAnswer bytes. Its errors are ones
+// Send sends body (nil: none), with the headers in hdr, to p.URL with
+// client, once, and reads the answer, at most p.MaxAnswer bytes, charged
+// to the request's metadata budget (proxy.ReadBody). Its errors are ones
 // Core.Fail renders: an answer that does not come, or is larger than the
 // bound, is an *proxy.UpstreamError, and so is a 401 or 403.
 func Send(ctx context.Context, client *http.Client, p Post, body []byte, hdr http.Header) (Answer, error) {
 	ctx, cancel := context.WithTimeout(ctx, p.Timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.URL, bytes.NewReader(body))
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, cmp.Or(p.Method, http.MethodPost), p.URL, rd)
 	if err != nil {
 		return Answer{}, err
 	}
@@ -105,12 +112,12 @@ func Send(ctx context.Context, client *http.Client, p Post, body []byte, hdr htt
 	}
 	defer resp.Body.Close()
 	limit := cmp.Or(p.MaxAnswer, proxy.DefaultMaxDocumentSize)
-	out, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	out, err := proxy.ReadBody(ctx, resp.Body, limit, resp.ContentLength)
 	switch {
+	case errors.Is(err, proxy.ErrBusy):
+		return Answer{}, err
 	case err != nil:
-		return Answer{}, &proxy.UpstreamError{URL: p.URL, Status: resp.StatusCode, Err: err}
-	case int64(len(out)) > limit:
-		return Answer{}, &proxy.UpstreamError{URL: p.URL, Status: resp.StatusCode, Err: fmt.Errorf("answer larger than %d bytes", limit)}
+		return Answer{}, &proxy.UpstreamError{URL: p.URL, Status: resp.StatusCode, Err: fmt.Errorf("answer: %w", err)}
 	}
 	if s := resp.StatusCode; s == http.StatusUnauthorized || s == http.StatusForbidden {
 		return Answer{}, &proxy.UpstreamError{URL: p.URL, Status: s, Err: errors.New("the upstream refused " + p.What)}
