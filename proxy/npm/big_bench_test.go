@@ -15,7 +15,7 @@ import (
 
 // bigVersions makes a packument of about 21 MB, the size of the largest
 // packuments of a public registry.
-const bigVersions = 10000
+const bigVersions = 13500
 
 // BenchmarkPackument_21MB_Warm is a warm request of a 21 MB packument
 // (full form) over loopback HTTP, as sigil serve answers it: the real

@@ -1,9 +1,12 @@
 package front
 
 import (
+	"bytes"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"testing"
+	"time"
 
 	"github.com/sigilproxy/sigil/policy"
 	"github.com/sigilproxy/sigil/proxy"
@@ -75,5 +78,52 @@ func TestAppendVerdictsDistinct(t *testing.T) {
 			t.Errorf("sets %d and %d encode alike", j, i)
 		}
 		seen[k] = i
+	}
+}
+
+// TestServeBody: the answers serveBody writes itself are ServeContent's.
+func TestServeBody(t *testing.T) {
+	body := []byte(`{"packages":{}}`)
+	modified := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	const etag = `"abc"`
+	for _, c := range []struct {
+		name    string
+		method  string
+		headers []string
+	}{
+		{"plain", "GET", nil},
+		{"head", "HEAD", nil},
+		{"etag", "GET", []string{"If-None-Match", `"abc"`}},
+		{"weak etag in a list", "GET", []string{"If-None-Match", `"x", W/"abc"`}},
+		{"star", "GET", []string{"If-None-Match", `*`}},
+		{"other etag, old date", "GET", []string{"If-None-Match", `"x"`, "If-Modified-Since", modified.Format(http.TimeFormat)}},
+		{"same date", "GET", []string{"If-Modified-Since", modified.Format(http.TimeFormat)}},
+		{"later date", "HEAD", []string{"If-Modified-Since", modified.Add(time.Hour).Format(http.TimeFormat)}},
+		{"earlier date", "GET", []string{"If-Modified-Since", modified.Add(-time.Second).Format(http.TimeFormat)}},
+		{"bad date", "GET", []string{"If-Modified-Since", "yesterday"}},
+		{"range", "GET", []string{"Range", "bytes=2-5"}},
+		{"if-match", "GET", []string{"If-Match", `"x"`}},
+		{"post", "POST", nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			answer := func(serve func(w http.ResponseWriter, r *http.Request)) *httptest.ResponseRecorder {
+				r := httptest.NewRequest(c.method, "/p2/acme/foo.json", nil)
+				for i := 0; i < len(c.headers); i += 2 {
+					r.Header.Set(c.headers[i], c.headers[i+1])
+				}
+				w := httptest.NewRecorder()
+				w.Header().Set("ETag", etag)
+				w.Header().Set("Content-Type", "application/json")
+				serve(w, r)
+				return w
+			}
+			got := answer(func(w http.ResponseWriter, r *http.Request) { serveBody(w, r, etag, modified, body) })
+			want := answer(func(w http.ResponseWriter, r *http.Request) {
+				http.ServeContent(w, r, "", modified, bytes.NewReader(body))
+			})
+			if got.Code != want.Code || got.Body.String() != want.Body.String() || !reflect.DeepEqual(got.Header(), want.Header()) {
+				t.Errorf("got %d %v %q, ServeContent %d %v %q", got.Code, got.Header(), got.Body, want.Code, want.Header(), want.Body)
+			}
+		})
 	}
 }
