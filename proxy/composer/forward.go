@@ -116,7 +116,8 @@ func (h *Handler) Routes(p string) bool {
 		return false
 	}
 	switch {
-	case p == "/packages.json", p == advisoriesPath, p == searchPath, p == listPath:
+	case p == "/packages.json", p == advisoriesPath, p == searchPath, p == listPath,
+		p == filterSummaryPath, p == filterAPIPath:
 		return true
 	case strings.HasPrefix(p, "/p2/"), strings.HasPrefix(p, "/providers/"):
 		return true

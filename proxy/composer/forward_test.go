@@ -154,6 +154,11 @@ func TestRoutes(t *testing.T) {
 		{"/composer/api/search.json", true, false},
 		{"/repo/api/search.json", false, true},
 		{"/repo/api/list.json", false, true},
+		// The filter lists the served root names keep working through
+		// the proxy.
+		{"/repo/filter/summary.json", false, true},
+		{"/repo/api/filter/", false, true},
+		{"/repo/api/security-advisories/", false, true},
 		{"/composer/other", false, false},
 		{"/composerx/packages.json", false, false},
 		{"/repo/packages.json", false, true},
