@@ -24,6 +24,9 @@ import (
 // holds those keys, counting what it drops; a marker key, dropped with
 // them, makes it flush and compact level 0 even when only documents were
 // deleted or replaced. The value-log GC then finds the files to rewrite.
+// (Flatten would not do: it compacts the tables, and the deletions are
+// still in the memtables. A lower GC discard ratio would not either: with
+// no statistics, the GC finds no file at all.)
 //
 // DropPrefix refuses writes while it runs (they would fail with
 // ErrBlockedWrites), so every write of the store holds gate for reading

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // TestNPMArchivesOutliveUpstreamChange: tarballs sigil verified and stored
@@ -115,4 +116,46 @@ func allocated(t *testing.T, dir string) int64 {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// TestNPMCacheDirUnderCap: installs that store twelve times the cap of
+// incompressible tarballs leave sigil's cache directory within the bound
+// the README gives (twice the cap, two value-log files of 16 MiB, and the
+// index), where it used to keep every byte ever stored.
+func TestNPMCacheDirUnderCap(t *testing.T) {
+	needClient(t, "npm")
+	const (
+		capBytes = 8 << 20
+		bound    = 2*capBytes + 2*16<<20 + 16<<20
+		size     = 2 << 20
+	)
+	reg := newNPMRegistry(t)
+	cacheDir := t.TempDir()
+	d := startServeIn(t, cacheDir, "--npm-upstream", reg.url(), "--cache-max-size", "8MiB")
+	for round := range 3 {
+		deps := map[string]string{}
+		for i := range 16 {
+			name := fmt.Sprintf("big%d-%d", round, i)
+			reg.add(t, &npmVersion{Name: name, Version: "1.0.0", Files: map[string]string{"data.bin": string(randomBytes(size))}})
+			deps[name] = "1.0.0"
+		}
+		if _, out, ok := npmRun(t, d.url()+"/npm/", deps); !ok {
+			t.Fatalf("round %d: install under the cap failed:\n%s", round, out)
+		}
+		waitUnderCap(t, d, capBytes)
+		// Eviction gives the space back right after it lowered the usage.
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			n := allocated(t, cacheDir)
+			if n <= bound {
+				t.Logf("round %d: %d MiB stored in all, the directory takes %d MiB", round, (round+1)*16*size>>20, n>>20)
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("round %d: %d MiB stored in all through a cap of %d MiB: the directory takes %d MiB, over %d MiB",
+					round, (round+1)*16*size>>20, capBytes>>20, n>>20, bound>>20)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
 }
