@@ -29,6 +29,9 @@ type composerRegistry struct {
 	// rootExtra and p2Extra are more top-level members of packages.json
 	// and of every p2 document.
 	rootExtra, p2Extra map[string]any
+	// searchAgents are the User-Agents of the requests for /search.json
+	// (a search API, when rootExtra names it).
+	searchAgents []string
 }
 
 type composerVersion struct {
@@ -182,6 +185,18 @@ func (r *composerRegistry) serve(w http.ResponseWriter, req *http.Request) {
 		}
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(doc)
+	case req.URL.Path == "/search.json":
+		// Every package whose name contains the query, as a search API
+		// answers.
+		r.searchAgents = append(r.searchAgents, req.UserAgent())
+		results := []any{}
+		for _, name := range sortedKeys(r.packageNames()) {
+			if strings.Contains(name, req.URL.Query().Get("q")) {
+				results = append(results, map[string]any{"name": name, "description": "the " + name + " package", "url": r.srv.URL + "/packages/" + name})
+			}
+		}
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]any{"results": results, "total": len(results)})
 	case strings.HasPrefix(req.URL.Path, "/dist/"):
 		data, ok := r.dists[req.URL.Path]
 		if !ok {
@@ -193,6 +208,15 @@ func (r *composerRegistry) serve(w http.ResponseWriter, req *http.Request) {
 	default:
 		http.NotFound(w, req)
 	}
+}
+
+// packageNames is the set of published package names. r.mu is held.
+func (r *composerRegistry) packageNames() map[string]string {
+	names := map[string]string{}
+	for name := range r.versions {
+		names[name] = name
+	}
+	return names
 }
 
 func sortedKeys(m map[string]string) []string {
