@@ -43,6 +43,7 @@ type forwardParts struct {
 	client      *http.Client // trusts --upstream-ca
 	logger      *slog.Logger
 	budget      *proxy.MetadataBudget // charged by intercepted requests too
+	renderedDir string                // the fronts' RenderedDir
 }
 
 // forwardHandler returns the handler of sigil's listener: the mirror
@@ -80,6 +81,7 @@ func forwardHandler(c *cli.Context, mirror http.Handler, parts forwardParts) (ht
 			Client:      parts.client,
 			Forward:     true,
 			Logger:      parts.logger.With("part", "composer-forward"),
+			RenderedDir: parts.renderedDir,
 		})
 		if err != nil {
 			return nil, nil, usageError(err.Error(), "")
@@ -100,6 +102,7 @@ func forwardHandler(c *cli.Context, mirror http.Handler, parts forwardParts) (ht
 			Client:      parts.client,
 			Forward:     true,
 			Logger:      parts.logger.With("part", "npm-forward"),
+			RenderedDir: parts.renderedDir,
 		}
 		// serve checked the flag already, for the mirror.
 		if err := cfg.RegistrySignatures.UnmarshalText([]byte(c.String("npm-registry-signatures"))); err != nil {

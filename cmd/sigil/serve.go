@@ -219,6 +219,7 @@ func runServe(c *cli.Context) error {
 			Client:      upstreamClient,
 			Logger:      logger.With("part", "composer"),
 			Metrics:     metrics,
+			RenderedDir: cacheDir,
 		})
 		if err != nil {
 			return usageError(err.Error(), "")
@@ -233,21 +234,22 @@ func runServe(c *cli.Context) error {
 	}
 
 	err = npmMirror(c, mux, npmURL, npm.Config{
-		Upstream:  upstream,
-		Checker:   verifier,
-		PublicURL: c.String("public-url"),
-		Served:    store,
-		Keys:      store,
-		Mode:      pol.Mode,
-		Client:    upstreamClient,
-		Logger:    logger.With("part", "npm"),
-		Metrics:   metrics,
+		Upstream:    upstream,
+		Checker:     verifier,
+		PublicURL:   c.String("public-url"),
+		Served:      store,
+		Keys:        store,
+		Mode:        pol.Mode,
+		Client:      upstreamClient,
+		Logger:      logger.With("part", "npm"),
+		Metrics:     metrics,
+		RenderedDir: cacheDir,
 	})
 	if err != nil {
 		return err
 	}
 
-	handler, stopForward, err := forwardHandler(c, mux, forwardParts{composerURL, npmURL, upstream, verifier, store, pol, upstreamClient, logger, budget})
+	handler, stopForward, err := forwardHandler(c, mux, forwardParts{composerURL, npmURL, upstream, verifier, store, pol, upstreamClient, logger, budget, cacheDir})
 	if err != nil {
 		return err
 	}
@@ -287,9 +289,13 @@ func runServe(c *cli.Context) error {
 }
 
 // sweepStaging removes download staging directories a previous run left
-// behind when it did not shut down cleanly. They hold unverified bytes only.
+// behind when it did not shut down cleanly, which hold unverified bytes
+// only, and the fronts' files of large rendered documents (RenderedDir),
+// which are not used after the process that rendered them.
 func sweepStaging(dir string, logger *slog.Logger) {
 	stale, _ := filepath.Glob(filepath.Join(dir, "sigil-downloads-*"))
+	rendered, _ := filepath.Glob(filepath.Join(dir, "sigil-rendered-*"))
+	stale = append(stale, rendered...)
 	for _, d := range stale {
 		if err := os.RemoveAll(d); err != nil {
 			logger.Warn("could not remove a stale staging directory", "dir", d, "err", err)

@@ -14,13 +14,18 @@ import (
 func TestSweepStagingRemovesOnlyStagingDirs(t *testing.T) {
 	dir := t.TempDir()
 	stale := filepath.Join(dir, "sigil-downloads-123")
+	rendered := filepath.Join(dir, "sigil-rendered-456")
 	keep := filepath.Join(dir, "000001.vlog")
 	os.MkdirAll(stale, 0o700)
 	os.WriteFile(filepath.Join(stale, "part"), []byte("unverified"), 0o600)
+	os.MkdirAll(rendered, 0o700)
+	os.WriteFile(filepath.Join(rendered, "1"), []byte("{}"), 0o600)
 	os.WriteFile(keep, []byte("badger"), 0o600)
 	sweepStaging(dir, slog.New(slog.DiscardHandler))
-	if _, err := os.Stat(stale); !os.IsNotExist(err) {
-		t.Errorf("stale staging directory still there: %v", err)
+	for _, d := range []string{stale, rendered} {
+		if _, err := os.Stat(d); !os.IsNotExist(err) {
+			t.Errorf("stale directory %s still there: %v", d, err)
+		}
 	}
 	if _, err := os.Stat(keep); err != nil {
 		t.Errorf("sweep removed a cache file: %v", err)

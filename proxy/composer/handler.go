@@ -55,6 +55,12 @@ type Config struct {
 	// Metrics counts served documents reused and rendered. Default (nil):
 	// nothing is counted.
 	Metrics *proxy.Metrics
+	// RenderedDir is where served documents larger than a megabyte are
+	// kept, in a private directory made there when first needed, rather
+	// than in memory (the largest packuments are tens of megabytes).
+	// Default "": in memory. Nothing removes the directory: the caller
+	// sweeps "sigil-rendered-*" when it starts.
+	RenderedDir string
 	// Forward is forward-proxy mode: metadata is filtered as in mirror
 	// mode, but archive URLs stay the upstream's, since the client's
 	// requests for them reach sigil through the proxy anyway. The
@@ -116,14 +122,15 @@ func New(cfg Config) (*Handler, error) {
 	}
 	h := &Handler{
 		core: front.Core{
-			Name:     "composer",
-			Checker:  cfg.Checker,
-			Log:      cfg.Logger,
-			Metrics:  cfg.Metrics,
-			Mode:     cfg.Mode,
-			Served:   cfg.Served,
-			NotFound: notFound,
-			Message:  writeWarning,
+			Name:        "composer",
+			Checker:     cfg.Checker,
+			Log:         cfg.Logger,
+			Metrics:     cfg.Metrics,
+			RenderedDir: cfg.RenderedDir,
+			Mode:        cfg.Mode,
+			Served:      cfg.Served,
+			NotFound:    notFound,
+			Message:     writeWarning,
 		},
 		upstreamURL: cfg.UpstreamURL,
 		upstream:    cfg.Upstream,

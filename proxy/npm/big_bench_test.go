@@ -22,8 +22,9 @@ const bigVersions = 13500
 // Upstream (the upstream's document fresh, within --metadata-max-age), the
 // real Verifier (no log: unsigned, allowed) and the registry's signatures
 // checked. The first request parses, decides and renders; each one after
-// is a lookup of the kept rendered document, the Verifier's word that its
-// verdicts are current, and a write. BenchmarkPackument_21MB_FileServer is
+// is a lookup of the kept rendered document (in a file, as serve keeps
+// one this large), the Verifier's word that its verdicts are current, and
+// a write of the file. BenchmarkPackument_21MB_FileServer is
 // the same upstream bytes from http.FileServer; the goal is that sigil is
 // not slower.
 func BenchmarkPackument_21MB_Warm(b *testing.B) {
@@ -41,7 +42,7 @@ func BenchmarkPackument_21MB_Warm(b *testing.B) {
 	upURL, _ := url.Parse(up.URL)
 	upstream, v, store := fronttest.Served(b, up.Client())
 	h, err := New(Config{UpstreamURL: upURL, Upstream: upstream, Checker: v, Served: store, Keys: store,
-		RegistrySignatures: SignaturesWarn, Logger: slog.New(slog.DiscardHandler)})
+		RegistrySignatures: SignaturesWarn, Logger: slog.New(slog.DiscardHandler), RenderedDir: b.TempDir()})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -39,8 +39,11 @@ type Core struct {
 	// document once more).
 	Served ServedStore
 	// Rendered keeps the documents served, for ServeRendered. Default: a
-	// Rendered of RenderedEntries and RenderedBytes.
+	// Rendered of RenderedEntries and RenderedBytes, with RenderedDir.
 	Rendered *Rendered
+	// RenderedDir is where the default Rendered keeps bodies larger than
+	// SpillBytes (NewSpillingRendered). Default "": in memory.
+	RenderedDir string
 	// KeepFor bounds how long a Rendition is served again without
 	// deciding and rendering (Kept), for a front that must see its
 	// document now and then (forward mode learns the archive hosts a
@@ -70,7 +73,7 @@ func (c *Core) Init() {
 		c.Served = NewMemServed()
 	}
 	if c.Rendered == nil {
-		c.Rendered = NewRendered(RenderedEntries, RenderedBytes)
+		c.Rendered = NewSpillingRendered(RenderedEntries, RenderedBytes, c.RenderedDir, SpilledBytes)
 	}
 }
 

@@ -5,7 +5,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,6 +25,15 @@ import (
 const (
 	RenderedEntries = 4096
 	RenderedBytes   = 96 << 20
+)
+
+// SpillBytes and SpilledBytes are for a Rendered with a directory: a body
+// larger than SpillBytes is kept in a file there rather than in memory
+// (the largest packuments are tens of megabytes each, and served from a
+// file with sendfile), and the files take at most about SpilledBytes.
+const (
+	SpillBytes   = 1 << 20
+	SpilledBytes = 1 << 30
 )
 
 // Rendition is a document a front built for a client: its body and the
@@ -55,24 +67,38 @@ type Rendition struct {
 // effect at once) or a verdict aged (a release age). Without a current
 // stamp the verdicts are made, and the Rendition is still reused when
 // they are equal in the exact encoding the front gives (every version's
-// action, source decision and reasons). Safe for concurrent use.
+// action, source decision and reasons).
+//
+// It keeps at most maxEntries documents, their bodies in about maxBytes
+// of memory, least recently used first out. With a directory
+// (NewSpillingRendered), a body larger than SpillBytes is kept in a file
+// of a private directory made in it, and those files in about
+// SpilledBytes; a file goes when its document does. Safe for concurrent
+// use.
 type Rendered struct {
-	max int64
+	max, maxDisk int64
+	dir          string // "": every body in memory
 
-	mu    sync.Mutex
-	lru   *simplelru.LRU[string, *rendered]
-	bytes int64
+	mu        sync.Mutex
+	lru       *simplelru.LRU[string, *rendered]
+	bytes     int64  // of memory
+	diskBytes int64  // of files
+	keepFile  string // not removed by the eviction under way (put)
+	private   string // the private directory, once made
+	seq       uint64 // names the next file
 }
 
 // rendered is one kept Rendition; never changed once kept (a new stamp is
-// a new rendered).
+// a new rendered, which may share the file).
 type rendered struct {
 	doc      [32]byte
 	verdicts []byte
 	stamp    proxy.Stamp
 	state    any
 	made     time.Time
-	r        Rendition
+	r        Rendition // Body nil when it is in file
+	file     string
+	fileSize int64
 	etag     string
 	modified time.Time
 }
@@ -80,10 +106,25 @@ type rendered struct {
 func (e *rendered) size() int64 { return int64(len(e.r.Body) + len(e.verdicts) + 256) }
 
 // NewRendered returns an empty Rendered that keeps up to maxEntries
-// documents and about maxBytes.
+// documents and about maxBytes, all in memory.
 func NewRendered(maxEntries int, maxBytes int64) *Rendered {
-	c := &Rendered{max: maxBytes}
-	c.lru, _ = simplelru.NewLRU(maxEntries, func(_ string, e *rendered) { c.bytes -= e.size() })
+	return NewSpillingRendered(maxEntries, maxBytes, "", 0)
+}
+
+// NewSpillingRendered is NewRendered, which keeps bodies larger than
+// SpillBytes in files of a private directory it makes in dir when it
+// first needs one, in about maxDisk bytes. It does no I/O. dir "" keeps
+// every body in memory.
+func NewSpillingRendered(maxEntries int, maxBytes int64, dir string, maxDisk int64) *Rendered {
+	c := &Rendered{max: maxBytes, maxDisk: maxDisk, dir: dir}
+	c.lru, _ = simplelru.NewLRU(maxEntries, func(_ string, e *rendered) {
+		c.bytes -= e.size()
+		c.diskBytes -= e.fileSize
+		if e.file != "" && e.file != c.keepFile {
+			// A request serving it holds it open, and reads on.
+			os.Remove(e.file)
+		}
+	})
 	return c
 }
 
@@ -97,15 +138,47 @@ func (c *Rendered) get(key string) *rendered {
 func (c *Rendered) put(key string, e *rendered) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.keepFile = e.file
 	c.lru.Remove(key)
-	if e.size() > c.max/2 {
+	c.keepFile = ""
+	if e.size() > c.max/2 || e.fileSize > c.maxDisk/2 {
+		if e.file != "" {
+			os.Remove(e.file)
+		}
 		return
 	}
 	c.lru.Add(key, e)
 	c.bytes += e.size()
-	for c.bytes > c.max {
+	c.diskBytes += e.fileSize
+	for c.bytes > c.max || c.diskBytes > c.maxDisk {
 		c.lru.RemoveOldest()
 	}
+}
+
+// spill moves e's body into a file, when it is large and c has a
+// directory. A body that cannot be written stays in memory.
+func (c *Rendered) spill(e *rendered) error {
+	if c.dir == "" || len(e.r.Body) <= SpillBytes {
+		return nil
+	}
+	c.mu.Lock()
+	if c.private == "" {
+		d, err := os.MkdirTemp(c.dir, "sigil-rendered-")
+		if err != nil {
+			c.mu.Unlock()
+			return err
+		}
+		c.private = d
+	}
+	c.seq++
+	name := filepath.Join(c.private, strconv.FormatUint(c.seq, 10))
+	c.mu.Unlock()
+	if err := os.WriteFile(name, e.r.Body, 0o600); err != nil {
+		os.Remove(name)
+		return err
+	}
+	e.file, e.fileSize, e.r.Body = name, int64(len(e.r.Body)), nil
+	return nil
 }
 
 // Len returns how many documents are kept.
@@ -116,8 +189,11 @@ func (c *Rendered) Len() int {
 }
 
 // Kept is a Rendition kept and still current, ready to serve
-// (Core.ServeKept).
-type Kept struct{ e *rendered }
+// (Core.ServeKept, which must be called).
+type Kept struct {
+	e *rendered
+	f *os.File // the body's file, open
+}
 
 // Extra is the Rendition's Extra.
 func (k Kept) Extra() any { return k.e.r.Extra }
@@ -127,7 +203,8 @@ func (k Kept) Extra() any { return k.e.r.Extra }
 // with the front state state (compared with ==), under verdicts about pkg
 // that the Checker says are current, and no longer than KeepFor ago. It
 // may look pkg up in the release log, as deciding would. When it returns
-// false, the front decides and renders (ServeRendered).
+// false, the front decides and renders (ServeRendered); when true, the
+// front must answer with ServeKept.
 func (c *Core) Kept(ctx context.Context, key, variant string, doc [32]byte, ecosystem, pkg string, state any) (Kept, bool) {
 	sc, ok := c.Checker.(proxy.StampedChecker)
 	if !ok {
@@ -138,13 +215,29 @@ func (c *Core) Kept(ctx context.Context, key, variant string, doc [32]byte, ecos
 		!sc.Current(ctx, ecosystem, pkg, e.stamp) {
 		return Kept{}, false
 	}
-	c.Metrics.Rendered(c.Name, true)
-	return Kept{e}, true
+	k, ok := c.open(e)
+	if ok {
+		c.Metrics.Rendered(c.Name, true)
+	}
+	return k, ok
+}
+
+// open opens e's file, if it has one; false when it went since e was
+// found (the document was evicted).
+func (c *Core) open(e *rendered) (Kept, bool) {
+	if e.file == "" {
+		return Kept{e: e}, true
+	}
+	f, err := os.Open(e.file)
+	if err != nil {
+		return Kept{}, false
+	}
+	return Kept{e, f}, true
 }
 
 // ServeKept answers k as ServeRendered answers a Rendition.
 func (c *Core) ServeKept(w http.ResponseWriter, r *http.Request, k Kept) {
-	c.write(w, r, k.e)
+	c.write(w, r, k)
 }
 
 // DecideStamped is Decide, and also returns the Checker's stamp of the
@@ -171,40 +264,39 @@ func (c *Core) DecideStamped(ctx context.Context, ecosystem, pkg string, facts [
 // Last-Modified, 304 to a client that has it.
 func (c *Core) ServeRendered(w http.ResponseWriter, r *http.Request, key, variant string, doc [32]byte, verdicts []byte, stamp proxy.Stamp, state any, render func() Rendition) {
 	k := key + "\x00" + variant
-	old := c.Rendered.get(k)
-	hit := old != nil && old.doc == doc && bytes.Equal(old.verdicts, verdicts)
-	c.Metrics.Rendered(c.Name, hit)
-	var e *rendered
-	if hit {
-		n := *old
-		n.stamp, n.state, n.made = stamp, state, time.Now()
-		e = &n
-		c.Rendered.put(k, e)
-	} else {
-		rd := render()
-		// A front sizes its buffer for the upstream document, larger than
-		// what it serves (the abbreviated npm form is a fraction of it): kept
-		// as it is, every entry would hold that spare capacity too.
-		if cap(rd.Body)-len(rd.Body) > len(rd.Body)/8 {
-			rd.Body = bytes.Clone(rd.Body)
-		}
-		sum := sha256.Sum256(rd.Body)
-		e = &rendered{doc: doc, verdicts: bytes.Clone(verdicts), stamp: stamp, state: state, made: time.Now(), r: rd, etag: `"` + hex.EncodeToString(sum[:16]) + `"`}
-		var err error
-		e.modified, err = c.Served.ServedState(r.Context(), key, sum[:])
-		if err != nil {
-			// Without a Last-Modified the client cannot revalidate, which
-			// costs a transfer and nothing else; the next request tries
-			// again.
-			c.Log.Warn(c.Name+": served state", "key", key, "err", err)
-		} else {
-			c.Rendered.put(k, e)
+	if old := c.Rendered.get(k); old != nil && old.doc == doc && bytes.Equal(old.verdicts, verdicts) {
+		if kept, ok := c.open(old); ok {
+			c.Metrics.Rendered(c.Name, true)
+			n := *old
+			n.stamp, n.state, n.made = stamp, state, time.Now()
+			c.Rendered.put(k, &n)
+			c.write(w, r, kept)
+			return
 		}
 	}
-	c.write(w, r, e)
+	c.Metrics.Rendered(c.Name, false)
+	rd := render()
+	sum := sha256.Sum256(rd.Body)
+	e := &rendered{doc: doc, verdicts: bytes.Clone(verdicts), stamp: stamp, state: state, made: time.Now(), r: rd, etag: `"` + hex.EncodeToString(sum[:16]) + `"`}
+	var err error
+	e.modified, err = c.Served.ServedState(r.Context(), key, sum[:])
+	c.write(w, r, Kept{e: e})
+	if err != nil {
+		// Without a Last-Modified the client cannot revalidate, which
+		// costs a transfer and nothing else; the next request tries
+		// again.
+		c.Log.Warn(c.Name+": served state", "key", key, "err", err)
+		return
+	}
+	kept := *e // e's body was just served from memory
+	if err := c.Rendered.spill(&kept); err != nil {
+		c.Log.Warn(c.Name+": a large rendered document is kept in memory: it could not be written to a file", "key", key, "err", err)
+	}
+	c.Rendered.put(k, &kept)
 }
 
-func (c *Core) write(w http.ResponseWriter, r *http.Request, e *rendered) {
+func (c *Core) write(w http.ResponseWriter, r *http.Request, k Kept) {
+	e := k.e
 	hdr := w.Header()
 	for k, v := range e.r.Header {
 		hdr[k] = v
@@ -212,21 +304,27 @@ func (c *Core) write(w http.ResponseWriter, r *http.Request, e *rendered) {
 	hdr.Set("Content-Type", e.r.ContentType)
 	hdr.Set("ETag", e.etag)
 	hdr.Set("Cache-Control", e.r.CacheControl)
-	serveBody(w, r, e.etag, e.modified, e.r.Body)
+	if k.f != nil {
+		defer k.f.Close()
+		serveBody(w, r, e.etag, e.modified, k.f, e.fileSize)
+		return
+	}
+	serveBody(w, r, e.etag, e.modified, bytes.NewReader(e.r.Body), int64(len(e.r.Body)))
 }
 
-// serveBody answers r with body, whose ETag header is set to etag, as
-// http.ServeContent does, and writes a whole body in one Write:
-// ServeContent copies through a 32 KB buffer, a system call for every
-// 32 KB, most of the time a warm document costs. The requests it answers
-// itself are the common ones, a GET or HEAD with no more than
-// If-None-Match and If-Modified-Since (npm and Composer revalidate with
-// these); a range or another precondition goes to ServeContent.
-func serveBody(w http.ResponseWriter, r *http.Request, etag string, modified time.Time, body []byte) {
+// serveBody answers r with the size bytes of body, whose ETag header is
+// set to etag, as http.ServeContent does, and writes them in one Write of
+// a buffer, or with sendfile from a file: ServeContent copies through a
+// 32 KB buffer, a system call for every 32 KB, most of the time a warm
+// document costs. The requests it answers itself are the common ones, a
+// GET or HEAD with no more than If-None-Match and If-Modified-Since (npm
+// and Composer revalidate with these); a range or another precondition
+// goes to ServeContent.
+func serveBody(w http.ResponseWriter, r *http.Request, etag string, modified time.Time, body io.ReadSeeker, size int64) {
 	h := r.Header
 	if r.Method != http.MethodGet && r.Method != http.MethodHead ||
 		h.Get("Range") != "" || h.Get("If-Range") != "" || h.Get("If-Match") != "" || h.Get("If-Unmodified-Since") != "" {
-		http.ServeContent(w, r, "", modified, bytes.NewReader(body))
+		http.ServeContent(w, r, "", modified, body)
 		return
 	}
 	hdr := w.Header()
@@ -243,11 +341,18 @@ func serveBody(w http.ResponseWriter, r *http.Request, etag string, modified tim
 		hdr.Set("Last-Modified", modified.UTC().Format(http.TimeFormat))
 	}
 	hdr.Set("Accept-Ranges", "bytes")
-	hdr.Set("Content-Length", strconv.Itoa(len(body)))
+	hdr.Set("Content-Length", strconv.FormatInt(size, 10))
 	w.WriteHeader(http.StatusOK)
-	if r.Method != http.MethodHead {
-		_, _ = w.Write(body)
+	if r.Method == http.MethodHead {
+		return
 	}
+	if b, ok := body.(*bytes.Reader); ok && b.Len() == int(size) {
+		// bytes.Reader's WriteTo is one Write of the whole.
+		_, _ = b.WriteTo(w)
+		return
+	}
+	// A file is copied with ReadFrom: sendfile.
+	_, _ = io.CopyN(w, body, size)
 }
 
 // notModified reports whether a GET or HEAD of the document whose ETag is

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"reflect"
 	"testing"
 	"time"
@@ -117,7 +118,9 @@ func TestServeBody(t *testing.T) {
 				serve(w, r)
 				return w
 			}
-			got := answer(func(w http.ResponseWriter, r *http.Request) { serveBody(w, r, etag, modified, body) })
+			got := answer(func(w http.ResponseWriter, r *http.Request) {
+				serveBody(w, r, etag, modified, bytes.NewReader(body), int64(len(body)))
+			})
 			want := answer(func(w http.ResponseWriter, r *http.Request) {
 				http.ServeContent(w, r, "", modified, bytes.NewReader(body))
 			})
@@ -125,5 +128,66 @@ func TestServeBody(t *testing.T) {
 				t.Errorf("got %d %v %q, ServeContent %d %v %q", got.Code, got.Header(), got.Body, want.Code, want.Header(), want.Body)
 			}
 		})
+	}
+}
+
+// TestRenderedSpill: a large rendered document is kept in a file, not in
+// memory, served again from it as it was served first (ranges and
+// revalidation included), and its file goes when the document does.
+func TestRenderedSpill(t *testing.T) {
+	dir := t.TempDir()
+	c := testCore(t, nil)
+	c.RenderedDir = dir
+	c.Init()
+	c.Rendered.maxDisk = 3 * SpillBytes // room for two of the documents below
+	renders := 0
+	big := func(b byte) []byte { return bytes.Repeat([]byte{b}, SpillBytes+SpillBytes/4) }
+	serve := func(key string, body []byte, hdr ...string) *httptest.ResponseRecorder {
+		w := httptest.NewRecorder()
+		r := httptest.NewRequest("GET", "/"+key, nil)
+		for i := 0; i < len(hdr); i += 2 {
+			r.Header.Set(hdr[i], hdr[i+1])
+		}
+		c.ServeRendered(w, r, key, "http://127.0.0.1:8780", [32]byte{1}, nil, proxy.Stamp{}, nil, func() Rendition {
+			renders++
+			return Rendition{Body: body, ContentType: "application/json", CacheControl: "no-cache"}
+		})
+		return w
+	}
+	files := func() []string {
+		f, _ := filepath.Glob(filepath.Join(dir, "sigil-rendered-*", "*"))
+		return f
+	}
+
+	a := big('a')
+	first := serve("a", a)
+	again := serve("a", a)
+	if renders != 1 || !bytes.Equal(first.Body.Bytes(), a) || !bytes.Equal(again.Body.Bytes(), a) {
+		t.Fatalf("%d renders; bodies of %d and %d bytes, want %d", renders, first.Body.Len(), again.Body.Len(), len(a))
+	}
+	if !reflect.DeepEqual(first.Header(), again.Header()) {
+		t.Errorf("headers from the file %v, from memory %v", again.Header(), first.Header())
+	}
+	if e := c.Rendered.get("a\x00http://127.0.0.1:8780"); e == nil || e.r.Body != nil || e.file == "" || c.Rendered.bytes > 4096 {
+		t.Errorf("kept in memory: %d bytes", c.Rendered.bytes)
+	}
+	if f := files(); len(f) != 1 {
+		t.Fatalf("files %v, want one", f)
+	}
+	if w := serve("a", a, "Range", "bytes=10-19"); w.Code != http.StatusPartialContent || w.Body.String() != "aaaaaaaaaa" {
+		t.Errorf("range from the file: %d %q", w.Code, w.Body)
+	}
+	if w := serve("a", a, "If-None-Match", first.Header().Get("ETag")); w.Code != http.StatusNotModified {
+		t.Errorf("revalidation from the file: %d", w.Code)
+	}
+
+	// Two more documents: the first one's file goes with it.
+	serve("b", big('b'))
+	serve("c", big('c'))
+	if f := files(); len(f) != 2 || c.Rendered.Len() != 2 {
+		t.Errorf("files %v and %d documents after an eviction, want 2 and 2", f, c.Rendered.Len())
+	}
+	if w := serve("a", a); renders != 4 || !bytes.Equal(w.Body.Bytes(), a) {
+		t.Errorf("the evicted document: %d renders, %d bytes", renders, w.Body.Len())
 	}
 }
