@@ -28,10 +28,11 @@ type archiveRef struct {
 // request.
 type docIndex struct {
 	refs []archiveRef
+	sum  [32]byte // of the upstream document
 }
 
-func newDocIndex(d *p2Doc) *docIndex {
-	x := &docIndex{refs: make([]archiveRef, 0, len(d.entries))}
+func newDocIndex(d *p2Doc, sum [32]byte) *docIndex {
+	x := &docIndex{refs: make([]archiveRef, 0, len(d.entries)), sum: sum}
 	for i := range d.entries {
 		if e := &d.entries[i]; e.problem == "" {
 			x.refs = append(x.refs, archiveRef{e.facts, e.dist})

@@ -34,7 +34,7 @@ func (h *Handler) parse(doc *proxy.Document, pkg string) (*p2Doc, *docIndex, err
 		if err != nil {
 			return parsedP2{}, 0, err
 		}
-		return parsedP2{d, newDocIndex(d)}, int64(len(body)) + parsedVersionBytes*int64(len(d.entries)), nil
+		return parsedP2{d, newDocIndex(d, doc.Digest())}, int64(len(body)) + parsedVersionBytes*int64(len(d.entries)), nil
 	})
 	return p.doc, p.index, err
 }

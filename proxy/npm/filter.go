@@ -70,6 +70,9 @@ func (h *Handler) servePackument(w http.ResponseWriter, r *http.Request, name st
 	// The packument rendered from these bytes, with these registry keys,
 	// under verdicts that are still current: no parse, no verdicts.
 	if k, ok := h.core.Kept(ctx, key, base, doc.Digest(), release.NPM, name, ks); ok {
+		if x, ok := h.index.Get(name); ok && x.sum == doc.Digest() {
+			h.index.Put(name, x) // the tarball requests follow
+		}
 		if sum, _ := k.Extra().(summary); sum.blocked+sum.warned > 0 && h.noticeDue(name, sum) {
 			hdr.Set("npm-notice", sum.notice(name))
 		}

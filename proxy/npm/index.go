@@ -22,10 +22,11 @@ type indexed struct {
 // docIndex holds the facts of one packument, by version.
 type docIndex struct {
 	versions map[string]*indexed
+	sum      [32]byte // of the upstream packument
 }
 
-func newDocIndex(p *packument) *docIndex {
-	x := &docIndex{versions: make(map[string]*indexed, len(p.versions))}
+func newDocIndex(p *packument, sum [32]byte) *docIndex {
+	x := &docIndex{versions: make(map[string]*indexed, len(p.versions)), sum: sum}
 	for i := range p.versions {
 		v := &p.versions[i]
 		x.versions[v.key] = &indexed{versionFacts: v.versionFacts, published: p.times[v.key]}

@@ -36,7 +36,7 @@ func (h *Handler) parse(doc *proxy.Document, name string) (*packument, *docIndex
 		if err != nil {
 			return parsedPackument{}, 0, err
 		}
-		return parsedPackument{p, newDocIndex(p)}, int64(len(body)) + parsedVersionBytes*int64(len(p.versions)), nil
+		return parsedPackument{p, newDocIndex(p, doc.Digest())}, int64(len(body)) + parsedVersionBytes*int64(len(p.versions)), nil
 	})
 	return pp.p, pp.index, err
 }

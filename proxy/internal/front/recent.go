@@ -19,6 +19,8 @@ import (
 type Recent[V any] struct {
 	TTL  time.Duration
 	Size int
+	// Now is the clock; nil: time.Now.
+	Now func() time.Time
 
 	mu    sync.Mutex
 	m     map[string]recentEntry[V]
@@ -35,7 +37,7 @@ func (c *Recent[V]) Get(key string) (V, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.m[key]
-	if !ok || time.Since(e.made) > c.TTL {
+	if !ok || c.now().Sub(e.made) > c.TTL {
 		var zero V
 		return zero, false
 	}
@@ -52,7 +54,7 @@ func (c *Recent[V]) Put(key string, v V) {
 	if _, ok := c.m[key]; !ok {
 		c.order = append(c.order, key)
 	}
-	c.m[key] = recentEntry[V]{v, time.Now()}
+	c.m[key] = recentEntry[V]{v, c.now()}
 	for len(c.m) > c.Size {
 		delete(c.m, c.order[0])
 		c.order = c.order[1:]
@@ -64,4 +66,11 @@ func (c *Recent[V]) Purge() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.m, c.order = nil, nil
+}
+
+func (c *Recent[V]) now() time.Time {
+	if c.Now == nil {
+		return time.Now()
+	}
+	return c.Now()
 }

@@ -1,0 +1,55 @@
+package npm
+
+import (
+	"context"
+	"net/http"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/sigilproxy/sigil/proxy"
+	"github.com/sigilproxy/sigil/proxy/internal/fronttest"
+)
+
+// noArchives is the real Verifier, which has no archive to serve.
+type noArchives struct{ *proxy.Verifier }
+
+func (noArchives) Archive(context.Context, proxy.VersionFacts) (*proxy.Archive, error) {
+	return nil, proxy.ErrNotFound
+}
+
+// TestKeptPackumentRenewsIndex: a packument served again as it was
+// rendered (not parsed) still keeps its facts at hand for the tarball
+// requests that follow, as a parsed one does: a tarball asked for long
+// after the parse, but soon after the kept packument was served, costs no
+// second fetch of the packument.
+func TestKeptPackumentRenewsIndex(t *testing.T) {
+	_, v, _ := fronttest.Served(t, nil)
+	r := newRig(t, func(c *Config) { c.Checker = noArchives{v} })
+	now := time.Now()
+	r.h.index.Now = func() time.Time { return now }
+	r.up.Set(upstreamBase+"/foo", fooDoc())
+	packuments := func() int {
+		return len(slices.DeleteFunc(r.up.URLs(), func(u string) bool { return u != upstreamBase+"/foo" }))
+	}
+
+	if resp, body := r.Get("/npm/foo"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("packument: %d %s", resp.StatusCode, body)
+	}
+	now = now.Add(indexTTL * 5 / 6)
+	r.Get("/npm/foo") // kept
+	now = now.Add(indexTTL * 5 / 6)
+	before := packuments()
+	if resp, body := r.Get("/npm/foo/-/foo-1.0.0.tgz"); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("tarball: %d %s", resp.StatusCode, body)
+	}
+	if n := packuments() - before; n != 0 {
+		t.Errorf("the tarball request fetched the packument %d more times", n)
+	}
+	// Without a packument served in between, the facts expire.
+	now = now.Add(2 * indexTTL)
+	r.Get("/npm/foo/-/foo-1.0.0.tgz")
+	if n := packuments() - before; n != 1 {
+		t.Errorf("after the facts expired, the packument was fetched %d times, want 1", n)
+	}
+}
