@@ -106,6 +106,7 @@ func (s *Store) PutBlob(ctx context.Context, sum [32]byte, r io.Reader) error {
 		s.deleteChunks(sum, n)
 		return fmt.Errorf("put blob %x: %w", sum, err)
 	}
+	s.dropChunks(sum, n)
 	h := blobHeader{size: size, chunkSize: s.chunkSize, stored: s.now()}
 	if err := s.update(ctx, func(txn *badger.Txn) error {
 		return txn.Set(blobHeadKey(sum), h.encode())
@@ -118,6 +119,26 @@ func (s *Store) PutBlob(ctx context.Context, sum [32]byte, r io.Reader) error {
 		return fmt.Errorf("put blob %x: %w", sum, err)
 	}
 	return nil
+}
+
+// dropChunks gives back the pages that writing the n chunks of sum mapped
+// (mapped.go); they are on disk.
+func (s *Store) dropChunks(sum [32]byte, n uint64) {
+	if s.vmaps == nil {
+		return
+	}
+	_ = s.db.View(func(txn *badger.Txn) error {
+		for i := range n {
+			item, err := txn.Get(blobChunkKey(sum, i))
+			if err != nil {
+				return err
+			}
+			if err := item.Value(func(v []byte) error { s.vmaps.dropMapped(v); return nil }); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // stored accounts for a blob PutBlob made visible (size bytes new) or
@@ -530,6 +551,7 @@ func (b *Blob) readChunk(n uint64, fn func(v []byte) error) error {
 			if want := b.h.chunkLen(n); int64(len(v)) != want {
 				return fmt.Errorf("chunk is %d bytes, want %d: the cache is corrupt", len(v), want)
 			}
+			defer b.s.vmaps.dropMapped(v)
 			return fn(v)
 		})
 	})

@@ -67,6 +67,7 @@
 package cache
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -213,6 +214,10 @@ type Store struct {
 
 	defaultLog *LogState
 
+	// vmaps finds the value log's mappings, whose pages a read or write
+	// gives back (mapped.go); nil in memory mode.
+	vmaps *valueLogMaps
+
 	// now is time.Now, replaced in tests.
 	now func() time.Time
 
@@ -293,6 +298,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	s := &Store{
 		db:        db,
+		vmaps:     mappedIn(dir, opts.InMemory),
 		log:       opts.Logger,
 		opt:       opts,
 		seed:      maphash.MakeSeed(),
@@ -445,6 +451,14 @@ func (s *Store) stripe(key []byte) *sync.Mutex {
 	return &s.stripes[maphash.Bytes(s.seed, key)%lockStripes]
 }
 
+// mappedIn returns the value log mappings of a store on disk in dir.
+func mappedIn(dir string, inMemory bool) *valueLogMaps {
+	if inMemory {
+		return nil
+	}
+	return newValueLogMaps(dir)
+}
+
 // get copies the value of key, or returns badger.ErrKeyNotFound.
 func (s *Store) get(key []byte) ([]byte, error) {
 	var v []byte
@@ -453,8 +467,11 @@ func (s *Store) get(key []byte) ([]byte, error) {
 		if err != nil {
 			return err
 		}
-		v, err = item.ValueCopy(nil)
-		return err
+		return item.Value(func(val []byte) error {
+			v = bytes.Clone(val)
+			s.vmaps.dropMapped(val)
+			return nil
+		})
 	})
 	return v, err
 }

@@ -1,0 +1,106 @@
+package cache
+
+import (
+	"bufio"
+	"bytes"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// Badger reads and writes its value log through shared file mappings, and
+// every page of one that sigil touched stays in its resident set until the
+// kernel runs short of memory: installing a gigabyte of archives once
+// showed 430 MB of resident value log next to the heap. Those pages are
+// page cache, owned by the file, not by sigil; so after a blob chunk is
+// copied out of the mapping (Blob) or written and synced (PutBlob), the
+// whole pages it spans are given back with MADV_DONTNEED. On a shared file
+// mapping that drops the process's page table entries only: the data stays
+// in the page cache (and on disk), and the next read maps it again.
+//
+// A page is given back only when it lies in a mapping of a value log file
+// of this store, as /proc/self/maps lists them, and while Badger holds
+// that file's read lock (inside Item.Value), so the file can be neither
+// unmapped nor truncated meanwhile. Memory of any other kind (the heap,
+// an in-memory store) is never touched.
+
+// valueLogMaps knows the address ranges of the store's value log mappings.
+type valueLogMaps struct {
+	dir string // absolute path of the store's directory
+
+	mu     sync.Mutex
+	ranges [][2]uintptr // [start, end) of each value log mapping
+	read   time.Time    // when /proc/self/maps was last read
+}
+
+// rereadEvery bounds how often a miss reads /proc/self/maps again: a new
+// value log file is mapped every few dozen megabytes written, not more.
+const rereadEvery = time.Second
+
+func newValueLogMaps(dir string) *valueLogMaps {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil
+	}
+	return &valueLogMaps{dir: abs}
+}
+
+// covers reports whether [a, b) lies within one value log mapping.
+func (m *valueLogMaps) covers(a, b uintptr) bool {
+	if m == nil {
+		return false
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if within(m.ranges, a, b) {
+		return true
+	}
+	if time.Since(m.read) < rereadEvery {
+		return false
+	}
+	m.read = time.Now()
+	m.ranges = m.readMaps()
+	return within(m.ranges, a, b)
+}
+
+func within(ranges [][2]uintptr, a, b uintptr) bool {
+	for _, r := range ranges {
+		if r[0] <= a && b <= r[1] {
+			return true
+		}
+	}
+	return false
+}
+
+// readMaps lists the mappings of "*.vlog" files in the store's directory.
+func (m *valueLogMaps) readMaps() [][2]uintptr {
+	f, err := os.Open("/proc/self/maps")
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	var out [][2]uintptr
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 0, 4096), 1<<20)
+	for sc.Scan() {
+		// "start-end perms offset dev inode    path"
+		fields := bytes.Fields(sc.Bytes())
+		if len(fields) < 6 || !bytes.HasSuffix(fields[5], []byte(".vlog")) ||
+			filepath.Dir(string(fields[5])) != m.dir {
+			continue
+		}
+		lo, hi, ok := bytes.Cut(fields[0], []byte("-"))
+		if !ok {
+			continue
+		}
+		start, err1 := strconv.ParseUint(string(lo), 16, 64)
+		end, err2 := strconv.ParseUint(string(hi), 16, 64)
+		if err1 != nil || err2 != nil || end <= start {
+			continue
+		}
+		out = append(out, [2]uintptr{uintptr(start), uintptr(end)})
+	}
+	return out
+}
