@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -51,5 +52,43 @@ func TestKeptPackumentRenewsIndex(t *testing.T) {
 	r.Get("/npm/foo/-/foo-1.0.0.tgz")
 	if n := packuments() - before; n != 1 {
 		t.Errorf("after the facts expired, the packument was fetched %d times, want 1", n)
+	}
+}
+
+// countingVerifier is the real Verifier, counting the times it decides.
+type countingVerifier struct {
+	*proxy.Verifier
+	decided int
+}
+
+func (v *countingVerifier) VersionsStamped(ctx context.Context, eco, pkg string, facts []proxy.VersionFacts) ([]proxy.VersionVerdict, proxy.Stamp) {
+	v.decided++
+	return v.Verifier.VersionsStamped(ctx, eco, pkg, facts)
+}
+
+// TestKeptPackumentRegistryKeys: a kept packument is served again after
+// the registry's keys document is read again unchanged, and decided and
+// rendered again once the keys changed.
+func TestKeptPackumentRegistryKeys(t *testing.T) {
+	_, v, _ := fronttest.Served(t, nil)
+	cv := &countingVerifier{Verifier: v}
+	k := newRegKey(t)
+	r := newRig(t, withSignatures(SignaturesWarn), func(c *Config) { c.Checker = cv })
+	r.up.Set(keysURL, keysDoc([]*regKey{k}))
+	r.up.Set(upstreamBase+"/foo", signedFoo(t, k))
+	first, _ := r.Get("/npm/foo")
+	resetKeys(r)
+	again, _ := r.Get("/npm/foo")
+	if cv.decided != 1 || again.Header.Get("ETag") != first.Header.Get("ETag") {
+		t.Errorf("after the same keys were read again: %d decisions, ETag %s then %s", cv.decided, first.Header.Get("ETag"), again.Header.Get("ETag"))
+	}
+
+	impostor := newRegKey(t)
+	impostor.id = k.id
+	r.up.Set(keysURL, keysDoc([]*regKey{impostor}))
+	resetKeys(r)
+	changed, _ := r.Get("/npm/foo")
+	if cv.decided != 2 || !strings.Contains(changed.Header.Get("X-Sigil-Verdict"), "signing keys differ") {
+		t.Errorf("after the keys changed: %d decisions, X-Sigil-Verdict %q", cv.decided, changed.Header.Get("X-Sigil-Verdict"))
 	}
 }

@@ -154,6 +154,11 @@ func (k *keyring) current(ctx context.Context) *keyState {
 	ch := k.group.DoChan("keys", func() (any, error) {
 		st := k.load(context.WithoutCancel(ctx))
 		k.mu.Lock()
+		if sameKeys(k.state, st) {
+			// The same keys as before: the same state, so that what was
+			// decided with it (a kept packument) stays current.
+			st = k.state
+		}
 		k.state = st
 		k.until = k.now().Add(keysTTL)
 		if st.err != nil {
@@ -171,6 +176,22 @@ func (k *keyring) current(ctx context.Context) *keyState {
 		}
 		return &keyState{err: ctx.Err()}
 	}
+}
+
+// sameKeys reports whether a and b, two readings that did not fail, have
+// the same keys and say the same about them, so that every signature
+// check gives the same answer with either.
+func sameKeys(a, b *keyState) bool {
+	if a == nil || b == nil || a.err != nil || b.err != nil || a.changed != b.changed || a.none != b.none || len(a.keys) != len(b.keys) {
+		return false
+	}
+	for id, k := range a.keys {
+		o := b.keys[id]
+		if o == nil || o.key != k.key || !o.expires.Equal(k.expires) {
+			return false
+		}
+	}
+	return true
 }
 
 // publishedKey is one key of the registry's keys document.
