@@ -157,12 +157,29 @@ func (s *Store) stored(sum [32]byte, size int64) {
 // caller can delete them.
 //
 // One chunk's commit runs while the next is read and hashed, so reading,
-// hashing and Badger's writing overlap; two buffers bound the memory.
+// hashing and Badger's writing overlap; two buffers bound the memory. Most
+// archives are far smaller than a chunk: when r tells its size (the
+// verifier passes a section of its temporary file), one smaller than a
+// chunk is read into a buffer of its own size, not a pooled chunk, so that
+// many small downloads at once do not hold a megabyte or two each.
 func (s *Store) writeChunks(ctx context.Context, sum [32]byte, r io.Reader) (size int64, n uint64, err error) {
 	var bufs [2]*[]byte
-	for i := range bufs {
-		bufs[i] = chunkPool.Get().(*[]byte)
-		defer chunkPool.Put(bufs[i])
+	defer func() {
+		for _, b := range bufs {
+			if b != nil {
+				chunkPool.Put(b)
+			}
+		}
+	}()
+	chunk := func(i uint64) []byte {
+		if bufs[i%2] == nil {
+			bufs[i%2] = chunkPool.Get().(*[]byte)
+		}
+		return (*bufs[i%2])[:s.chunkSize]
+	}
+	small := int64(0) // the first buffer's size, when r is smaller than a chunk
+	if sr, ok := r.(interface{ Size() int64 }); ok && sr.Size() >= 0 && sr.Size() < s.chunkSize {
+		small = sr.Size() + 1 // one more byte, to see the end
 	}
 	committed := make(chan error, 1)
 	pending := false
@@ -182,8 +199,21 @@ func (s *Store) writeChunks(ctx context.Context, sum [32]byte, r io.Reader) (siz
 		if err := ctx.Err(); err != nil {
 			return size, n, err
 		}
-		buf := (*bufs[n%2])[:s.chunkSize]
+		var buf []byte
+		if n == 0 && small > 0 {
+			buf = make([]byte, small)
+		} else {
+			buf = chunk(n)
+		}
 		k, rerr := io.ReadFull(r, buf)
+		if n == 0 && small > 0 && rerr == nil {
+			// r held more than its size said: go on in a whole chunk.
+			whole := chunk(n)
+			copy(whole, buf[:k])
+			var more int
+			more, rerr = io.ReadFull(r, whole[k:])
+			buf, k = whole, k+more
+		}
 		if k > 0 {
 			hash.Write(buf[:k])
 			if err := wait(); err != nil {

@@ -501,3 +501,37 @@ func TestPutBlobWaitsForWriterButHonoursContext(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// sizedReader claims a size that may not be its length.
+type sizedReader struct {
+	io.Reader
+	size int64
+}
+
+func (r sizedReader) Size() int64 { return r.size }
+
+// A reader smaller than a chunk is read into a buffer of its own size;
+// one whose Size understates its length is still stored whole.
+func TestPutBlobReaderSize(t *testing.T) {
+	s := openDisk(t, t.TempDir())
+	defer s.Close()
+	cs := s.chunkSize
+	for i, c := range []struct{ len, size int64 }{
+		{100, 100}, {cs - 1, cs - 1}, {100, 10}, {cs + 5, 10}, {2*cs + 3, cs - 1}, {50, 0}, {10, 1000},
+	} {
+		t.Run(fmt.Sprintf("%d-says-%d", c.len, c.size), func(t *testing.T) {
+			data, sum := content(uint64(100+i), int(c.len))
+			if err := s.PutBlob(t.Context(), sum, sizedReader{bytes.NewReader(data), c.size}); err != nil {
+				t.Fatal(err)
+			}
+			b, err := s.OpenBlob(t.Context(), sum)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.Close()
+			if got := readAll(t, b); !bytes.Equal(got, data) {
+				t.Fatalf("read %d bytes that differ from the %d stored", len(got), len(data))
+			}
+		})
+	}
+}

@@ -45,9 +45,10 @@
 // # Memory and disk
 //
 // Memory is bounded whatever the blob sizes: a blob reader holds one chunk
-// (1 MiB), a writer two; Blob.WriteTo, the serving path, holds none, as it
+// (1 MiB), a writer two, or one of the blob's size for a blob smaller than
+// a chunk (most archives); Blob.WriteTo, the serving path, holds none, as it
 // writes each chunk straight from the memory-mapped value log, whose pages
-// the kernel shares between all readers. Badger keeps at most three 16 MiB
+// the kernel shares between all readers. Badger keeps at most three 8 MiB
 // memtables of small records (large values live in its value log), a
 // 16 MiB block cache and a 16 MiB index cache; its value log is in files
 // of at most 64 MiB, so it maps no more than the cache holds plus 128 MiB. The
@@ -269,8 +270,11 @@ func Open(dir string, opts Options) (*Store, error) {
 		// files, each mapped whole and the one being written mapped at
 		// twice its size). Memtables hold only small records here, since
 		// large values live in the value log; their write-ahead logs are
-		// mapped at twice their size.
-		WithMemTableSize(16 << 20).
+		// mapped at twice their size. Each memtable is allocated whole
+		// (with Badger's slack, 10 MiB for 8), so its size is resident
+		// memory: 8 MiB is a few thousand documents and records, flushed
+		// to a table when full.
+		WithMemTableSize(8 << 20).
 		WithNumMemtables(3).
 		WithBlockCacheSize(16 << 20).
 		// Table indexes of a large cache stay bounded too.
