@@ -482,13 +482,22 @@ func (s *Store) get(key []byte) ([]byte, error) {
 
 // badgerLogger routes Badger's printf-style logging to slog. Badger's Info
 // messages (tables opened, compactions) are for Badger's developers, not for
-// someone running a proxy: they go to Debug.
+// someone running a proxy: they go to Debug. So do its warnings that a
+// block or index cache "might be too small" (with a multi-line histogram,
+// every minute): sigil sizes those caches small on purpose, to keep its
+// memory flat, and reads archives past them.
 type badgerLogger struct{ l *slog.Logger }
 
-func (b badgerLogger) Errorf(f string, a ...any)   { b.logf(slog.LevelError, f, a) }
-func (b badgerLogger) Warningf(f string, a ...any) { b.logf(slog.LevelWarn, f, a) }
-func (b badgerLogger) Infof(f string, a ...any)    { b.logf(slog.LevelDebug, f, a) }
-func (b badgerLogger) Debugf(f string, a ...any)   { b.logf(slog.LevelDebug, f, a) }
+func (b badgerLogger) Errorf(f string, a ...any) { b.logf(slog.LevelError, f, a) }
+func (b badgerLogger) Warningf(f string, a ...any) {
+	level := slog.LevelWarn
+	if strings.HasPrefix(f, "%s might be too small") || strings.HasPrefix(f, "Cache life expectancy") {
+		level = slog.LevelDebug
+	}
+	b.logf(level, f, a)
+}
+func (b badgerLogger) Infof(f string, a ...any)  { b.logf(slog.LevelDebug, f, a) }
+func (b badgerLogger) Debugf(f string, a ...any) { b.logf(slog.LevelDebug, f, a) }
 
 func (b badgerLogger) logf(level slog.Level, f string, a []any) {
 	ctx := context.Background()

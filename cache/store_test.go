@@ -311,3 +311,19 @@ func (s *safeBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// TestBadgerCacheHintsQuiet: Badger's minutely hint that its caches might
+// be too small is not a warning to sigil's user; its real warnings are.
+func TestBadgerCacheHintsQuiet(t *testing.T) {
+	var out bytes.Buffer
+	l := badgerLogger{slog.New(slog.NewTextHandler(&out, &slog.HandlerOptions{Level: slog.LevelInfo}))}
+	l.Warningf("%s might be too small. Metrics: %s\n", "Block cache", "hit: 1 miss: 9")
+	l.Warningf("Cache life expectancy (in seconds): %+v\n", "histogram")
+	if out.Len() != 0 {
+		t.Errorf("cache size hints logged at the default level:\n%s", out.String())
+	}
+	l.Warningf("Value log GC failed: %v", "disk full")
+	if !strings.Contains(out.String(), "level=WARN") || !strings.Contains(out.String(), "disk full") {
+		t.Errorf("a real Badger warning was not logged as one:\n%q", out.String())
+	}
+}
