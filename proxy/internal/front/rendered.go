@@ -138,6 +138,20 @@ func (c *Rendered) get(key string) *rendered {
 func (c *Rendered) put(key string, e *rendered) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if old, ok := c.lru.Peek(key); ok && old.etag != e.etag && old.modified.After(e.modified) {
+		// Another body was recorded in the ServedStore after e's and
+		// kept while e was being served (two renders raced, one of them
+		// from evidence that had changed). Its client holds the later
+		// Last-Modified, so e, kept with its earlier one, would answer
+		// that client's If-Modified-Since with a 304, and the client
+		// would keep the other body. The kept one is served only while
+		// its stamp is current; otherwise the next request renders
+		// again, with a Last-Modified after both.
+		if e.file != "" && e.file != old.file {
+			os.Remove(e.file)
+		}
+		return
+	}
 	c.keepFile = e.file
 	c.lru.Remove(key)
 	c.keepFile = ""

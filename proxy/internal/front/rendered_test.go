@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"reflect"
+	"sync"
 	"testing"
 	"time"
 
@@ -189,5 +190,77 @@ func TestRenderedSpill(t *testing.T) {
 	}
 	if w := serve("a", a); renders != 4 || !bytes.Equal(w.Body.Bytes(), a) {
 		t.Errorf("the evicted document: %d renders, %d bytes", renders, w.Body.Len())
+	}
+}
+
+// slowWriter is a client that reads its body only once released: the
+// request serving it is held between its Last-Modified and keeping what
+// it rendered.
+type slowWriter struct {
+	*httptest.ResponseRecorder
+	once             sync.Once
+	reached, release chan struct{}
+}
+
+func (w *slowWriter) Write(b []byte) (int, error) {
+	w.once.Do(func() {
+		close(w.reached)
+		<-w.release
+	})
+	return w.ResponseRecorder.Write(b)
+}
+
+// TestRenderedRaceLastModified: two renders of one document race, one
+// from the verdicts of a revocation (its client slow), one from verdicts
+// made before it, served after it and kept first. The client of the
+// second revalidates with If-Modified-Since alone (as Composer does): it
+// gets the document the current verdicts make, not a 304 that keeps the
+// revoked version in its copy.
+func TestRenderedRaceLastModified(t *testing.T) {
+	c := testCore(t, nil)
+	c.Init()
+	allow := []proxy.VersionVerdict{{Verdict: policy.Verdict{Action: policy.Allow}}}
+	block := []proxy.VersionVerdict{{Verdict: policy.Verdict{Action: policy.Block, Reasons: []string{"acme/foo@1: revoked"}}}}
+	serve := func(w http.ResponseWriter, vs []proxy.VersionVerdict, hdr ...string) {
+		r := httptest.NewRequest("GET", "/p2/acme/foo.json", nil)
+		for i := 0; i < len(hdr); i += 2 {
+			r.Header.Set(hdr[i], hdr[i+1])
+		}
+		c.ServeRendered(w, r, "key", "http://127.0.0.1:8780", [32]byte{1}, AppendVerdicts(nil, vs), proxy.Stamp{}, nil, func() Rendition {
+			body := "allowed"
+			if vs[0].Action == policy.Block {
+				body = "blocked"
+			}
+			return Rendition{Body: []byte(body), ContentType: "application/json", CacheControl: "no-cache"}
+		})
+	}
+
+	current := &slowWriter{ResponseRecorder: httptest.NewRecorder(), reached: make(chan struct{}), release: make(chan struct{})}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		serve(current, block)
+	}()
+	<-current.reached
+	stale := httptest.NewRecorder()
+	serve(stale, allow)
+	close(current.release)
+	<-done
+	if stale.Body.String() != "allowed" || current.Body.String() != "blocked" {
+		t.Fatalf("the racing renders served %q and %q", stale.Body, current.Body)
+	}
+
+	w := httptest.NewRecorder()
+	serve(w, block, "If-Modified-Since", stale.Header().Get("Last-Modified"))
+	if w.Code != http.StatusOK || w.Body.String() != "blocked" {
+		t.Errorf("revalidation of the document served last, with Last-Modified %s (the current one's %s): %d %q, want 200 \"blocked\"",
+			stale.Header().Get("Last-Modified"), current.Header().Get("Last-Modified"), w.Code, w.Body)
+	}
+	// Its new Last-Modified revalidates.
+	lm := w.Header().Get("Last-Modified")
+	w = httptest.NewRecorder()
+	serve(w, block, "If-Modified-Since", lm)
+	if w.Code != http.StatusNotModified {
+		t.Errorf("revalidation of the current document: %d", w.Code)
 	}
 }
