@@ -225,6 +225,17 @@ func (k *keyring) load(ctx context.Context) *keyState {
 		return &keyState{err: fmt.Errorf("the pinned registry keys cannot be read: %w", perr)}
 	}
 	st := &keyState{keys: make(map[string]*registryKey, len(pinned))}
+	var before map[string]*registryKey
+	if published == nil {
+		// The document could not be read (an upstream that fails or
+		// answers garbage): the expiries it gave before still hold, or
+		// a key that expired would verify again.
+		k.mu.Lock()
+		if k.state != nil {
+			before = k.state.keys
+		}
+		k.mu.Unlock()
+	}
 	var changes []string
 	for _, id := range slices.Sorted(maps.Keys(pinned)) {
 		pub, kerr := parseKey(pinned[id])
@@ -235,6 +246,9 @@ func (k *keyring) load(ctx context.Context) *keyState {
 			continue
 		}
 		rk := &registryKey{id: id, key: pinned[id], pub: pub}
+		if b := before[id]; b != nil && b.key == rk.key {
+			rk.expires = b.expires
+		}
 		if published != nil {
 			switch p, ok := published[id]; {
 			case !ok:

@@ -296,3 +296,27 @@ func TestParseKeys(t *testing.T) {
 		}
 	}
 }
+
+// TestRegistryKeyExpiryKept: a keys document that cannot be read (an
+// upstream that answers garbage) does not lift the expiry sigil read
+// before: a signature by the expired key on a version published after it
+// stays refused.
+func TestRegistryKeyExpiryKept(t *testing.T) {
+	k := newRegKey(t)
+	r := newRig(t, withSignatures(SignaturesRequire))
+	r.up.Set(keysURL, keysDoc([]*regKey{k}, "2024-01-02T00:00:00.000Z"))
+	i := func(v string) string { return integrityOf([]byte("foo" + v)) }
+	r.up.Set(upstreamBase+"/foo", packumentDoc("foo", nil,
+		ver{v: "1.0.0", sigs: sigs(t, k, "foo", "1.0.0", i("1.0.0")), time: "2024-01-01T10:00:00.000Z"},
+		ver{v: "1.1.0", sigs: sigs(t, k, "foo", "1.1.0", i("1.1.0")), time: "2024-01-03T10:00:00.000Z"},
+	))
+	if vs, _, _ := served(t, r, "/npm/foo"); !reflect.DeepEqual(vs, []string{"1.0.0"}) {
+		t.Fatalf("with the keys document: served %v", vs)
+	}
+	r.up.Set(keysURL, `{"keys":`)
+	resetKeys(r)
+	vs, msg, _ := served(t, r, "/npm/foo")
+	if !reflect.DeepEqual(vs, []string{"1.0.0"}) || !strings.Contains(msg, "which expired at 2024-01-02T00:00:00Z") {
+		t.Errorf("keys document unreadable: served %v, message %q", vs, msg)
+	}
+}
