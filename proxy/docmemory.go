@@ -48,12 +48,13 @@ func (m *docMemory) get(url string) (*memDoc, bool) {
 	return m.lru.Get(url)
 }
 
-// put keeps e for url, unless it is larger than half the bound.
+// put keeps e for url, unless it is larger than an eighth of the bound:
+// a few huge documents would otherwise push out hundreds of small ones.
 func (m *docMemory) put(url string, e *memDoc) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.lru.Remove(url)
-	if int64(len(e.Body)) > m.max/2 {
+	if int64(len(e.Body)) > m.max/8 {
 		return
 	}
 	m.lru.Add(url, e)

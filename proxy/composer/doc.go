@@ -83,7 +83,7 @@
 //     asks the Checker. What is reused are facts of the upstream's bytes:
 //     a parsed document (expanded, its manifests digested) is kept by the
 //     SHA-256 of the document and its package, so the same bytes are not
-//     parsed twice (parsed.go; a bounded LRU, about 128 MB), and the
+//     parsed twice (parsed.go; a bounded LRU, front.ParsedBytes), and the
 //     archive facts of recently parsed documents serve the archive
 //     requests that follow them, for a minute. A kept document is never
 //     changed: each request writes its own answer from it.

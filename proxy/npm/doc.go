@@ -90,7 +90,7 @@
 //     asks the Checker, and checks registry signatures against the keys
 //     of the moment. What is reused are pure functions of bytes: a parsed
 //     packument (its manifests digested) is kept by the SHA-256 of the
-//     document and its name (parsed.go; a bounded LRU, about 128 MB) and
+//     document and its name (parsed.go; a bounded LRU, front.ParsedBytes) and
 //     never changed, and registry-signature verifications (of key,
 //     message and signature) are remembered.
 //

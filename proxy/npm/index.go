@@ -9,8 +9,11 @@ import (
 // sigil keeps what it extracted from each packument it parsed, by package
 // name, for indexTTL (front.Recent says why only facts, never verdicts).
 const (
-	indexTTL  = time.Minute
-	indexSize = 256 // packuments; a few hundred bytes per version each
+	indexTTL = time.Minute
+	// indexSize holds an install of a few hundred packages (one of 350 asks
+	// for 344 packuments) with room to spare: facts are a few hundred
+	// bytes per version, and kept for indexTTL only.
+	indexSize = 1024
 )
 
 // indexed is what sigil knows about one version of a recent packument.

@@ -9,14 +9,16 @@ import (
 )
 
 // ParsedEntries and ParsedBytes bound the documents a front keeps parsed.
-// One install reads a few hundred to a few thousand metadata documents,
-// most far under a megabyte parsed; the bounds keep those asked for again
-// and again (by every revalidation, every CI job) in about 128 MB per
-// front, and the byte bound keeps a few huge documents (the largest npm
-// packuments are tens of megabytes) from holding far more.
+// A warm request is served from the kept rendered document (Rendered)
+// without a parse, and npm's tarball requests read the facts a front kept
+// of the packument, so a parsed document is asked for again mostly when
+// its rendered form was evicted or its verdicts changed: 16 MiB per front
+// keeps the recent small ones, and no document estimated at more than
+// 2 MiB parsed (an eighth), so that a few huge ones (the largest npm
+// packuments are tens of megabytes) do not hold sigil's memory.
 const (
 	ParsedEntries = 1024
-	ParsedBytes   = 128 << 20
+	ParsedBytes   = 16 << 20
 )
 
 // Parsed keeps what a front parsed from upstream documents, so that a

@@ -20,11 +20,13 @@ import (
 )
 
 // RenderedEntries and RenderedBytes bound the served documents a front
-// keeps: the documents of a few installs' worth of packages, and a few of
-// the largest packuments.
+// keeps in memory: those of a few installs' worth of packages (served
+// documents are mostly tens of kilobytes; the largest go to files, see
+// SpillBytes). Every warm request is served from here, so this bound,
+// unlike Parsed's, must hold a whole install.
 const (
 	RenderedEntries = 4096
-	RenderedBytes   = 96 << 20
+	RenderedBytes   = 32 << 20
 )
 
 // SpillBytes and SpilledBytes are for a Rendered with a directory: a body
@@ -305,6 +307,12 @@ func (c *Core) ServeRendered(w http.ResponseWriter, r *http.Request, key, varian
 	kept := *e // e's body was just served from memory
 	if err := c.Rendered.spill(&kept); err != nil {
 		c.Log.Warn(c.Name+": a large rendered document is kept in memory: it could not be written to a file", "key", key, "err", err)
+	}
+	// A front sizes its buffer for the upstream document, larger than what
+	// it serves (the abbreviated npm form is a fraction of it): kept as it
+	// is, an entry would hold that spare capacity too.
+	if b := kept.r.Body; cap(b)-len(b) > len(b)/8 {
+		kept.r.Body = bytes.Clone(b)
 	}
 	c.Rendered.put(k, &kept)
 }

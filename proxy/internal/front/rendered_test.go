@@ -264,3 +264,23 @@ func TestRenderedRaceLastModified(t *testing.T) {
 		t.Errorf("revalidation of the current document: %d", w.Code)
 	}
 }
+
+// A kept document holds its own bytes, not the spare capacity of the
+// buffer it was rendered into (sized for the upstream document, which the
+// abbreviated npm form is a fraction of).
+func TestRenderedKeepsOnlyItsBytes(t *testing.T) {
+	c := testCore(t, nil)
+	c.Init()
+	w := httptest.NewRecorder()
+	c.ServeRendered(w, httptest.NewRequest("GET", "/x", nil), "x", "http://127.0.0.1:8780", [32]byte{1}, nil, proxy.Stamp{}, nil, func() Rendition {
+		b := make([]byte, 0, 1<<20)
+		return Rendition{Body: append(b, `{"name":"x"}`...), ContentType: "application/json"}
+	})
+	e := c.Rendered.get("x\x00http://127.0.0.1:8780")
+	if w.Body.String() != `{"name":"x"}` || e == nil || string(e.r.Body) != `{"name":"x"}` {
+		t.Fatalf("served %q, kept %v", w.Body, e)
+	}
+	if cap(e.r.Body) > 64 {
+		t.Errorf("the kept document holds a buffer of %d bytes for its %d", cap(e.r.Body), len(e.r.Body))
+	}
+}
