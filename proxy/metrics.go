@@ -32,7 +32,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sigil_requests_total",
-			Help: "HTTP requests answered, by front (composer, npm, forward, admin) and status class (2xx...).",
+			Help: "HTTP requests the mirror routes answered, by front (composer, npm) and status class (2xx...).",
 		}, []string{"front", "code"}),
 		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sigil_response_bytes_total",
