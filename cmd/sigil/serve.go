@@ -40,10 +40,13 @@ func serveCommand() *cli.Command {
 		Name:      "serve",
 		Usage:     "run the install proxy",
 		UsageText: "sigil serve [flags]",
-		Description: "Serves a Composer repository at /composer that mirrors the upstream and keeps\n" +
-			"every version and archive that does not verify from the client.\n\n" +
-			"Without --composer-upstream, sigil mirrors the default repository of the\n" +
-			"Composer installed on this machine ('composer config --global repositories').\n" +
+		Description: "Serves a Composer repository at /composer and an npm registry at /npm/ that\n" +
+			"mirror their upstreams and keep every version and archive that does not verify\n" +
+			"from the client. With --ca-dir it is also an HTTPS proxy (forward mode).\n\n" +
+			"Without --composer-upstream (--npm-upstream), sigil mirrors the upstream it\n" +
+			"followed last time (remembered in the cache directory), or else the repository\n" +
+			"the machine's Composer (npm) is configured with ('composer config --global\n" +
+			"repositories', 'npm config get registry').\n" +
 			"Without --log, no release log is consulted: every package is treated as\n" +
 			"unsigned (--unsigned decides), and first-seen archive hashes are pinned.",
 		Flags: append([]cli.Flag{
