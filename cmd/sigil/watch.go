@@ -28,13 +28,13 @@ import (
 func logWatchCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "watch",
-		Usage:     "report every key event and statement of namespaces, from the log's tiles",
+		Usage:     "report every key event, statement and observation of namespaces, from the log's tiles",
 		UsageText: "sigil log watch --log URL --log-key VKEY --namespace ECO:NS ... [--state FILE]",
 		Description: "Reads the release log's entries from where the last run stopped (--state FILE;\n" +
 			"without it, from the first entry) to its latest checkpoint, proving each entry is in\n" +
 			"that checkpoint and the checkpoint consistent with the stored one, and prints one\n" +
 			"line per key event, statement and observation of the watched namespaces:\n\n" +
-			"  INDEX key ECO NS ACTION KEY by SIGNERS: own|first|NOT SIGNED BY THE NAMESPACE'S OWN KEYS\n" +
+			"  INDEX key ECO NS ACTION KEY by SIGNERS: own|first keys of the namespace|NOT SIGNED BY THE NAMESPACE'S OWN KEYS\n" +
 			"  INDEX statement ECO PACKAGE VERSION TREE by SIGNERS\n" +
 			"  INDEX observed ECO PACKAGE VERSION TREE at TIME\n\n" +
 			"Exit status 1 when a key event on a namespace that had keys was not signed by one\n" +
