@@ -60,7 +60,7 @@ func serveCommand() *cli.Command {
 			&cli.StringFlag{Name: "log-key", Usage: "VKEY of the release log (required with --log)", EnvVars: envVar("log-key")},
 			&cli.StringSliceFlag{Name: "witness", Usage: "VKEY of a witness whose cosignatures count (repeatable)", EnvVars: envVars("witness", "witnesses")},
 			&cli.IntFlag{Name: "witness-threshold", Usage: "how many witnesses must cosign a checkpoint (default: all listed)", EnvVars: envVar("witness-threshold")},
-			&cli.DurationFlag{Name: "max-cosignature-age", Usage: "a cosignature older than this is stale (0: the client's default)", EnvVars: envVar("max-cosignature-age")},
+			&cli.DurationFlag{Name: "max-cosignature-age", Usage: "a witness cosignature older than this does not count (0: 24h; negative: no limit)", EnvVars: envVar("max-cosignature-age")},
 			&cli.StringSliceFlag{Name: "core-key", Usage: "[ECO=]VKEY: the ecosystem's core key (repeatable)", EnvVars: envVars("core-key", "core-keys")},
 			&cli.StringSliceFlag{Name: "vendor-key", Usage: "NS=VKEY: trust VKEY for namespace NS (repeatable)", EnvVars: envVars("vendor-key", "vendor-keys")},
 			&cli.BoolFlag{Name: "break-glass", Value: true, Usage: "honour core-signed key changes on namespaces that have keys", EnvVars: envVar("break-glass")},
