@@ -4,7 +4,7 @@
 // deterministically, with a dependency graph that reaches every package from
 // a fixed project. No network.
 //
-//	benchfixture gen -dir DIR -base URL [-npm 300] [-composer 200]
+//	benchfixture gen -dir DIR -base URL [-npm 300] [-composer 200] [-large 0]
 //	benchfixture serve -dir DIR -listen ADDR
 //	benchfixture port
 //
@@ -12,6 +12,10 @@
 // p2 documents and zip archives) and the two projects, DIR/npm-project and
 // DIR/composer-project, whose registry URLs the bench script fills in. URL
 // is where serve will listen: archive URLs in the metadata are absolute.
+// -large N gives N of the npm packages (dependencies, not roots) thousands
+// of releases and packuments of about 10 MB, as the public registry's
+// largest (TypeScript's, @types/node's) are: the memory benchmark uses
+// them. Only their newest release, the one installed, has a tarball.
 // serve answers npm's protocol (/npm/{name}, /npm/{name}/-/{file}.tgz) and
 // serves DIR/composer as static files under /composer/. port prints a free
 // TCP port on 127.0.0.1.
@@ -60,6 +64,7 @@ func main() {
 	listen := fs.String("listen", "127.0.0.1:0", "address to listen on (serve)")
 	nNPM := fs.Int("npm", 300, "npm packages (gen)")
 	nComposer := fs.Int("composer", 200, "Composer packages (gen)")
+	nLarge := fs.Int("large", 0, "npm packages with thousands of releases (gen)")
 	fs.Parse(os.Args[2:])
 	if *dir == "" {
 		log.Fatal("-dir is required")
@@ -70,7 +75,7 @@ func main() {
 			log.Fatal("gen: -base is required")
 		}
 		b := strings.TrimSuffix(*base, "/")
-		must(genNPM(*dir, b+"/npm", *nNPM))
+		must(genNPM(*dir, b+"/npm", *nNPM, *nLarge))
 		must(genComposer(*dir, b+"/composer", *nComposer))
 	case "serve":
 		log.Fatal(serve(*dir, *listen))
@@ -128,6 +133,13 @@ func newGraph(n int, seed uint64) *graph {
 // one a "^1.0.0" range picks.
 func version(k int) string { return fmt.Sprintf("1.%d.0", k) }
 
+// largeReleases and largeDescription make a large package's packument
+// about 10 MB.
+const (
+	largeReleases    = 3000
+	largeDescription = 3000
+)
+
 // source is n bytes of deterministic filler that compresses about as
 // well as real packages do (to some 60%): code lines and encoded data.
 func source(name string, n int) []byte {
@@ -152,8 +164,13 @@ func npmName(i int) string {
 	return fmt.Sprintf("bench-pkg-%03d", i)
 }
 
-func genNPM(dir, base string, n int) error {
+func genNPM(dir, base string, n, large int) error {
 	g := newGraph(n, 1)
+	big := map[int]bool{}
+	for i := len(g.roots); i < min(n, len(g.roots)+large); i++ {
+		big[i] = true
+		g.versions[i] = largeReleases
+	}
 	published := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 	for i := range n {
 		name := npmName(i)
@@ -170,6 +187,23 @@ func genNPM(dir, base string, n int) error {
 			if len(deps) > 0 {
 				manifest["dependencies"] = deps
 			}
+			tgzName := path.Base(name) + "-" + v + ".tgz"
+			if big[i] && k < g.versions[i]-1 {
+				// An old release of a large package: what its packument
+				// says of it, and no tarball (nothing installs it).
+				manifest["description"] = strings.Repeat("benchmark package "+name+" ", largeDescription/(19+len(name)))
+				s512 := sha512.Sum512([]byte(name + v))
+				s1 := sha1.Sum([]byte(name + v))
+				manifest["dist"] = map[string]any{
+					"tarball":   base + "/" + name + "/-/" + tgzName,
+					"integrity": "sha512-" + base64.StdEncoding.EncodeToString(s512[:]),
+					"shasum":    hex.EncodeToString(s1[:]),
+				}
+				manifest["_id"] = name + "@" + v
+				versions[v] = manifest
+				times[v] = published.Add(time.Duration(k) * time.Hour).Format(time.RFC3339)
+				continue
+			}
 			pj, err := json.MarshalIndent(manifest, "", "  ")
 			if err != nil {
 				return err
@@ -178,7 +212,6 @@ func genNPM(dir, base string, n int) error {
 			if err != nil {
 				return err
 			}
-			tgzName := path.Base(name) + "-" + v + ".tgz"
 			file := filepath.Join(dir, "npm", filepath.FromSlash(name), "-", tgzName)
 			if err := write(file, tgz); err != nil {
 				return err
