@@ -140,15 +140,15 @@ func (c *Rendered) get(key string) *rendered {
 func (c *Rendered) put(key string, e *rendered) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if old, ok := c.lru.Peek(key); ok && old.etag != e.etag && old.modified.After(e.modified) {
-		// Another body was recorded in the ServedStore after e's and
-		// kept while e was being served (two renders raced, one of them
-		// from evidence that had changed). Its client holds the later
-		// Last-Modified, so e, kept with its earlier one, would answer
-		// that client's If-Modified-Since with a 304, and the client
-		// would keep the other body. The kept one is served only while
-		// its stamp is current; otherwise the next request renders
-		// again, with a Last-Modified after both.
+	if old, ok := c.lru.Peek(key); ok && old.modified.After(e.modified) {
+		// The kept Last-Modified never moves back. The kept body was
+		// recorded in the ServedStore after e's (two renders raced,
+		// one of them from evidence that had changed) and may already
+		// be with a client: e, kept with its earlier Last-Modified,
+		// would answer that client's If-Modified-Since with a 304, and
+		// the client would keep the other body. The kept one is served
+		// only while its stamp is current; otherwise the next request
+		// renders again, with a Last-Modified after both.
 		if e.file != "" && e.file != old.file {
 			os.Remove(e.file)
 		}
@@ -296,15 +296,18 @@ func (c *Core) ServeRendered(w http.ResponseWriter, r *http.Request, key, varian
 	e := &rendered{doc: doc, verdicts: bytes.Clone(verdicts), stamp: stamp, state: state, made: time.Now(), r: rd, etag: `"` + hex.EncodeToString(sum[:16]) + `"`}
 	var err error
 	e.modified, err = c.Served.ServedState(r.Context(), key, sum[:])
-	c.write(w, r, Kept{e: e})
 	if err != nil {
 		// Without a Last-Modified the client cannot revalidate, which
 		// costs a transfer and nothing else; the next request tries
 		// again.
 		c.Log.Warn(c.Name+": served state", "key", key, "err", err)
+		c.write(w, r, Kept{e: e})
 		return
 	}
-	kept := *e // e's body was just served from memory
+	// Kept before it is served, so that a client that has it and asks
+	// again finds it kept, or one kept after it (Rendered.put). e's
+	// body is served from memory.
+	kept := *e
 	if err := c.Rendered.spill(&kept); err != nil {
 		c.Log.Warn(c.Name+": a large rendered document is kept in memory: it could not be written to a file", "key", key, "err", err)
 	}
@@ -315,6 +318,7 @@ func (c *Core) ServeRendered(w http.ResponseWriter, r *http.Request, key, varian
 		kept.r.Body = bytes.Clone(b)
 	}
 	c.Rendered.put(k, &kept)
+	c.write(w, r, Kept{e: e})
 }
 
 func (c *Core) write(w http.ResponseWriter, r *http.Request, k Kept) {

@@ -2,11 +2,12 @@ package front
 
 import (
 	"bytes"
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"reflect"
-	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -193,76 +194,131 @@ func TestRenderedSpill(t *testing.T) {
 	}
 }
 
-// slowWriter is a client that reads its body only once released: the
-// request serving it is held between its Last-Modified and keeping what
-// it rendered.
-type slowWriter struct {
-	*httptest.ResponseRecorder
-	once             sync.Once
+// gate holds the goroutine that reaches it first, once, until released.
+type gate struct {
+	first            atomic.Bool
 	reached, release chan struct{}
 }
 
-func (w *slowWriter) Write(b []byte) (int, error) {
-	w.once.Do(func() {
-		close(w.reached)
-		<-w.release
-	})
-	return w.ResponseRecorder.Write(b)
+func newGate() *gate { return &gate{reached: make(chan struct{}), release: make(chan struct{})} }
+
+func (g *gate) pass() {
+	if g.first.CompareAndSwap(false, true) {
+		close(g.reached)
+		<-g.release
+	}
 }
 
-// TestRenderedRaceLastModified: two renders of one document race, one
-// from the verdicts of a revocation (its client slow), one from verdicts
-// made before it, served after it and kept first. The client of the
-// second revalidates with If-Modified-Since alone (as Composer does): it
-// gets the document the current verdicts make, not a 304 that keeps the
-// revoked version in its copy.
+// heldWriter is a client that has its body once the handler wrote it,
+// while the handler is held in the Write.
+type heldWriter struct {
+	*httptest.ResponseRecorder
+	*gate
+}
+
+func (w heldWriter) Write(b []byte) (int, error) {
+	n, err := w.ResponseRecorder.Write(b)
+	w.pass()
+	return n, err
+}
+
+// heldServed is a ServedStore that holds the first request to record a
+// digest just after it recorded it.
+type heldServed struct {
+	*MemServed
+	*gate
+}
+
+func (s heldServed) ServedState(ctx context.Context, key string, digest []byte) (time.Time, error) {
+	t, err := s.MemServed.ServedState(ctx, key, digest)
+	s.pass()
+	return t, err
+}
+
+// TestRenderedRaceLastModified: two renders of one document race a
+// revocation: one from the verdicts made after it ("blocked"), one from
+// verdicts made before it ("allowed"), which recorded its Last-Modified
+// later. The client of the stale one revalidates with If-Modified-Since
+// alone (as Composer does): it gets the document the current verdicts
+// make, not a 304 that keeps the revoked version in its copy; and the
+// current document's new Last-Modified then revalidates.
 func TestRenderedRaceLastModified(t *testing.T) {
-	c := testCore(t, nil)
-	c.Init()
 	allow := []proxy.VersionVerdict{{Verdict: policy.Verdict{Action: policy.Allow}}}
 	block := []proxy.VersionVerdict{{Verdict: policy.Verdict{Action: policy.Block, Reasons: []string{"acme/foo@1: revoked"}}}}
-	serve := func(w http.ResponseWriter, vs []proxy.VersionVerdict, hdr ...string) {
-		r := httptest.NewRequest("GET", "/p2/acme/foo.json", nil)
-		for i := 0; i < len(hdr); i += 2 {
-			r.Header.Set(hdr[i], hdr[i+1])
-		}
-		c.ServeRendered(w, r, "key", "http://127.0.0.1:8780", [32]byte{1}, AppendVerdicts(nil, vs), proxy.Stamp{}, nil, func() Rendition {
-			body := "allowed"
-			if vs[0].Action == policy.Block {
-				body = "blocked"
+	rig := func(t *testing.T, served ServedStore) func(w http.ResponseWriter, vs []proxy.VersionVerdict, hdr ...string) {
+		c := testCore(t, nil)
+		c.Served = served
+		c.Init()
+		return func(w http.ResponseWriter, vs []proxy.VersionVerdict, hdr ...string) {
+			r := httptest.NewRequest("GET", "/p2/acme/foo.json", nil)
+			for i := 0; i < len(hdr); i += 2 {
+				r.Header.Set(hdr[i], hdr[i+1])
 			}
-			return Rendition{Body: []byte(body), ContentType: "application/json", CacheControl: "no-cache"}
-		})
+			c.ServeRendered(w, r, "key", "http://127.0.0.1:8780", [32]byte{1}, AppendVerdicts(nil, vs), proxy.Stamp{}, nil, func() Rendition {
+				body := "allowed"
+				if vs[0].Action == policy.Block {
+					body = "blocked"
+				}
+				return Rendition{Body: []byte(body), ContentType: "application/json", CacheControl: "no-cache"}
+			})
+		}
+	}
+	revalidate := func(t *testing.T, serve func(w http.ResponseWriter, vs []proxy.VersionVerdict, hdr ...string), stale, current *httptest.ResponseRecorder) {
+		t.Helper()
+		if stale.Body.String() != "allowed" || current.Body.String() != "blocked" {
+			t.Fatalf("the racing renders served %q and %q", stale.Body, current.Body)
+		}
+		w := httptest.NewRecorder()
+		serve(w, block, "If-Modified-Since", stale.Header().Get("Last-Modified"))
+		if w.Code != http.StatusOK || w.Body.String() != "blocked" {
+			t.Errorf("revalidation of the stale document, Last-Modified %s (the current one's %s): %d %q, want 200 \"blocked\"",
+				stale.Header().Get("Last-Modified"), current.Header().Get("Last-Modified"), w.Code, w.Body)
+		}
+		lm := w.Header().Get("Last-Modified")
+		w = httptest.NewRecorder()
+		serve(w, block, "If-Modified-Since", lm)
+		if w.Code != http.StatusNotModified {
+			t.Errorf("revalidation of the current document: %d", w.Code)
+		}
 	}
 
-	current := &slowWriter{ResponseRecorder: httptest.NewRecorder(), reached: make(chan struct{}), release: make(chan struct{})}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
+	// The current render is held between its Last-Modified and keeping
+	// it; the stale one is served and kept meanwhile.
+	t.Run("kept after a later one", func(t *testing.T) {
+		g := newGate()
+		serve := rig(t, heldServed{NewMemServed(), g})
+		current, done := httptest.NewRecorder(), make(chan struct{})
+		go func() {
+			defer close(done)
+			serve(current, block)
+		}()
+		<-g.reached
+		stale := httptest.NewRecorder()
+		serve(stale, allow)
+		close(g.release)
+		<-done
+		revalidate(t, serve, stale, current)
+	})
+
+	// The current render is kept first; the stale one's client has its
+	// body, and asks again, while its handler is still in the Write.
+	t.Run("asked again while served", func(t *testing.T) {
+		serve := rig(t, NewMemServed())
+		current := httptest.NewRecorder()
 		serve(current, block)
-	}()
-	<-current.reached
-	stale := httptest.NewRecorder()
-	serve(stale, allow)
-	close(current.release)
-	<-done
-	if stale.Body.String() != "allowed" || current.Body.String() != "blocked" {
-		t.Fatalf("the racing renders served %q and %q", stale.Body, current.Body)
-	}
-
-	w := httptest.NewRecorder()
-	serve(w, block, "If-Modified-Since", stale.Header().Get("Last-Modified"))
-	if w.Code != http.StatusOK || w.Body.String() != "blocked" {
-		t.Errorf("revalidation of the document served last, with Last-Modified %s (the current one's %s): %d %q, want 200 \"blocked\"",
-			stale.Header().Get("Last-Modified"), current.Header().Get("Last-Modified"), w.Code, w.Body)
-	}
-	// Its new Last-Modified revalidates.
-	lm := w.Header().Get("Last-Modified")
-	w = httptest.NewRecorder()
-	serve(w, block, "If-Modified-Since", lm)
-	if w.Code != http.StatusNotModified {
-		t.Errorf("revalidation of the current document: %d", w.Code)
-	}
+		g := newGate()
+		stale, done := heldWriter{httptest.NewRecorder(), g}, make(chan struct{})
+		go func() {
+			defer close(done)
+			serve(stale, allow)
+		}()
+		<-g.reached
+		defer func() {
+			close(g.release)
+			<-done
+		}()
+		revalidate(t, serve, stale.ResponseRecorder, current)
+	})
 }
 
 // A kept document holds its own bytes, not the spare capacity of the
