@@ -98,7 +98,7 @@ func (h *Handler) ServeArchiveURL(w http.ResponseWriter, r *http.Request, archiv
 		return true
 	}
 	if e == nil {
-		writeWarning(w, http.StatusNotFound, "sigil: the upstream's metadata no longer names "+archiveURL+
+		writeWarning(w, http.StatusNotFound, "sigil: the upstream's metadata no longer names "+proxy.RedactURL(archiveURL)+
 			" as the archive of "+ref.Package+" "+ref.Version+"; update the package to get the current one")
 		return true
 	}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/sigilproxy/sigil/proxy"
 	"github.com/sigilproxy/sigil/proxy/internal/front"
 )
 
@@ -88,7 +89,7 @@ func (h *Handler) ServeArchiveURL(w http.ResponseWriter, r *http.Request, archiv
 		return true
 	}
 	if e == nil || e.problem == "" && e.facts.ArchiveURL != ref.URL {
-		writeError(w, http.StatusNotFound, "sigil: the upstream's packument no longer names "+archiveURL+
+		writeError(w, http.StatusNotFound, "sigil: the upstream's packument no longer names "+proxy.RedactURL(archiveURL)+
 			" as the tarball of "+ref.Package+"@"+ref.Version+"; update the package to get the current one")
 		return true
 	}

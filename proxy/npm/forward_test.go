@@ -76,6 +76,8 @@ func TestForwardLearnsTarballURLs(t *testing.T) {
 	r.h.index.Purge()
 	if w, ok := fronttest.ServeURL(r.h, http.MethodGet, cdnTarball); !ok || w.Code != http.StatusNotFound || !strings.Contains(w.Body.String(), "no longer names") {
 		t.Errorf("moved: %v %d %s", ok, w.Code, w.Body)
+	} else if strings.Contains(w.Body.String(), "sig=") {
+		t.Errorf("moved: the answer names the URL's query, which may carry a token: %s", w.Body)
 	}
 }
 
