@@ -149,7 +149,7 @@ func New(cfg Config) (*Handler, error) {
 		sigMode:      cfg.RegistrySignatures,
 		client:       cfg.Client,
 		parsed:       front.NewParsed[parsedPackument](front.ParsedEntries, front.ParsedBytes),
-		index:        front.Recent[*docIndex]{TTL: indexTTL, Size: indexSize},
+		index:        front.Recent[*docIndex]{TTL: indexTTL, Size: indexSize, Weight: indexWeight, MaxWeight: indexBytes},
 		noticed:      front.Recent[struct{}]{TTL: noticeWindow, Size: noticedSize},
 	}
 	var err error

@@ -14,7 +14,17 @@ const (
 	// for 344 packuments) with room to spare: facts are a few hundred
 	// bytes per version, and kept for indexTTL only.
 	indexSize = 1024
+	// indexBytes bounds the facts kept, at indexedBytes per version
+	// (measured: about 430 bytes, with the strings they hold): 32 MiB is
+	// some 65,000 versions, twice what an install of 350 packages reads,
+	// while a few packuments with tens of thousands of versions each no
+	// longer stay for the minute a thousand of them could.
+	indexBytes   = 32 << 20
+	indexedBytes = 512
 )
+
+// indexWeight is what the facts of x cost, for indexBytes.
+func indexWeight(x *docIndex) int64 { return int64(len(x.versions)) * indexedBytes }
 
 // indexed is what sigil knows about one version of a recent packument.
 type indexed struct {
