@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 
 	"github.com/dgraph-io/badger/v4"
 )
@@ -138,4 +139,61 @@ func (s *Store) PinNPMKeys(ctx context.Context, registry string, keys map[string
 		}
 	}
 	return pinned, nil
+}
+
+// NPMKeyPins is what was pinned for one npm registry.
+type NPMKeyPins struct {
+	Registry string            // the registry's base URL, as sigil serve names it
+	Keys     map[string]string // key ID → key, as first seen
+}
+
+// ResetNPMKeys forgets every pinned npm registry signing key, of every
+// registry, and returns what it forgot, sorted by registry. It is an
+// operator's deliberate answer to a key rotation they have checked: the
+// next keys document sigil serve reads is pinned afresh. It touches no
+// other record. Nothing in sigil serve calls it.
+func (s *Store) ResetNPMKeys(ctx context.Context) ([]NPMKeyPins, error) {
+	var out []NPMKeyPins
+	err := s.update(ctx, func(txn *badger.Txn) error {
+		out = out[:0]
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(nsNPMKeys), PrefetchValues: false})
+		var keys [][]byte
+		for it.Rewind(); it.Valid(); it.Next() {
+			item := it.Item()
+			k := item.KeyCopy(nil)
+			registry, rest, ok := readString(k[len(nsNPMKeys):])
+			if !ok || len(rest) != 0 {
+				it.Close()
+				return fmt.Errorf("malformed npm keys record %q", k)
+			}
+			var pinned map[string]string
+			if err := item.Value(func(v []byte) (err error) {
+				pinned, err = decodeNPMKeys(v)
+				return err
+			}); err != nil {
+				// Forgotten all the same: a record sigil cannot read
+				// pins nothing it could verify with.
+				pinned = nil
+			}
+			out = append(out, NPMKeyPins{Registry: registry, Keys: pinned})
+			keys = append(keys, k)
+		}
+		it.Close()
+		for _, k := range keys {
+			if err := txn.Delete(k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reset npm keys: %w", err)
+	}
+	if len(out) > 0 {
+		if err := s.sync(); err != nil {
+			return nil, fmt.Errorf("reset npm keys: %w", err)
+		}
+	}
+	slices.SortFunc(out, func(a, b NPMKeyPins) int { return strings.Compare(a.Registry, b.Registry) })
+	return out, nil
 }

@@ -114,3 +114,43 @@ func TestNPMKeysEncoding(t *testing.T) {
 		}
 	}
 }
+
+func TestResetNPMKeys(t *testing.T) {
+	ctx := t.Context()
+	s := newMemStore(t)
+	const reg = "https://registry.example.test"
+	if got, err := s.ResetNPMKeys(ctx); err != nil || len(got) != 0 {
+		t.Fatalf("reset of nothing = %v, %v", got, err)
+	}
+	a := map[string]string{"SHA256:a": "key-a"}
+	b := map[string]string{"SHA256:b": "key-b", "SHA256:c": "key-c"}
+	if _, err := s.PinNPMKeys(ctx, reg+"/z", a); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.PinNPMKeys(ctx, reg, b); err != nil {
+		t.Fatal(err)
+	}
+	// A package's first-seen pin is another kind of pin: it stays.
+	if _, _, err := s.PinTree(ctx, "npm", "foo", "1.0.0", "tree-1"); err != nil {
+		t.Fatal(err)
+	}
+
+	got, err := s.ResetNPMKeys(ctx)
+	if err != nil || len(got) != 2 || got[0].Registry != reg || !maps.Equal(got[0].Keys, b) ||
+		got[1].Registry != reg+"/z" || !maps.Equal(got[1].Keys, a) {
+		t.Fatalf("reset = %+v, %v", got, err)
+	}
+	for _, r := range []string{reg, reg + "/z"} {
+		if pinned, err := s.PinNPMKeys(ctx, r, nil); err != nil || len(pinned) != 0 {
+			t.Errorf("%s after reset = %v, %v", r, pinned, err)
+		}
+	}
+	// The next keys are pinned afresh, even with other material.
+	rotated := map[string]string{"SHA256:b": "new-key-b"}
+	if pinned, err := s.PinNPMKeys(ctx, reg, rotated); err != nil || !maps.Equal(pinned, rotated) {
+		t.Errorf("pin after reset = %v, %v", pinned, err)
+	}
+	if tree, _, err := s.PinnedTree(ctx, "npm", "foo", "1.0.0"); err != nil || tree != "tree-1" {
+		t.Errorf("package pin after reset = %q, %v", tree, err)
+	}
+}

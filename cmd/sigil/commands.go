@@ -14,5 +14,6 @@ func commands() []*cli.Command {
 		serveCommand(),
 		tokenCommand(),
 		logCommand(),
+		cacheCommand(),
 	}
 }

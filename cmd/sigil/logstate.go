@@ -2,8 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 
 	"github.com/urfave/cli/v2"
 
@@ -100,20 +98,9 @@ func openLogState(c *cli.Context) (*cache.LogState, func(), error) {
 	if err != nil {
 		return nil, nil, usageError("--log-key: "+err.Error(), "")
 	}
-	dir := c.String("cache-dir")
-	if dir == "" {
-		base, err := os.UserCacheDir()
-		if err != nil {
-			return nil, nil, usageError("no user cache directory: "+err.Error(), "set --cache-dir")
-		}
-		dir = filepath.Join(base, "sigil")
-	}
-	if _, err := os.Stat(dir); err != nil {
-		return nil, nil, checkFailed(fmt.Errorf("cache directory: %w", err), "give the --cache-dir sigil serve uses")
-	}
-	store, err := cache.Open(dir, cache.Options{})
+	store, err := openStoppedCache(c)
 	if err != nil {
-		return nil, nil, checkFailed(fmt.Errorf("opening the cache in %s: %w", dir, err), "stop sigil serve first: the cache has one user at a time")
+		return nil, nil, err
 	}
 	st, err := store.Log(vk.Name())
 	if err != nil {

@@ -263,7 +263,7 @@ func (k *keyring) load(ctx context.Context) *keyState {
 	}
 	if len(changes) > 0 {
 		st.changed = "the registry's signing keys differ from those sigil pinned on first use: " + strings.Join(changes, "; ") +
-			" (if the registry rotated its keys, check the change and reset the pins)"
+			" (if the registry rotated its keys: check the change, stop sigil and run 'sigil cache reset-registry-keys' with its --cache-dir)"
 		k.log.Error("npm: SECURITY: registry signing keys changed", "registry", k.registry, "changes", strings.Join(changes, "; "))
 	}
 	if len(st.keys) == 0 {

@@ -214,6 +214,10 @@ func TestRegistryKeyChange(t *testing.T) {
 	if !strings.Contains(msg, want) {
 		t.Errorf("message lacks %q:\n%s", want, msg)
 	}
+	// The message names the command that resets the pins.
+	if hint := "run 'sigil cache reset-registry-keys' with its --cache-dir"; !strings.Contains(msg, hint) {
+		t.Errorf("message lacks %q:\n%s", hint, msg)
+	}
 	pinned, _ := r.pins.PinNPMKeys(t.Context(), upstreamBase, nil)
 	if !maps.Equal(pinned, map[string]string{k.id: k.pub, added.id: added.pub}) {
 		t.Errorf("pins %v: the pinned key must stay, the new one be added", pinned)
