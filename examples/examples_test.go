@@ -52,3 +52,58 @@ func TestPrometheusExampleScrapesMetrics(t *testing.T) {
 		}
 	}
 }
+
+// TestSystemdExampleTokens keeps the service example working as shipped:
+// it listens beyond loopback, so tokens are on, and the token file is one
+// the service's user owns (sigil refuses one that group or others may
+// write, and a DynamicUser= could not read a file 'sigil token add' made).
+func TestSystemdExampleTokens(t *testing.T) {
+	unit := settings(t, "systemd/sigil.service")
+	env := settings(t, "systemd/sigil.env")
+	if unit["DynamicUser"] != "" {
+		t.Errorf("sigil.service has DynamicUser=%s: it could not read a token file that the operator made", unit["DynamicUser"])
+	}
+	user := unit["User"]
+	if user == "" || unit["StateDirectory"] == "" {
+		t.Fatalf("sigil.service: User=%q StateDirectory=%q: want a static user and its state directory", user, unit["StateDirectory"])
+	}
+	tokens := env["SIGIL_AUTH_TOKENS"]
+	if !strings.HasPrefix(env["SIGIL_LISTEN"], "127.0.0.1:") && tokens == "" {
+		t.Fatalf("sigil.env listens on %s without SIGIL_AUTH_TOKENS", env["SIGIL_LISTEN"])
+	}
+	if want := "/var/lib/" + unit["StateDirectory"] + "/"; !strings.HasPrefix(tokens, want) {
+		t.Errorf("SIGIL_AUTH_TOKENS=%s is not in the service's state directory %s", tokens, want)
+	}
+	// The instructions make the file as the service's user, at that path.
+	add := "sudo -u " + user + " sigil token add --file " + tokens + " "
+	for _, f := range []string{"systemd/sigil.service", "systemd/sigil.env"} {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(data), add) {
+			t.Errorf("%s does not say to run %q", f, add)
+		}
+	}
+}
+
+// settings reads the NAME=VALUE lines of a unit or environment file,
+// comments and sections left out.
+func settings(t *testing.T, file string) map[string]string {
+	t.Helper()
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, line := range strings.Split(string(data), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || line[0] == '#' || line[0] == '[' {
+			continue
+		}
+		if k, v, ok := strings.Cut(line, "="); ok {
+			out[k] = v
+		}
+	}
+	return out
+}
