@@ -124,21 +124,11 @@ func (s *Store) PutBlob(ctx context.Context, sum [32]byte, r io.Reader) error {
 // dropChunks gives back the pages that writing the n chunks of sum mapped
 // (mapped.go); they are on disk.
 func (s *Store) dropChunks(sum [32]byte, n uint64) {
-	if s.vmaps == nil {
-		return
+	keys := make([][]byte, n)
+	for i := range n {
+		keys[i] = blobChunkKey(sum, i)
 	}
-	_ = s.db.View(func(txn *badger.Txn) error {
-		for i := range n {
-			item, err := txn.Get(blobChunkKey(sum, i))
-			if err != nil {
-				return err
-			}
-			if err := item.Value(func(v []byte) error { s.vmaps.dropMapped(v); return nil }); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	s.dropValues(keys...)
 }
 
 // stored accounts for a blob PutBlob made visible (size bytes new) or

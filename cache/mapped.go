@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/dgraph-io/badger/v4"
 )
 
 // Badger reads and writes its value log through shared file mappings, and
@@ -25,6 +27,26 @@ import (
 // that file's read lock (inside Item.Value), so the file can be neither
 // unmapped nor truncated meanwhile. Memory of any other kind (the heap,
 // an in-memory store) is never touched.
+
+// dropValues gives back the pages of the values of keys, just written:
+// Badger wrote them through the value log's mapping (mapped.go).
+func (s *Store) dropValues(keys ...[]byte) {
+	if s.vmaps == nil {
+		return
+	}
+	_ = s.db.View(func(txn *badger.Txn) error {
+		for _, k := range keys {
+			item, err := txn.Get(k)
+			if err != nil {
+				return err
+			}
+			if err := item.Value(func(v []byte) error { s.vmaps.dropMapped(v); return nil }); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
 
 // valueLogMaps knows the address ranges of the store's value log mappings.
 type valueLogMaps struct {

@@ -86,3 +86,21 @@ func TestBlobPagesGiveBack(t *testing.T) {
 		t.Errorf("reopening and reading a %d MiB blob back left %d MiB of file pages resident", size>>20, grew>>20)
 	}
 }
+
+// TestMetaPagesGiveBack: storing a large metadata document does not leave
+// its value log pages resident either.
+func TestMetaPagesGiveBack(t *testing.T) {
+	ctx := context.Background()
+	s := openDisk(t, t.TempDir())
+	defer s.Close()
+	body, _ := content(9, 12<<20)
+	before := rssFile(t)
+	for i := range 3 {
+		if err := s.PutMeta(ctx, "https://registry.test/big-"+strconv.Itoa(i), Meta{Body: body}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if grew := rssFile(t) - before; grew > 8<<20 {
+		t.Errorf("storing 36 MiB of documents left %d MiB of file pages resident", grew>>20)
+	}
+}

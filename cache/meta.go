@@ -137,6 +137,9 @@ func (s *Store) PutMeta(ctx context.Context, key string, m Meta) error {
 	if old >= valueThreshold {
 		s.garbage.Add(old) // the replaced value stays in the value log
 	}
+	if len(v) >= valueThreshold {
+		s.dropValues(k) // written through the value log's mapping
+	}
 	if s.metas.fits(string(k), m) {
 		s.metas.add(string(k), m.clone())
 	} else {
