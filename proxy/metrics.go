@@ -32,7 +32,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sigil_requests_total",
-			Help: "HTTP requests the mirror routes answered, by front (composer, npm) and status class (2xx...).",
+			Help: "HTTP requests answered, by front (composer, npm; forward for forward mode's tunnels and refusals) and status class (2xx...).",
 		}, []string{"front", "code"}),
 		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sigil_response_bytes_total",
@@ -74,16 +74,42 @@ func (m *Metrics) Instrument(front string, h http.Handler) http.Handler {
 	if m == nil {
 		return h
 	}
-	bytes := m.bytes.WithLabelValues(front)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		cw := &countingWriter{ResponseWriter: w}
-		h.ServeHTTP(cw, r)
-		if cw.status == 0 {
-			cw.status = http.StatusOK
-		}
-		m.requests.WithLabelValues(front, strconv.Itoa(cw.status/100)+"xx").Inc()
-		bytes.Add(float64(cw.n))
+		m.Serve(front, w, func(w http.ResponseWriter) bool {
+			h.ServeHTTP(w, r)
+			return true
+		})
 	})
+}
+
+// Serve runs serve with a writer that counts what it answers under front,
+// as Instrument does, for a handler that may decline a request: serve
+// reports whether it answered, and a declined request (nothing written) is
+// not counted. It returns what serve returned. A nil m only runs serve.
+func (m *Metrics) Serve(front string, w http.ResponseWriter, serve func(http.ResponseWriter) bool) bool {
+	if m == nil {
+		return serve(w)
+	}
+	cw := &countingWriter{ResponseWriter: w}
+	if !serve(cw) {
+		return false
+	}
+	if cw.status == 0 {
+		cw.status = http.StatusOK
+	}
+	m.Count(front, cw.status)
+	m.bytes.WithLabelValues(front).Add(float64(cw.n))
+	return true
+}
+
+// Count counts one request answered under front with status, for answers
+// no handler writes through Instrument: forward mode's tunnels and
+// refusals. A nil m counts nothing.
+func (m *Metrics) Count(front string, status int) {
+	if m == nil {
+		return
+	}
+	m.requests.WithLabelValues(front, strconv.Itoa(status/100)+"xx").Inc()
 }
 
 // Rendered counts one served metadata document of front: reused (hit) or

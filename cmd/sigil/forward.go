@@ -44,6 +44,7 @@ type forwardParts struct {
 	logger      *slog.Logger
 	budget      *proxy.MetadataBudget // charged by intercepted requests too
 	renderedDir string                // the fronts' RenderedDir
+	metrics     *proxy.Metrics        // the mirror's: intercepted requests count under the same fronts
 }
 
 // forwardHandler returns the handler of sigil's listener: the mirror
@@ -58,7 +59,7 @@ func forwardHandler(c *cli.Context, mirror http.Handler, parts forwardParts) (ht
 		if len(allow) > 0 {
 			return nil, nil, usageError("--allow-host needs --ca-dir", "forward mode needs a CA: 'sigil ca init --dir DIR', then --ca-dir DIR")
 		}
-		return forward.NonProxyOnly(mirror, logger), func() {}, nil
+		return forward.NonProxyOnly(mirror, logger, parts.metrics), func() {}, nil
 	}
 	ca, err := certs.LoadCA(dir)
 	if err != nil {
@@ -81,12 +82,13 @@ func forwardHandler(c *cli.Context, mirror http.Handler, parts forwardParts) (ht
 			Client:      parts.client,
 			Forward:     true,
 			Logger:      parts.logger.With("part", "composer-forward"),
+			Metrics:     parts.metrics,
 			RenderedDir: parts.renderedDir,
 		})
 		if err != nil {
 			return nil, nil, usageError(err.Error(), "")
 		}
-		upstreams = append(upstreams, forward.Upstream{URL: u, Front: h})
+		upstreams = append(upstreams, forward.Upstream{URL: u, Front: countedFront{h, "composer", parts.metrics}})
 	}
 	if u := parts.npmURL; u != nil {
 		cfg := npm.Config{
@@ -102,6 +104,7 @@ func forwardHandler(c *cli.Context, mirror http.Handler, parts forwardParts) (ht
 			Client:      parts.client,
 			Forward:     true,
 			Logger:      parts.logger.With("part", "npm-forward"),
+			Metrics:     parts.metrics,
 			RenderedDir: parts.renderedDir,
 		}
 		// serve checked the flag already, for the mirror.
@@ -112,7 +115,7 @@ func forwardHandler(c *cli.Context, mirror http.Handler, parts forwardParts) (ht
 		if err != nil {
 			return nil, nil, usageError(err.Error(), "")
 		}
-		upstreams = append(upstreams, forward.Upstream{URL: u, Front: h})
+		upstreams = append(upstreams, forward.Upstream{URL: u, Front: countedFront{h, "npm", parts.metrics}})
 	}
 	for _, up := range upstreams {
 		if err := ca.Permits(up.URL.Host); up.URL.Scheme == "https" && err != nil {
@@ -140,6 +143,7 @@ func forwardHandler(c *cli.Context, mirror http.Handler, parts forwardParts) (ht
 		},
 		NonProxy: mirror,
 		Logger:   logger,
+		Metrics:  parts.metrics,
 	})
 	if err != nil {
 		hint := ""
@@ -176,4 +180,42 @@ func forwardPrefix(u *url.URL) string {
 		return "/"
 	}
 	return p
+}
+
+// forwardFront is a front as forward mode uses it (composer.Handler and
+// npm.Handler with Forward set).
+type forwardFront interface {
+	http.Handler
+	forward.Router
+	forward.Archives
+}
+
+// countedFront counts what a forward-mode front answers in the metrics,
+// under the same front name as the mirror's routes, archives served by
+// their URL included.
+type countedFront struct {
+	front   forwardFront
+	name    string
+	metrics *proxy.Metrics
+}
+
+var _ forwardFront = countedFront{}
+
+func (f countedFront) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f.metrics.Serve(f.name, w, func(w http.ResponseWriter) bool {
+		f.front.ServeHTTP(w, r)
+		return true
+	})
+}
+
+func (f countedFront) Routes(escapedPath string) bool { return f.front.Routes(escapedPath) }
+
+func (f countedFront) ArchiveOrigin(ctx context.Context, origin string) bool {
+	return f.front.ArchiveOrigin(ctx, origin)
+}
+
+func (f countedFront) ServeArchiveURL(w http.ResponseWriter, r *http.Request, archiveURL string) bool {
+	return f.metrics.Serve(f.name, w, func(w http.ResponseWriter) bool {
+		return f.front.ServeArchiveURL(w, r, archiveURL)
+	})
 }

@@ -252,7 +252,7 @@ func runServe(c *cli.Context) error {
 		return err
 	}
 
-	handler, stopForward, err := forwardHandler(c, mux, forwardParts{composerURL, npmURL, upstream, verifier, store, pol, upstreamClient, logger, budget, cacheDir})
+	handler, stopForward, err := forwardHandler(c, mux, forwardParts{composerURL, npmURL, upstream, verifier, store, pol, upstreamClient, logger, budget, cacheDir, metrics})
 	if err != nil {
 		return err
 	}

@@ -218,6 +218,7 @@ type rigOptions struct {
 	mode             policy.Mode
 	untrusted        bool         // sigil does not trust the registry's CA
 	store            *cache.Store // sigil's cache; nil: a new one
+	metrics          *proxy.Metrics
 }
 
 func newRig(t *testing.T, o rigOptions) *rig {
@@ -261,7 +262,8 @@ func newRig(t *testing.T, o rigOptions) *rig {
 			r.nonHits.Add(1)
 			io.WriteString(w, "mirror "+req.URL.Path)
 		}),
-		Logger: cmp.Or(o.log, testLogger(t)),
+		Logger:  cmp.Or(o.log, testLogger(t)),
+		Metrics: o.metrics,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -16,6 +16,7 @@ import (
 	"github.com/elazarl/goproxy"
 
 	"github.com/sigilproxy/sigil/certs"
+	"github.com/sigilproxy/sigil/proxy"
 )
 
 // Router is implemented by a front that can tell its own routes from the
@@ -90,7 +91,17 @@ type Config struct {
 	// Logger receives a line for every refusal, pass-through and
 	// failure. Default: discard.
 	Logger *slog.Logger
+	// Metrics counts, under the front "forward", what the Proxy answers
+	// itself: each tunnel (a CONNECT when its target answered the dial or
+	// did not, a plain request with the target's status) and each
+	// refusal, inside intercepted connections too. The requests a front
+	// answers are the front's to count. Default: none.
+	Metrics *proxy.Metrics
 }
+
+// metricsFront is the front Config.Metrics counts the Proxy's own answers
+// under.
+const metricsFront = "forward"
 
 // Proxy is sigil's forward proxy (see the package doc). It serves the
 // intercepted connections on a server of its own: Close or Shutdown it
@@ -105,6 +116,7 @@ type Proxy struct {
 	nonProxy  http.Handler
 	dial      func(ctx context.Context, network, addr string) (net.Conn, error)
 	log       *slog.Logger
+	metrics   *proxy.Metrics
 
 	gp   *goproxy.ProxyHttpServer
 	mitm *mitmServer
@@ -125,6 +137,7 @@ func New(cfg Config) (*Proxy, error) {
 		nonProxy:  cfg.NonProxy,
 		dial:      cfg.Dial,
 		log:       cfg.Logger,
+		metrics:   cfg.Metrics,
 	}
 	for i := range cfg.Upstreams {
 		up := &cfg.Upstreams[i]
@@ -195,7 +208,15 @@ func (p *Proxy) newGoproxy() *goproxy.ProxyHttpServer {
 	gp.NonproxyHandler = p.nonProxy
 	gp.ConnectDial = nil
 	gp.ConnectDialWithReq = func(req *http.Request, network, addr string) (net.Conn, error) {
-		return p.dialAllowed(req.Context(), network, addr)
+		// Only an accepted CONNECT (a tunnel) dials here: goproxy
+		// answers 200 when it connected, 502 when it did not.
+		c, err := p.dialAllowed(req.Context(), network, addr)
+		if err != nil {
+			p.metrics.Count(metricsFront, http.StatusBadGateway)
+		} else {
+			p.metrics.Count(metricsFront, http.StatusOK)
+		}
+		return c, err
 	}
 	gp.Tr = &http.Transport{
 		Proxy:                 nil,
@@ -245,7 +266,10 @@ func (p *Proxy) servePlain(w http.ResponseWriter, r *http.Request) {
 	case actIntercept:
 		p.serveIntercepted(w, r.WithContext(context.WithValue(r.Context(), originKey{}, d.origin)))
 	case actTunnel:
-		p.gp.ServeHTTP(w, r) // goproxy forwards it untouched, through dialAllowed
+		p.metrics.Serve(metricsFront, w, func(w http.ResponseWriter) bool {
+			p.gp.ServeHTTP(w, r) // goproxy forwards it untouched, through dialAllowed
+			return true
+		})
 	default:
 		p.refuse(w, r, d)
 	}
@@ -286,6 +310,7 @@ func (p *Proxy) handleConnect(host string, ctx *goproxy.ProxyCtx) (*goproxy.Conn
 			reason: "that is sigil itself, which serves its mirror routes over plain HTTP"}
 	}
 	p.logRefusal(r, d)
+	p.metrics.Count(metricsFront, d.status)
 	resp := goproxy.NewResponse(r, goproxy.ContentTypeText+"; charset=utf-8", d.status, refusalLine(r.Method, d))
 	resp.Header.Set("Connection", "close")
 	ctx.Resp = resp
@@ -295,6 +320,7 @@ func (p *Proxy) handleConnect(host string, ctx *goproxy.ProxyCtx) (*goproxy.Conn
 // refuse answers a plain proxy request that is not let through.
 func (p *Proxy) refuse(w http.ResponseWriter, r *http.Request, d decision) {
 	p.logRefusal(r, d)
+	p.metrics.Count(metricsFront, d.status)
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("Connection", "close")

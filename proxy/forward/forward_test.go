@@ -505,7 +505,7 @@ func TestNonProxyRequests(t *testing.T) {
 
 func TestNonProxyOnly(t *testing.T) {
 	target := newCountingListener(t)
-	h := NonProxyOnly(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "mirror "+r.URL.Path) }), testLogger(t))
+	h := NonProxyOnly(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "mirror "+r.URL.Path) }), testLogger(t), nil)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	r := &rig{t: t, srv: srv, ca: testCA(t)}

@@ -110,12 +110,14 @@ func (m *mitmServer) hijack(d decision) func(*http.Request, net.Conn, *goproxy.P
 func (p *Proxy) serveIntercepted(w http.ResponseWriter, r *http.Request) {
 	origin, ok := r.Context().Value(originKey{}).(string)
 	if !ok {
+		p.metrics.Count(metricsFront, http.StatusInternalServerError)
 		http.Error(w, "sigil: a connection without a target", http.StatusInternalServerError)
 		return
 	}
 	if !sameOrigin(r.Host, origin) {
 		// The connection was decided for origin; a request for another
 		// host on it would route around that decision.
+		p.metrics.Count(metricsFront, http.StatusMisdirectedRequest)
 		http.Error(w, "sigil: this connection is for "+origin+", not for "+oneLine(r.Host), http.StatusMisdirectedRequest)
 		return
 	}
@@ -154,6 +156,7 @@ func (up *upstream) routes(r *http.Request) bool {
 func (p *Proxy) unknownURL(w http.ResponseWriter, r *http.Request, u string) {
 	shown := proxy.RedactURL(u)
 	p.log.Warn("forward: refused a URL that no metadata sigil served names", "method", r.Method, "url", shown, "client", r.RemoteAddr)
+	p.metrics.Count(metricsFront, http.StatusNotFound)
 	msg := "sigil has not seen metadata naming " + oneLine(shown) + ", so it cannot verify it and refuses it. " +
 		"hint: an install from a lock file works only through a sigil that served the metadata naming its archives; " +
 		"let the metadata pass through sigil first (composer update --lock does, and keeps the locked versions)"
