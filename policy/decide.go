@@ -181,6 +181,7 @@ type decision struct {
 	reasons  []string
 	block    bool // a reason that blocks in enforce mode
 	unsigned bool // the package has no keys
+	notice   bool // the unsigned = warn policy's notice is among the reasons
 	signed   bool // a valid statement covers the version
 }
 
@@ -309,7 +310,10 @@ func noStatement(t *tlog.PackageTrust, version string) string {
 func (d *decision) unsignedPolicy(s Settings, t *tlog.PackageTrust) {
 	switch s.Unsigned {
 	case UnsignedWarn:
-		d.reasons = append(d.reasons, d.id()+": "+unsignedMessage(t)+"; served under the unsigned = warn policy")
+		// About the package, not the version: the same sentence for
+		// every version (see Verdict.NoticeOnly).
+		d.notice = true
+		d.reasons = append(d.reasons, d.pkg+": "+unsignedMessage(t)+"; served under the unsigned = warn policy")
 	case UnsignedDeny:
 		d.fail("%s, and the policy denies unsigned packages (unsigned = deny)", unsignedMessage(t))
 	}
@@ -372,6 +376,7 @@ func (d *decision) verdict(s Settings) Verdict {
 		v.Action = Block
 	case len(d.reasons) > 0:
 		v.Action = Warn
+		v.NoticeOnly = d.notice && len(d.reasons) == 1
 	}
 	return v
 }

@@ -68,9 +68,17 @@ func check(t *testing.T, got Verdict, w want) {
 		t.Errorf("verdict = %v signed=%v (%q), want %v signed=%v", got.Action, got.Signed, got.Reason(), w.action, w.signed)
 	}
 	for _, r := range got.Reasons {
-		if !strings.HasPrefix(r, "acme/foo@") {
+		// The unsigned = warn notice is about the package: it names no
+		// version, so that it is one sentence for every version.
+		notice := strings.HasPrefix(r, "acme/foo: the package is unsigned") && strings.HasSuffix(r, unsignedWarnOnly+" policy")
+		if !strings.HasPrefix(r, "acme/foo@") && !notice {
 			t.Errorf("reason %q does not start with package@version", r)
 		}
+	}
+	// Only the notice alone is NoticeOnly: the fronts then say nothing
+	// with the archive.
+	if noticeOnly := w.action == Warn && !w.failed(); got.NoticeOnly != noticeOnly {
+		t.Errorf("verdict %v NoticeOnly=%v (%q), want %v", got.Action, got.NoticeOnly, got.Reason(), noticeOnly)
 	}
 	for _, sub := range w.reasons {
 		if !strings.Contains(got.Reason(), sub) {
@@ -278,7 +286,37 @@ func TestRegistrySignatureWarns(t *testing.T) {
 	m := meta("1.0.0")
 	m.Registry = RegistrySignature{Problems: []string{"acme/foo@1.0.0: no registry signature"}}
 	v := (&Config{}).Version(signedEvidence(), m)
-	if v.Action != Warn || v.Failed || !v.Signed || v.Reason() != "acme/foo@1.0.0: no registry signature" {
+	if v.Action != Warn || v.Failed || !v.Signed || v.NoticeOnly || v.Reason() != "acme/foo@1.0.0: no registry signature" {
 		t.Errorf("verdict %+v", v)
+	}
+}
+
+// TestNoticeOnly: the unsigned = warn notice alone is NoticeOnly, at
+// metadata and at archive time, and one sentence for every version; any
+// other reason beside it, failing or not, is news the archive carries.
+func TestNoticeOnly(t *testing.T) {
+	cfg := &Config{Unsigned: UnsignedWarn}
+	ev := unsignedEvidence()
+	regWarn := meta("1.0.0")
+	regWarn.Registry = RegistrySignature{Problems: []string{"acme/foo@1.0.0: no registry signature"}}
+	for _, c := range []struct {
+		name string
+		v    Verdict
+		want bool
+	}{
+		{"version", cfg.Version(ev, meta("1.0.0")), true},
+		{"archive first seen", cfg.Archive(ev, meta("1.0.0"), ArchiveFacts{Tree: treeA, Manifest: manA, Pinned: treeA, PinnedManifest: manA}), true},
+		{"registry signature warning beside it", cfg.Version(ev, regWarn), false},
+		{"pin mismatch, warn mode", (&Config{Mode: ModeWarn, Unsigned: UnsignedWarn}).Archive(ev, meta("1.0.0"), ArchiveFacts{Tree: treeB, Manifest: manA, Pinned: treeA}), false},
+		{"unsigned allow", (&Config{}).Version(ev, meta("1.0.0")), false},
+		{"unsigned deny, warn mode", (&Config{Mode: ModeWarn, Unsigned: UnsignedDeny}).Version(ev, meta("1.0.0")), false},
+	} {
+		if c.v.NoticeOnly != c.want {
+			t.Errorf("%s: NoticeOnly=%v (%v %q), want %v", c.name, c.v.NoticeOnly, c.v.Action, c.v.Reason(), c.want)
+		}
+	}
+	a, b := cfg.Version(ev, meta("1.0.0")), cfg.Version(ev, meta("2.0.0"))
+	if a.Reason() != b.Reason() {
+		t.Errorf("the notice differs between versions: %q, %q", a.Reason(), b.Reason())
 	}
 }

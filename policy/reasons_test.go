@@ -50,11 +50,15 @@ func TestReasonTexts(t *testing.T) {
 		{"unsigned deny", Config{Unsigned: UnsignedDeny}, unsignedEvidence(), nil,
 			"acme/foo@1.0.0: the package is unsigned: no key was ever registered for acme or acme/foo, and the policy denies unsigned packages (unsigned = deny)"},
 		{"unsigned warn", Config{Unsigned: UnsignedWarn}, unsignedEvidence(), nil,
-			"acme/foo@1.0.0: the package is unsigned: no key was ever registered for acme or acme/foo; served under the unsigned = warn policy"},
+			"acme/foo: the package is unsigned: no key was ever registered for acme or acme/foo; served under the unsigned = warn policy"},
 		{"no evidence", Config{}, &Evidence{}, nil, "acme/foo@1.0.0: no release log evidence was available"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			m := meta(strings.TrimPrefix(c.want[:strings.Index(c.want, ":")], "acme/foo@"))
+			version := "1.0.0" // the unsigned = warn notice names none
+			if _, v, ok := strings.Cut(c.want[:strings.Index(c.want, ":")], "@"); ok {
+				version = v
+			}
+			m := meta(version)
 			var v Verdict
 			if c.a != nil {
 				v = c.cfg.Archive(c.ev, m, *c.a)

@@ -31,6 +31,9 @@ func (a Action) String() string {
 // Verdict is the decision about one version of one package, with the
 // reasons a person needs to act on it. Reasons are complete sentences that
 // name the package, the version and the problem; they are shown to clients.
+// The one reason about the package as a whole, the unsigned = warn
+// policy's notice, names the package only: it is the same sentence for
+// every version, so it can be told once per package.
 type Verdict struct {
 	Action  Action
 	Reasons []string
@@ -43,6 +46,13 @@ type Verdict struct {
 	// unsigned = warn policy. The proxy never caches the bytes of a failed
 	// verdict as verified.
 	Failed bool
+	// NoticeOnly is true for a Warn whose one reason is the unsigned =
+	// warn policy's notice that the package is unsigned: nothing failed
+	// and nothing is wrong with the version or its archive. The notice is
+	// about the package, so the fronts tell it once per package, with the
+	// metadata, and not again with each archive; any other reason (a
+	// registry signature problem, a failed check) makes it false.
+	NoticeOnly bool
 }
 
 // Blocked reports whether the version must be kept from the client.

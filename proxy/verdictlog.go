@@ -122,14 +122,16 @@ func (l *verdictLog) versions(ctx context.Context, eco, pkg string, facts []Vers
 }
 
 // archive records the verdict of one archive request and logs a line when
-// it differs from the last one logged for that version: Warn when it is
-// not a plain Allow, Debug otherwise.
+// it differs from the last one logged for that version: Warn when it says
+// more than the package's decision line did, nothing otherwise (a plain
+// Allow, or the unsigned = warn notice alone, which is about the package
+// and in its line already).
 func (l *verdictLog) archive(ctx context.Context, f *VersionFacts, vd policy.Verdict) {
 	a := actionIndex(vd.Action)
 	l.mu.Lock()
 	l.counts.archives[a]++
 	l.mu.Unlock()
-	if vd.Action == policy.Allow && len(vd.Reasons) == 0 {
+	if vd.Action == policy.Allow && len(vd.Reasons) == 0 || vd.NoticeOnly {
 		return
 	}
 	var h maphash.Hash

@@ -163,7 +163,9 @@ func (h *Handler) serveArchive(w http.ResponseWriter, r *http.Request, e *archiv
 		if reason == "" {
 			reason = pkg + " " + version
 		}
-		if h.warnFirst(w, r, reason) {
+		// The unsigned = warn notice alone is about the package, and
+		// its metadata said it: the archive adds nothing to tell.
+		if !a.Verdict.NoticeOnly && h.warnFirst(w, r, reason) {
 			return
 		}
 		hdr.Set("X-Sigil-Verdict", headerValue(string(h.core.Mode)+"; warned=1; "+reason, 2048))
@@ -178,8 +180,10 @@ const (
 	warnedSize = 4096
 )
 
-// warnFirst tells Composer about an archive served with a warning, where
-// its user looks: Composer prints nothing of a successful download, but
+// warnFirst tells Composer about an archive served with a warning (a
+// problem with this archive, not the unsigned = warn notice, which the
+// metadata tells once per package), where its user looks: Composer prints
+// nothing of a successful download, but
 // prints the "warning" of a JSON answer of 400 or more
 // (HttpDownloader::outputWarnings) and retries a GET answered 425 Too
 // Early (CurlDownloader, with 423, 5xx, up to three times). So the first

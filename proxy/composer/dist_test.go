@@ -11,6 +11,7 @@ import (
 	"github.com/sigilproxy/sigil/policy"
 	"github.com/sigilproxy/sigil/proxy"
 	"github.com/sigilproxy/sigil/proxy/internal/fronttest"
+	"github.com/sigilproxy/sigil/release"
 )
 
 // distRig serves acme/foo v1.0.0 (zip) and dev-main (tar, in ~dev.json).
@@ -66,16 +67,16 @@ func TestDistServe(t *testing.T) {
 
 func TestDistWarn(t *testing.T) {
 	r := distRig(t)
-	r.checker.set("v1.0.0", policy.Warn, false, "acme/foo@v1.0.0: unsigned")
+	r.checker.set("v1.0.0", policy.Warn, false, "acme/foo@v1.0.0: the archive's tree hash differs")
 	// First the reason, where Composer prints it and retries...
 	resp, body := r.Get("/composer/dists/acme/foo/v1.0.0/c10.zip")
 	if resp.StatusCode != http.StatusTooEarly || resp.Header.Get("Content-Type") != "application/json" ||
-		!strings.Contains(string(body), `"warning":"sigil serves this archive with a warning: acme/foo@v1.0.0: unsigned"`) {
+		!strings.Contains(string(body), `"warning":"sigil serves this archive with a warning: acme/foo@v1.0.0: the archive's tree hash differs"`) {
 		t.Errorf("first GET: %d %s", resp.StatusCode, body)
 	}
 	// ...then the archive.
 	resp, _ = r.Get("/composer/dists/acme/foo/v1.0.0/c10.zip")
-	if resp.StatusCode != 200 || !strings.Contains(resp.Header.Get("X-Sigil-Verdict"), "acme/foo@v1.0.0: unsigned") {
+	if resp.StatusCode != 200 || !strings.Contains(resp.Header.Get("X-Sigil-Verdict"), "acme/foo@v1.0.0: the archive's tree hash differs") {
 		t.Errorf("retry: %d %q", resp.StatusCode, resp.Header.Get("X-Sigil-Verdict"))
 	}
 	// An allowed archive is served at once.
@@ -83,6 +84,21 @@ func TestDistWarn(t *testing.T) {
 	r.h.warned.Purge()
 	if resp, _ := r.Get("/composer/dists/acme/foo/v1.0.0/c10.zip"); resp.StatusCode != 200 {
 		t.Errorf("allowed: %d", resp.StatusCode)
+	}
+}
+
+// TestDistUnsignedWarnServedAtOnce: the unsigned = warn notice alone is
+// the package's, told by its metadata; its archives are served at once,
+// with no 425 and no warning for Composer to print.
+func TestDistUnsignedWarnServedAtOnce(t *testing.T) {
+	r := distRig(t)
+	r.checker.Set("v1.0.0", fronttest.UnsignedWarn(release.Composer, "acme/foo", "v1.0.0"))
+	resp, body := r.Get("/composer/dists/acme/foo/v1.0.0/c10.zip")
+	if resp.StatusCode != 200 || string(body) != "PK zip bytes of 1.0.0" {
+		t.Fatalf("first GET: %d %s", resp.StatusCode, body)
+	}
+	if hv := resp.Header.Get("X-Sigil-Verdict"); !strings.HasPrefix(hv, "enforce; warned=1; acme/foo: the package is unsigned") {
+		t.Errorf("X-Sigil-Verdict %q", hv)
 	}
 }
 

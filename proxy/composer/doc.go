@@ -67,8 +67,11 @@
 //     is 410 with {"warning": reason}, which Composer prints. An archive
 //     served with a warning is answered, on a client's first GET, 425
 //     with {"warning": reason}, which Composer prints before it retries
-//     and gets the archive (see warnFirst). No answer is
-//     ever 401 or 403, on which Composer would ask for credentials.
+//     and gets the archive (see warnFirst). The unsigned = warn notice,
+//     about a package rather than a version, is one warning line in the
+//     package's p2 file, and neither repeated per version, nor in the
+//     ~dev file, nor with the archives. No answer is ever 401 or 403, on
+//     which Composer would ask for credentials.
 //   - Served documents carry sigil's own validators: an ETag of the served
 //     bytes, and a Last-Modified from the ServedStore that moves when the
 //     bytes do, including when only a verdict changed. If-None-Match and

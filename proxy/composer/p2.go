@@ -68,8 +68,9 @@ func (h *Handler) serveP2(w http.ResponseWriter, r *http.Request, file string) {
 		h.learn(ctx, d)
 	}
 	verdicts, stamp := h.decide(ctx, d)
+	dev := file != pkg
 	h.core.ServeRendered(w, r, key, base, doc.Digest(), front.AppendVerdicts(nil, verdicts), stamp, nil, func() front.Rendition {
-		body, sum := h.filter(d, verdicts, base)
+		body, sum := h.filter(d, verdicts, base, dev)
 		rd := front.Rendition{Body: body, ContentType: contentTypeJSON, CacheControl: "no-cache"}
 		if sum.blocked+sum.warned > 0 {
 			rd.Header = http.Header{"X-Sigil-Verdict": {sum.header(h.core.Mode)}}
@@ -107,19 +108,32 @@ func (h *Handler) decide(ctx context.Context, d *p2Doc) ([]proxy.VersionVerdict,
 	return h.core.DecideStamped(ctx, release.Composer, d.pkg, d.facts)
 }
 
-// filter returns the document to serve: d with the verdicts decide gave.
-// It is a function of its arguments (and the Handler's configuration):
-// what it returns is kept and served again for the same document and
-// verdicts (front.Core.ServeRendered).
-func (h *Handler) filter(d *p2Doc, verdicts []proxy.VersionVerdict, base string) ([]byte, summary) {
+// filter returns the document to serve: d with the verdicts decide gave;
+// dev says d is the package's ~dev file. It is a function of its
+// arguments (and the Handler's configuration): what it returns is kept
+// and served again for the same document and verdicts
+// (front.Core.ServeRendered).
+//
+// Each blocked or warned version gets a warning line, but the unsigned =
+// warn notice (policy.Verdict.NoticeOnly), the same sentence for every
+// version of the package, gets one line per package: in the package's
+// own file only, which Composer reads whenever it reads the ~dev file
+// (ComposerRepository::loadAsyncPackages skips it only when "dev" is the
+// one stability acceptable, which a root's minimum-stability never
+// makes). So an install prints it once.
+func (h *Handler) filter(d *p2Doc, verdicts []proxy.VersionVerdict, base string, dev bool) ([]byte, summary) {
 	var sum summary
 	var notices []notice
+	more := 0 // notices past maxNotices
 	note := func(msg string) {
 		sum.reasons = append(sum.reasons, msg)
 		if len(notices) < maxNotices {
 			notices = append(notices, notice{Message: msg, Versions: "*"})
+		} else {
+			more++
 		}
 	}
+	noticed := ""
 
 	served := make([]served, 0, len(d.entries))
 	j := 0
@@ -142,7 +156,18 @@ func (h *Handler) filter(d *p2Doc, verdicts []proxy.VersionVerdict, base string)
 		case policy.Allow:
 		case policy.Warn:
 			sum.warned++
-			note("sigil allowed with a warning: " + reason)
+			msg := "sigil allowed with a warning: " + reason
+			switch {
+			case !v.NoticeOnly:
+				note(msg)
+			case reason == noticed:
+			case dev:
+				noticed = reason
+				sum.reasons = append(sum.reasons, msg) // X-Sigil-Verdict only
+			default:
+				noticed = reason
+				note(msg)
+			}
 		default: // Block, and any action sigil does not know, fails closed
 			sum.blocked++
 			note("sigil blocked: " + reason)
@@ -153,9 +178,9 @@ func (h *Handler) filter(d *p2Doc, verdicts []proxy.VersionVerdict, base string)
 	if sum.blocked+sum.warned > 0 {
 		h.core.Log.Debug("composer: metadata filtered", "package", d.pkg, "versions", len(d.entries), "blocked", sum.blocked, "warned", sum.warned)
 	}
-	if n := len(sum.reasons) - len(notices); n > 0 {
+	if more > 0 {
 		notices = append(notices, notice{
-			Message:  fmt.Sprintf("sigil: %d more notices about %s; see sigil's log or the X-Sigil-Verdict header", n, d.pkg),
+			Message:  fmt.Sprintf("sigil: %d more notices about %s; see sigil's log or the X-Sigil-Verdict header", more, d.pkg),
 			Versions: "*",
 		})
 	}

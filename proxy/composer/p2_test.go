@@ -169,6 +169,53 @@ func TestP2Warn(t *testing.T) {
 	}
 }
 
+// TestP2UnsignedWarnOneWarning: under unsigned = warn, a package that is
+// only unsigned gets one warning line, in its own p2 file (which Composer
+// reads whenever it reads the ~dev file), not one per version, and none in
+// the ~dev file; a real problem of a version beside it gets its own line.
+func TestP2UnsignedWarnOneWarning(t *testing.T) {
+	log, lines := fronttest.CaptureLog()
+	r := newRig(t, func(c *Config) { c.Logger = log })
+	setupFoo(r)
+	r.up.Set(upstreamBase+"/p2/acme/foo~dev.json", minifiedDoc("acme/foo", []map[string]any{testVersion("dev-main", "d1"), testVersion("dev-next", "d2")}))
+	for _, v := range []string{"v2.0.0", "v1.1.0", "v1.0.0", "dev-main", "dev-next"} {
+		r.checker.Set(v, fronttest.UnsignedWarn(release.Composer, "acme/foo", v))
+	}
+	const want = "sigil allowed with a warning: acme/foo: the package is unsigned: no key was ever registered for acme or acme/foo; served under the unsigned = warn policy"
+	messages := func(file string) []string {
+		t.Helper()
+		resp, body := r.Get("/composer/p2/" + file)
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s: %d %s", file, resp.StatusCode, body)
+		}
+		_, top := servedVersions(t, body, "acme/foo")
+		var msgs []string
+		for _, w := range top["warnings"].([]any) {
+			msgs = append(msgs, w.(map[string]any)["message"].(string))
+		}
+		return msgs
+	}
+	if got := messages("acme/foo.json"); !reflect.DeepEqual(got, []string{want}) {
+		t.Errorf("acme/foo.json warnings:\n%q\nwant one:\n%q", got, want)
+	}
+	resp, body := r.Get("/composer/p2/acme/foo~dev.json")
+	if _, top := servedVersions(t, body, "acme/foo"); top["warnings"] != nil {
+		t.Errorf("acme/foo~dev.json warnings: %v", top["warnings"])
+	}
+	if hv := resp.Header.Get("X-Sigil-Verdict"); hv != "enforce; blocked=0; warned=2; "+want {
+		t.Errorf("~dev X-Sigil-Verdict %q", hv)
+	}
+
+	// A real problem is told beside the notice.
+	r.checker.set("v2.0.0", policy.Block, false, "acme/foo@v2.0.0: the release log could not be checked")
+	if got := messages("acme/foo.json"); !reflect.DeepEqual(got, []string{"sigil blocked: acme/foo@v2.0.0: the release log could not be checked", want}) {
+		t.Errorf("acme/foo.json warnings with a blocked version: %q", got)
+	}
+	if l := lines.String(); l != "" {
+		t.Errorf("the front logged:\n%s", l)
+	}
+}
+
 func TestP2AllAllowedHasNoNotices(t *testing.T) {
 	r := newRig(t)
 	setupFoo(r)

@@ -69,9 +69,12 @@
 //     the same places (npm-notice, X-Sigil-Verdict, the log). A tarball
 //     served with a warning carries its own npm-notice (and
 //     Cache-Control: no-store, for npm to print it), so a tampered
-//     tarball is reported in npm's output when it is installed. npm shows
-//     nothing else from a packument, short of marking versions deprecated,
-//     which would change what it picks.
+//     tarball is reported in npm's output when it is installed; one whose
+//     only reason is the unsigned = warn notice does not (the notice is
+//     about the package, and the packument's npm-notice said it once:
+//     policy.Verdict.NoticeOnly). npm shows nothing else from a
+//     packument, short of marking versions deprecated, which would change
+//     what it picks.
 //   - Tarballs: a request names a package and version, never a URL. The
 //     only URL fetched for a version is its dist.tarball in the upstream's
 //     packument (remembered for a minute after the packument was parsed,

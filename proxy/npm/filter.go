@@ -104,11 +104,8 @@ func (h *Handler) servePackument(w http.ResponseWriter, r *http.Request, name st
 		if sum.blocked+sum.warned > 0 {
 			rd.Header = http.Header{"X-Sigil-Verdict": {sum.header(h.core.Mode)}}
 			rd.CacheControl = "no-store"
-			first := ""
-			if len(sum.reasons) > 0 {
-				first = sum.reasons[0]
-			}
-			h.core.Log.Warn("npm: packument served with blocked or warned versions", "package", p.name, "blocked", sum.blocked, "warned", sum.warned, "first", first)
+			// The Checker's "package decision" line said it.
+			h.core.Log.Debug("npm: packument filtered", "package", p.name, "blocked", sum.blocked, "warned", sum.warned)
 		}
 		return rd
 	})
@@ -145,9 +142,12 @@ func (h *Handler) noticeDue(name string, sum summary) bool {
 // the upstream's and of it.
 func appendDecided(b []byte, ds []decided) []byte {
 	for _, d := range ds {
-		if d.served {
+		switch {
+		case d.noticeOnly:
+			b = append(b, 2)
+		case d.served:
 			b = append(b, 1)
-		} else {
+		default:
 			b = append(b, 0)
 		}
 		b = append(b, d.reason...)
@@ -198,7 +198,12 @@ func wantsAbbreviated(accept []string) bool {
 // summary counts what filter did, for the headers and the log.
 type summary struct {
 	blocked, warned int
-	reasons         []string // of blocked and warned versions, in order
+	// reasons are those of blocked and warned versions, in order, the
+	// package's unsigned = warn notice once (at its first version).
+	reasons []string
+	// noticed counts the warned versions whose one reason is that
+	// notice (policy.Verdict.NoticeOnly).
+	noticed int
 }
 
 func (s summary) header(mode policy.Mode) string {
@@ -209,8 +214,13 @@ func (s summary) header(mode policy.Mode) string {
 	return headerValue(v, 2048)
 }
 
-// notice is the one line npm prints for a packument.
+// notice is the one line npm prints for a packument. A package that is
+// only unsigned under unsigned = warn gets the policy's notice alone: one
+// sentence about the package, not a count of its versions.
 func (s summary) notice(name string) string {
+	if s.blocked == 0 && s.warned == s.noticed && len(s.reasons) == 1 {
+		return headerValue("sigil: "+s.reasons[0], 1024)
+	}
 	var parts []string
 	if s.blocked > 0 {
 		parts = append(parts, fmt.Sprintf("%d %s blocked", s.blocked, plural(s.blocked, "version")))
@@ -238,7 +248,10 @@ func plural(n int, word string) string {
 // decided is the outcome for one version.
 type decided struct {
 	served bool
-	reason string // "" when allowed without a word
+	// noticeOnly: the reason is the package's unsigned = warn notice
+	// alone (policy.Verdict.NoticeOnly).
+	noticeOnly bool
+	reason     string // "" when allowed without a word
 }
 
 // decide decides every version of p: one Checker call for all of them,
@@ -266,7 +279,7 @@ func (h *Handler) decide(ctx context.Context, p *packument, ks *keyState) ([]dec
 		}
 		vd := verdicts[j].Verdict
 		j++
-		out[i] = decided{served: vd.Action == policy.Allow || vd.Action == policy.Warn, reason: vd.Reason()}
+		out[i] = decided{served: vd.Action == policy.Allow || vd.Action == policy.Warn, noticeOnly: vd.NoticeOnly, reason: vd.Reason()}
 		if vd.Action == policy.Allow && len(vd.Reasons) == 0 {
 			out[i].reason = ""
 		} else if out[i].reason == "" {
@@ -294,10 +307,18 @@ func (h *Handler) registry(ks *keyState, pkg string, v *versionFacts, published 
 // headers and the log.
 func summarize(ds []decided) summary {
 	var sum summary
+	notice := ""
 	for _, d := range ds {
 		switch {
 		case !d.served:
 			sum.blocked++
+		case d.noticeOnly:
+			sum.warned++
+			sum.noticed++
+			if d.reason == notice {
+				continue // the same sentence for every version
+			}
+			notice = d.reason
 		case d.reason != "":
 			sum.warned++
 		default:

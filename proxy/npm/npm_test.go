@@ -10,11 +10,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/sigilproxy/sigil/policy"
+	"github.com/sigilproxy/sigil/proxy"
+	"github.com/sigilproxy/sigil/proxy/internal/fronttest"
+	"github.com/sigilproxy/sigil/release"
 )
 
 // These tests run the machine's npm against the handler on 127.0.0.1, to
@@ -185,7 +189,8 @@ func TestRealNPMInstall(t *testing.T) {
 func TestRealNPMWarn(t *testing.T) {
 	r := newNPMRig(t, withMode(policy.ModeWarn))
 	for _, v := range []string{"1.0.0", "1.1.0", "2.0.0"} {
-		r.checker.set(v, policy.Warn, "tiny@"+v+": the package is unsigned; served under the unsigned = warn policy")
+		r.checker.Set(v, proxy.VersionVerdict{Verdict: policy.Verdict{Action: policy.Warn, Failed: true,
+			Reasons: []string{"tiny@" + v + ": no valid release statement for this version is in the release log"}}})
 	}
 	out, err := r.npm(t, "proj", "cache", "install", "tiny")
 	if err != nil {
@@ -194,8 +199,44 @@ func TestRealNPMWarn(t *testing.T) {
 	if v := installedVersion(t, filepath.Join(r.dir, "proj"), "tiny"); v != "2.0.0" {
 		t.Errorf("installed %q, want latest 2.0.0", v)
 	}
-	if !strings.Contains(out, "npm notice sigil: tiny: 3 served with warnings; tiny@1.0.0: the package is unsigned") {
-		t.Error("npm did not print the warning")
+	if !strings.Contains(out, "npm notice sigil: tiny: 3 served with warnings; tiny@1.0.0: no valid release statement") {
+		t.Error("npm did not print the packument's warning")
+	}
+	// A real problem is told with the tarball too.
+	if !strings.Contains(out, "npm notice sigil served tiny@2.0.0 with a warning: tiny@2.0.0: no valid release statement") {
+		t.Error("npm did not print the tarball's warning")
+	}
+}
+
+// TestRealNPMUnsignedWarnOneNotice: under --unsigned warn, an install
+// prints one notice per unsigned package, the package's, and none per
+// tarball: the same sentence for every version says nothing new.
+func TestRealNPMUnsignedWarnOneNotice(t *testing.T) {
+	r := newNPMRig(t)
+	for _, v := range []string{"1.0.0", "1.1.0", "2.0.0"} {
+		r.checker.Set("tiny@"+v, fronttest.UnsignedWarn(release.NPM, "tiny", v))
+	}
+	r.checker.Set("@acme/dep@1.0.0", fronttest.UnsignedWarn(release.NPM, "@acme/dep", "1.0.0"))
+	out, err := r.npm(t, "proj", "cache", "install", "tiny@1.1.0")
+	if err != nil {
+		t.Fatalf("npm install: %v", err)
+	}
+	if v := installedVersion(t, filepath.Join(r.dir, "proj"), "@acme/dep"); v != "1.0.0" {
+		t.Fatalf("installed @acme/dep %q, want 1.0.0", v)
+	}
+	var notices []string
+	for line := range strings.Lines(out) {
+		if strings.HasPrefix(line, "npm notice") && strings.Contains(line, "sigil") {
+			notices = append(notices, strings.TrimSpace(line))
+		}
+	}
+	want := []string{
+		"npm notice sigil: @acme/dep: the package is unsigned: no key was ever registered for @acme or @acme/dep; served under the unsigned = warn policy",
+		"npm notice sigil: tiny: the package is unsigned: no key was ever registered for tiny; served under the unsigned = warn policy",
+	}
+	slices.Sort(notices)
+	if !slices.Equal(notices, want) {
+		t.Errorf("npm printed these notices of sigil's:\n%s\nwant one per package:\n%s", strings.Join(notices, "\n"), strings.Join(want, "\n"))
 	}
 }
 

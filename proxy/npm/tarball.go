@@ -53,7 +53,8 @@ func (h *Handler) serveVersion(w http.ResponseWriter, r *http.Request, name, ver
 	var blocked *proxy.BlockedError
 	switch {
 	case errors.As(err, &blocked):
-		h.core.Log.Warn("npm: tarball blocked", "package", name, "version", version, "reason", blocked.Verdict.Reason())
+		// The Checker logged it (once per version whose decision
+		// changed); the reasons go to the client with the 410.
 		h.core.Fail(w, r, "", err)
 		return
 	case errors.Is(err, proxy.ErrNotFound):
@@ -73,12 +74,19 @@ func (h *Handler) serveVersion(w http.ResponseWriter, r *http.Request, name, ver
 		if reason == "" {
 			reason = name + "@" + version
 		}
-		h.core.Log.Warn("npm: tarball served with a warning", "package", name, "version", version, "reason", reason)
+		// The Checker logged the verdict when it changed; a line per
+		// request would repeat it for every install.
 		hdr.Set("X-Sigil-Verdict", headerValue(string(h.core.Mode)+"; warned=1; "+reason, 2048))
+		// The unsigned = warn notice alone is about the package, and
+		// the packument's npm-notice said it: the tarball adds nothing,
+		// and npm may store it. Anything else is about this tarball
+		// (a tampered one in warn mode, a registry signature problem):
 		// npm prints npm-notice as "npm notice …", but only from a
 		// response its cache did not store (see servePackument).
-		hdr.Set("npm-notice", headerValue("sigil served "+name+"@"+version+" with a warning: "+reason, 1024))
-		hdr.Set("Cache-Control", "no-store")
+		if !vd.NoticeOnly {
+			hdr.Set("npm-notice", headerValue("sigil served "+name+"@"+version+" with a warning: "+reason, 1024))
+			hdr.Set("Cache-Control", "no-store")
+		}
 	}
 	front.ServeArchive(w, r, a, "application/octet-stream")
 }

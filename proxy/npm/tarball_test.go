@@ -12,6 +12,7 @@ import (
 	"github.com/sigilproxy/sigil/policy"
 	"github.com/sigilproxy/sigil/proxy"
 	"github.com/sigilproxy/sigil/proxy/internal/fronttest"
+	"github.com/sigilproxy/sigil/release"
 )
 
 func tarballRig(t *testing.T, opts ...rigOption) (*rig, []byte) {
@@ -163,5 +164,49 @@ func TestTarballPaths(t *testing.T) {
 		if v, ok := tarballVersion(c.name, c.file); ok {
 			t.Errorf("tarballVersion(%s, %s) = %q", c.name, c.file, v)
 		}
+	}
+}
+
+// TestUnsignedWarnOneNotice: under unsigned = warn, a package that is only
+// unsigned gets one npm-notice, the package's, with its packument; its
+// tarballs add no notice and stay storable by npm; the front logs nothing
+// (the Checker's one "package decision" line says it). A real problem on
+// a tarball is still told with it (TestTarballWarn).
+func TestUnsignedWarnOneNotice(t *testing.T) {
+	log, lines := fronttest.CaptureLog()
+	r, tgz := tarballRig(t, func(c *Config) { c.Logger = log })
+	for _, v := range []string{"1.0.0", "1.1.0", "2.0.0", "2.1.0-beta.1"} {
+		r.checker.Set(v, fronttest.UnsignedWarn(release.NPM, "foo", v))
+	}
+	const want = "sigil: foo: the package is unsigned: no key was ever registered for foo; served under the unsigned = warn policy"
+	resp, _ := r.Get("/npm/foo")
+	if n := resp.Header.Get("npm-notice"); n != want {
+		t.Errorf("packument npm-notice %q, want %q", n, want)
+	}
+	if h := resp.Header.Get("X-Sigil-Verdict"); h != "enforce; blocked=0; warned=4; "+want[len("sigil: "):] {
+		t.Errorf("X-Sigil-Verdict %q: the notice is listed once", h)
+	}
+	// The same install reads the packument again, in the other form.
+	resp, _ = r.Get("/npm/foo", corgiAccept)
+	if n := resp.Header.Get("npm-notice"); n != "" {
+		t.Errorf("the abbreviated packument says it again: %q", n)
+	}
+	for range 2 {
+		resp, body := r.Get("/npm/foo/-/foo-1.0.0.tgz")
+		if resp.StatusCode != 200 || !bytes.Equal(body, tgz) {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+		if n := resp.Header.Get("npm-notice"); n != "" {
+			t.Errorf("the tarball carries a notice: %q", n)
+		}
+		if cc := resp.Header.Get("Cache-Control"); cc != "no-cache" {
+			t.Errorf("Cache-Control %q, want no-cache, as any verified tarball", cc)
+		}
+		if h := resp.Header.Get("X-Sigil-Verdict"); !strings.HasPrefix(h, "enforce; warned=1; foo: the package is unsigned") {
+			t.Errorf("X-Sigil-Verdict %q", h)
+		}
+	}
+	if l := lines.String(); l != "" {
+		t.Errorf("the front logged:\n%s", l)
 	}
 }

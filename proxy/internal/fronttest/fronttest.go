@@ -23,6 +23,7 @@ import (
 	"github.com/sigilproxy/sigil/cache"
 	"github.com/sigilproxy/sigil/policy"
 	"github.com/sigilproxy/sigil/proxy"
+	"github.com/sigilproxy/sigil/release"
 	"github.com/sigilproxy/sigil/tlog"
 )
 
@@ -99,7 +100,7 @@ func (u *Upstream) URLs() []string {
 // requests.
 type Checker struct {
 	mu        sync.Mutex
-	Verdicts  map[string]proxy.VersionVerdict // by version
+	Verdicts  map[string]proxy.VersionVerdict // by version, or by PKG@VERSION
 	Archives  map[string][]byte               // by ArchiveURL
 	ArchErr   map[string]error                // by version: Archive's answer
 	Calls     int                             // of Versions
@@ -118,14 +119,26 @@ func NewChecker() *Checker {
 	return &Checker{Verdicts: map[string]proxy.VersionVerdict{}, Archives: map[string][]byte{}, ArchErr: map[string]error{}}
 }
 
-// Set gives version the verdict v, in Versions and Archive.
+// Set gives version the verdict v, in Versions and Archive: the version
+// of every package, or of one when version is "PKG@VERSION".
 func (c *Checker) Set(version string, v proxy.VersionVerdict) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.Verdicts[version] = v
 }
 
-func (c *Checker) verdict(version string) proxy.VersionVerdict {
+// UnsignedWarn is the verdict policy gives version of the unsigned
+// package pkg under unsigned = warn (and its archive, first seen): the
+// package's notice alone (policy.Verdict.NoticeOnly).
+func UnsignedWarn(eco, pkg, version string) proxy.VersionVerdict {
+	ev := &policy.Evidence{Trust: &tlog.PackageTrust{Ecosystem: eco, Package: pkg, Namespaces: release.Namespaces(eco, pkg)}}
+	return proxy.VersionVerdict{Verdict: (&policy.Config{Unsigned: policy.UnsignedWarn}).Version(ev, policy.Metadata{Package: pkg, Version: version})}
+}
+
+func (c *Checker) verdict(pkg, version string) proxy.VersionVerdict {
+	if v, ok := c.Verdicts[pkg+"@"+version]; ok {
+		return v
+	}
 	if v, ok := c.Verdicts[version]; ok {
 		return v
 	}
@@ -140,7 +153,7 @@ func (c *Checker) Versions(ctx context.Context, eco, pkg string, facts []proxy.V
 	c.Facts = append(c.Facts, slices.Clone(facts))
 	out := make([]proxy.VersionVerdict, len(facts))
 	for i, f := range facts {
-		out[i] = c.verdict(f.Version)
+		out[i] = c.verdict(f.Package, f.Version)
 		out[i].Verdict = c.withRegistry(out[i].Verdict, &f)
 	}
 	if c.Short && len(out) > 0 {
@@ -157,6 +170,7 @@ func (c *Checker) withRegistry(v policy.Verdict, f *proxy.VersionFacts) policy.V
 		return v
 	}
 	v.Reasons = append(slices.Clip(v.Reasons), r.Problems...)
+	v.NoticeOnly = false
 	mode := policy.ModeEnforce
 	if c.Policy != nil {
 		mode = c.Policy.For(f.Package).Mode
@@ -186,7 +200,7 @@ func (c *Checker) Archive(ctx context.Context, f proxy.VersionFacts) (*proxy.Arc
 	if err := c.ArchErr[f.Version]; err != nil {
 		return nil, err
 	}
-	v := c.withRegistry(c.verdict(f.Version).Verdict, &f)
+	v := c.withRegistry(c.verdict(f.Package, f.Version).Verdict, &f)
 	if v.Blocked() {
 		return nil, &proxy.BlockedError{Facts: f, Verdict: v}
 	}
@@ -196,6 +210,31 @@ func (c *Checker) Archive(ctx context.Context, f proxy.VersionFacts) (*proxy.Arc
 	}
 	r := bytes.NewReader(b)
 	return &proxy.Archive{Body: r, Closer: io.NopCloser(r), Size: int64(len(b)), SHA256: sha256.Sum256(b), ModTime: ArchiveTime, Verdict: v}, nil
+}
+
+// Lines is a log's output, safe to write from several goroutines.
+type Lines struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *Lines) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *Lines) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// CaptureLog returns a logger at Info level, serve's default, that writes
+// to the Lines returned, for a test of what a front logs.
+func CaptureLog() (*slog.Logger, *Lines) {
+	l := &Lines{}
+	return slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.LevelInfo})), l
 }
 
 // Logger sends warnings and errors to t's log.
