@@ -322,7 +322,7 @@ func (h *Handler) serveSearch(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	query, typ := q.Get("q"), q.Get("type")
 	if len(query) > maxSearchQuery {
-		writeWarning(w, http.StatusBadRequest, fmt.Sprintf("sigil: a search of more than %d bytes", maxSearchQuery))
+		writeWarning(w, http.StatusBadRequest, fmt.Sprintf("sigil refused a search of more than %d bytes: search for less", maxSearchQuery))
 		return
 	}
 	if typ != "" && !validPackageType(typ) {
@@ -352,7 +352,7 @@ func (h *Handler) serveList(w http.ResponseWriter, r *http.Request) {
 	for _, k := range []string{"filter", "vendor", "type"} {
 		v := q.Get(k)
 		if len(v) > maxListParam {
-			writeWarning(w, http.StatusBadRequest, fmt.Sprintf("sigil: package list parameter %s of more than %d bytes", k, maxListParam))
+			writeWarning(w, http.StatusBadRequest, fmt.Sprintf("sigil refused a package list parameter %s of more than %d bytes", k, maxListParam))
 			return
 		}
 		if v != "" {

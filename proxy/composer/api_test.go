@@ -334,9 +334,9 @@ func TestSearchAndListBadInput(t *testing.T) {
 		status int
 		msg    string
 	}{
-		{"/composer/api/search.json?q=" + strings.Repeat("a", maxSearchQuery+1), 400, "more than"},
+		{"/composer/api/search.json?q=" + strings.Repeat("a", maxSearchQuery+1), 400, `"warning":"sigil refused a search of more than 256 bytes: search for less"`},
 		{"/composer/api/search.json?q=x&type=a%22b", 400, "package type"},
-		{"/composer/api/list.json?filter=" + strings.Repeat("a", maxListParam+1), 400, "more than"},
+		{"/composer/api/list.json?filter=" + strings.Repeat("a", maxListParam+1), 400, `"warning":"sigil refused a package list parameter filter of more than 256 bytes"`},
 		{"/composer/api/search.json?q=x", 502, "larger than"},
 		{"/composer/api/list.json", 502, "packageNames"},
 	} {
