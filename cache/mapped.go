@@ -23,10 +23,14 @@ import (
 // in the page cache (and on disk), and the next read maps it again.
 //
 // A page is given back only when it lies in a mapping of a value log file
-// of this store, as /proc/self/maps lists them, and while Badger holds
-// that file's read lock (inside Item.Value), so the file can be neither
-// unmapped nor truncated meanwhile. Memory of any other kind (the heap,
-// an in-memory store) is never touched.
+// of this store, as /proc/self/maps lists them, in a value at least as
+// large as the value threshold (which Badger never keeps inline), and
+// while Badger holds that file's read lock (inside Item.Value), so the
+// file can be neither unmapped nor truncated meanwhile. Memory of any
+// other kind (the heap, an in-memory store) is never touched: the list of
+// mappings may be a second old, but a value that large is in the value
+// log whatever the list says, and there the range is mapped for as long
+// as the lock is held.
 
 // dropValues gives back the pages of the values of keys, just written:
 // Badger wrote them through the value log's mapping (mapped.go).

@@ -15,7 +15,10 @@ var pageSize = uintptr(os.Getpagesize())
 // written to the value log (see mapped.go). Call it only inside
 // Item.Value, after the last use of v.
 func (m *valueLogMaps) dropMapped(v []byte) {
-	if m == nil || uintptr(len(v)) < 2*pageSize {
+	// Badger keeps a value this large in the value log, never inline in
+	// its tables or memtables (heap memory): with the check of the
+	// mappings, two reasons that v is a value log page.
+	if m == nil || len(v) < valueThreshold {
 		return
 	}
 	start := uintptr(unsafe.Pointer(unsafe.SliceData(v)))
