@@ -15,6 +15,12 @@ func envVar(flag string) []string {
 	return []string{"SIGIL_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))}
 }
 
+// signingKeyEnv are the variables of a vendor's signer key FILE, the same
+// for sign, key and release: SIGIL_SIGNING_KEY, and SIGIL_KEY, which sign
+// and key read before release did, so that setups made for them keep
+// working. The first one set wins.
+var signingKeyEnv = []string{"SIGIL_SIGNING_KEY", "SIGIL_KEY"}
+
 // envVars is envVar plus a plural form for repeatable flags, which take a
 // comma-separated list (--vendor-key also from SIGIL_VENDOR_KEYS).
 func envVars(flag, plural string) []string {

@@ -38,9 +38,10 @@ func releaseCommand() *cli.Command {
 			"refused. --dry-run prints the statements and submits nothing. --resign, after a key\n" +
 			"was revoked, signs releases that are already logged again with the new key (without\n" +
 			"TAG: every version tag of the checkout), which makes them valid again.\n\n" +
-			"Environment: SIGIL_SIGNING_KEY (the key FILE), SIGIL_LOG, SIGIL_LOG_KEY.",
+			"Environment: SIGIL_SIGNING_KEY (the key FILE; SIGIL_KEY, its older name, too), SIGIL_LOG,\n" +
+			"SIGIL_LOG_KEY.",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "key", Usage: "signer key FILE (from sigil keygen)", EnvVars: []string{"SIGIL_SIGNING_KEY"}},
+			&cli.StringFlag{Name: "key", Usage: "signer key FILE (from sigil keygen)", EnvVars: signingKeyEnv},
 			&cli.StringFlag{Name: "log", Usage: "URL of the release log", EnvVars: envVar("log")},
 			&cli.StringFlag{Name: "log-key", Usage: "the log's verifier key VKEY (or a file holding it), to verify inclusion", EnvVars: envVar("log-key")},
 			&cli.StringSliceFlag{Name: "dir", Usage: "checkout DIR (repeatable; default: the current directory)"},

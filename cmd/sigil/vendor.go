@@ -30,9 +30,17 @@ func keygenCommand() *cli.Command {
 			"(the verifier key line to publish), and prints the verifier key.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "name", Usage: "key name, e.g. acme-release (letters, digits, dots, dashes)", EnvVars: envVar("name")},
-			&cli.StringFlag{Name: "out", Usage: "PREFIX of the files to write", EnvVars: envVar("out")},
+			// An output path is named on the command line, as for sign and
+			// key (a variable set for one step would redirect another's).
+			&cli.StringFlag{Name: "out", Usage: "PREFIX of the files to write"},
 		},
 		Action: func(c *cli.Context) error {
+			if c.String("out") == "" && os.Getenv("SIGIL_OUT") != "" {
+				// keygen read --out from SIGIL_OUT before; a setup that
+				// relies on it keeps working, and is told.
+				c.Set("out", os.Getenv("SIGIL_OUT"))
+				fmt.Fprintln(c.App.ErrWriter, "sigil: note: --out taken from SIGIL_OUT, which only keygen reads, for compatibility; pass --out")
+			}
 			if err := required(c, "name", "out"); err != nil {
 				return err
 			}
@@ -74,7 +82,7 @@ func signCommand() *cli.Command {
 			"files a zipball of that tag contains, and fills source with the commit.\n" +
 			"VERSION is the version string exactly as the registry metadata shows it (v1.2.3).",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "key", Usage: "signer key FILE (from sigil keygen)", EnvVars: envVar("key")},
+			&cli.StringFlag{Name: "key", Usage: "signer key FILE (from sigil keygen)", EnvVars: signingKeyEnv},
 			&cli.StringFlag{Name: "ecosystem", Usage: "composer or npm", EnvVars: envVar("ecosystem")},
 			&cli.StringFlag{Name: "package", Usage: "package NAME (acme/foo, @acme/foo)", EnvVars: envVar("package")},
 			&cli.StringFlag{Name: "version", Usage: "VERSION exactly as in the registry metadata", EnvVars: envVar("version")},
@@ -286,7 +294,7 @@ func keyCommand() *cli.Command {
 				"The event must be signed by a key valid for the namespace, or by the ecosystem's core key.\n" +
 				"With --log, the event is submitted to the release log and its index printed.",
 			Flags: []cli.Flag{
-				&cli.StringFlag{Name: "key", Usage: "SIGNER_FILE that signs the event", EnvVars: envVar("key")},
+				&cli.StringFlag{Name: "key", Usage: "SIGNER_FILE that signs the event", EnvVars: signingKeyEnv},
 				&cli.StringFlag{Name: "ecosystem", Usage: "composer or npm", EnvVars: envVar("ecosystem")},
 				&cli.StringFlag{Name: "namespace", Usage: "NS: vendor (acme), npm scope (@acme) or one package", EnvVars: envVar("namespace")},
 				&cli.StringFlag{Name: "out", Usage: "write the event to FILE instead of stdout"},
