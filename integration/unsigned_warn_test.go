@@ -77,6 +77,43 @@ func TestUnsignedWarnOneNoticePerPackage(t *testing.T) {
 		}
 		checkQuietLog(t, proxy, pkgs)
 	})
+
+	// An archive with a real problem (here, metadata that adds to the
+	// archive's own manifest) is still told with the archive in warn
+	// mode, on top of the package's notice.
+	t.Run("a real problem is told with the archive", func(t *testing.T) {
+		needClient(t, "composer")
+		needClient(t, "npm")
+		creg := newComposerRegistry(t)
+		creg.add(t, &composerVersion{Name: "free/injected", Version: "v1.0.0", Files: map[string]string{"src/I.php": "<?php\n"},
+			Meta: map[string]any{"extra": map[string]any{"injected": true}}})
+		nreg := newNPMRegistry(t)
+		nreg.add(t, &npmVersion{Name: "free-injected", Version: "1.0.0", Files: map[string]string{"index.js": "module.exports = 1;\n"},
+			Meta: map[string]any{"engines": map[string]any{"node": ">=0"}}})
+		proxy := startServe(t, "--composer-upstream", creg.url(), "--npm-upstream", nreg.url(), "--unsigned", "warn", "--mode", "warn")
+
+		_, out, ok := composerRun(t, proxy.url(), map[string]string{"free/injected": "^1.0"})
+		if !ok {
+			t.Fatalf("warn mode refused free/injected:\n%s", out)
+		}
+		notices := sigilLines(out)
+		if mentioning(notices, "sigil allowed with a warning: free/injected: the package is unsigned") != 1 ||
+			mentioning(notices, "sigil serves this archive with a warning: free/injected") != 1 ||
+			mentioning(notices, "differ from the archive's own manifest file") != 1 {
+			t.Errorf("Composer did not print the package's notice and the archive's problem once each:\n%s", strings.Join(notices, "\n"))
+		}
+
+		_, out, ok = npmRun(t, proxy.url()+"/npm/", map[string]string{"free-injected": "^1.0.0"})
+		if !ok {
+			t.Fatalf("warn mode refused free-injected:\n%s", out)
+		}
+		notices = sigilLines(out)
+		if mentioning(notices, "npm notice sigil: free-injected: the package is unsigned") != 1 ||
+			mentioning(notices, "npm notice sigil served free-injected@1.0.0 with a warning:") != 1 ||
+			mentioning(notices, "differ from the archive's own manifest file") != 1 {
+			t.Errorf("npm did not print the package's notice and the tarball's problem once each:\n%s", strings.Join(notices, "\n"))
+		}
+	})
 }
 
 // sigilLines are the lines of a client's output that carry a message of
