@@ -410,7 +410,7 @@ func notModified(r *http.Request, etag string, modified time.Time) bool {
 func AppendVerdicts(b []byte, vs []proxy.VersionVerdict) []byte {
 	for i := range vs {
 		v := &vs[i]
-		b = append(b, byte(v.Action), flag(v.KeepSource), flag(v.Signed), flag(v.Failed))
+		b = append(b, byte(v.Action), flag(v.KeepSource), flag(v.Signed), flag(v.Failed), flag(v.NoticeOnly))
 		for _, r := range v.Reasons {
 			b = append(b, r...)
 			b = append(b, 0)

@@ -73,6 +73,7 @@ func TestAppendVerdictsDistinct(t *testing.T) {
 		{{Verdict: policy.Verdict{Reasons: []string{"a", "b"}}}, {}},
 		{{Verdict: policy.Verdict{Reasons: []string{"ab"}}, KeepSource: true}},
 		{{Verdict: policy.Verdict{Reasons: []string{"ab"}, Signed: true}}},
+		{{Verdict: policy.Verdict{Reasons: []string{"ab"}, NoticeOnly: true}}},
 	}
 	seen := map[string]int{}
 	for i, s := range sets {
