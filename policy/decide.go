@@ -185,7 +185,8 @@ type decision struct {
 	signed   bool // a valid statement covers the version
 }
 
-// id is package@version, the subject of every reason.
+// id is package@version, the subject of every reason but the unsigned =
+// warn notice (about the package alone).
 func (d *decision) id() string { return d.pkg + "@" + d.version }
 
 // where names a statement in a reason by its first entry, formatted only

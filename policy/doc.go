@@ -50,7 +50,11 @@
 // evidence: what was expected, what came, the statement's log index and
 // signing keys (NAME+HASH, as a signature line shows them), and for a
 // version without a valid statement the keyed namespaces and why each
-// logged statement of it does not count.
+// logged statement of it does not count. The one exception is the
+// unsigned = warn notice, which is about the package: it starts with the
+// package alone, is the same sentence for every version, and a verdict
+// whose one reason it is says so (Verdict.NoticeOnly), so that clients
+// are told it once per package rather than per version and archive.
 //
 // The configuration (Config) comes from flags and a TOML policy file
 // (LoadFile) whose per-package rules override the top-level settings; the
