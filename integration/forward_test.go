@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -129,6 +130,24 @@ func TestComposerForward(t *testing.T) {
 		}
 		if logs := d.logs.String(); !strings.Contains(logs, "target="+other.Addr().String()) || !strings.Contains(logs, "no connection was made") {
 			t.Errorf("the refusal is not in sigil's log:\n%s", logs)
+		}
+	})
+	// What the subtests did is in the metrics: the intercepted requests
+	// under composer, the refusal under forward.
+	t.Run("metrics count forward mode", func(t *testing.T) {
+		resp, err := http.Get("http://" + d.addr + "/-/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		for _, want := range []string{`sigil_requests_total{code="2xx",front="composer"} `, `sigil_requests_total{code="4xx",front="forward"} `} {
+			if !strings.Contains(string(body), want) {
+				t.Errorf("/-/metrics lacks %s", want)
+			}
+		}
+		if t.Failed() {
+			t.Logf("%s", body)
 		}
 	})
 }
