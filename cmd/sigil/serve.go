@@ -148,7 +148,7 @@ func runServe(c *cli.Context) error {
 		return usageError(fmt.Sprintf("--metadata-budget %q: want a size of at least 1MiB", c.String("metadata-budget")), "")
 	}
 	budget := proxy.NewMetadataBudget(budgetSize, 0)
-	setMemoryLimit(budgetSize, logger)
+	memLimit := setMemoryLimit(budgetSize, logger)
 	if err := os.MkdirAll(cacheDir, 0o700); err != nil {
 		return checkFailed(fmt.Errorf("cache directory: %w", err), "set --cache-dir to a directory you can write")
 	}
@@ -278,6 +278,7 @@ func runServe(c *cli.Context) error {
 	summaries := time.NewTicker(proxy.DefaultSummaryEvery)
 	defer summaries.Stop()
 	go verifier.RunSummary(ctx, summaries.C)
+	go memLimit.follow(ctx)
 	logger.Info("sigil serving", "listen", ln.Addr().String(), "mode", pol.Mode, "unsigned", pol.TopLevel().Unsigned, "metadata_max_age", c.Duration("metadata-max-age"),
 		"cache", cacheDir, "log", c.String("log"), "composer_upstream", urlString(composerURL), "npm_upstream", urlString(npmURL), "fetches_from", strings.Join(outPolicy.Hosts(), ","))
 	select {
