@@ -2,11 +2,14 @@ package front
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -339,5 +342,61 @@ func TestRenderedKeepsOnlyItsBytes(t *testing.T) {
 	}
 	if cap(e.r.Body) > 64 {
 		t.Errorf("the kept document holds a buffer of %d bytes for its %d", cap(e.r.Body), len(e.r.Body))
+	}
+}
+
+// TestRenderedGzip: a client that accepts gzip (Composer's curl and npm
+// both do) gets the kept document gzipped, under its own ETag, and
+// revalidates it; one that does not, or refuses it with q=0, gets it as
+// it is. Both answers say they vary by Accept-Encoding.
+func TestRenderedGzip(t *testing.T) {
+	c := testCore(t, nil)
+	c.Init()
+	body := bytes.Repeat([]byte(`{"name":"acme/many","version":"1.0.0"},`), 1000)
+	serve := func(hdr ...string) *httptest.ResponseRecorder {
+		w := httptest.NewRecorder()
+		r := httptest.NewRequest("GET", "/p2/acme/many.json", nil)
+		for i := 0; i < len(hdr); i += 2 {
+			r.Header.Set(hdr[i], hdr[i+1])
+		}
+		c.ServeRendered(w, r, "many", "http://127.0.0.1:8780", [32]byte{1}, nil, proxy.Stamp{}, nil, func() Rendition {
+			return Rendition{Body: body, ContentType: "application/json", CacheControl: "no-cache"}
+		})
+		return w
+	}
+	plain := serve()
+	if plain.Header().Get("Content-Encoding") != "" || !bytes.Equal(plain.Body.Bytes(), body) {
+		t.Fatalf("without Accept-Encoding: encoding %q, %d bytes", plain.Header().Get("Content-Encoding"), plain.Body.Len())
+	}
+	gz := serve("Accept-Encoding", "gzip, deflate")
+	if gz.Code != http.StatusOK || gz.Header().Get("Content-Encoding") != "gzip" {
+		t.Fatalf("with Accept-Encoding gzip: %d, encoding %q", gz.Code, gz.Header().Get("Content-Encoding"))
+	}
+	if n, _ := strconv.Atoi(gz.Header().Get("Content-Length")); n != gz.Body.Len() || n >= len(body)/4 {
+		t.Errorf("gzipped Content-Length %q for %d bytes of body (%d plain)", gz.Header().Get("Content-Length"), gz.Body.Len(), len(body))
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(gz.Body.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := io.ReadAll(zr); err != nil || !bytes.Equal(got, body) {
+		t.Fatalf("the gzipped body does not decompress to the document: %v", err)
+	}
+	for _, w := range []*httptest.ResponseRecorder{plain, gz} {
+		if w.Header().Get("Vary") != "Accept-Encoding" {
+			t.Errorf("Vary %q, want Accept-Encoding", w.Header().Get("Vary"))
+		}
+	}
+	if gz.Header().Get("ETag") == plain.Header().Get("ETag") {
+		t.Errorf("both representations have ETag %s", gz.Header().Get("ETag"))
+	}
+	if w := serve("Accept-Encoding", "gzip", "If-None-Match", gz.Header().Get("ETag")); w.Code != http.StatusNotModified {
+		t.Errorf("revalidating the gzipped document: %d, want 304", w.Code)
+	}
+	if w := serve("Accept-Encoding", "gzip;q=0, identity"); w.Header().Get("Content-Encoding") != "" || !bytes.Equal(w.Body.Bytes(), body) {
+		t.Errorf("gzip;q=0 was answered with encoding %q", w.Header().Get("Content-Encoding"))
+	}
+	if w := serve("Accept-Encoding", "gzip", "Range", "bytes=0-9"); w.Header().Get("Content-Encoding") != "" || w.Body.String() != string(body[:10]) {
+		t.Errorf("a range was answered with encoding %q: %q", w.Header().Get("Content-Encoding"), w.Body.String())
 	}
 }
