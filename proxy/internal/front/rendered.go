@@ -441,14 +441,21 @@ type gzBody struct {
 func (g *gzBody) of(body []byte) []byte {
 	g.once.Do(func() {
 		var buf bytes.Buffer
-		buf.Grow(len(body) / 4)
-		zw, _ := gzip.NewWriterLevel(&buf, gzip.DefaultCompression)
+		buf.Grow(len(body) / 8)
+		// A gzip writer holds about a megabyte of compressor state: an
+		// install asks for dozens of documents at once, so they are reused.
+		zw := gzipWriters.Get().(*gzip.Writer)
+		zw.Reset(&buf)
 		_, _ = zw.Write(body)
 		_ = zw.Close()
-		g.b = buf.Bytes()
+		zw.Reset(nil)
+		gzipWriters.Put(zw)
+		g.b = bytes.Clone(buf.Bytes())
 	})
 	return g.b
 }
+
+var gzipWriters = sync.Pool{New: func() any { return gzip.NewWriter(nil) }}
 
 // notModified reports whether a GET or HEAD of the document whose ETag is
 // etag and whose Last-Modified is modified is answered 304: If-None-Match
