@@ -65,7 +65,12 @@ type valueLogMaps struct {
 // value log file is mapped every few dozen megabytes written, not more.
 const rereadEvery = time.Second
 
+// newValueLogMaps returns the value log mappings of a store in dir, or nil
+// for a store in memory (dir "").
 func newValueLogMaps(dir string) *valueLogMaps {
+	if dir == "" {
+		return nil
+	}
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil

@@ -47,8 +47,9 @@
 // Memory is bounded whatever the blob sizes: a blob reader holds one chunk
 // (1 MiB), a writer two, or one of the blob's size for a blob smaller than
 // a chunk (most archives); Blob.WriteTo, the serving path, holds none, as it
-// writes each chunk straight from the memory-mapped value log, whose pages
-// the kernel shares between all readers. Badger keeps at most three 8 MiB
+// writes each chunk straight from the memory-mapped value log, and then
+// gives its pages back (mapped.go): they stay in the page cache, shared by
+// all readers, not in sigil's resident memory. Badger keeps at most three 8 MiB
 // memtables of small records (large values live in its value log), a
 // 16 MiB block cache and a 16 MiB index cache; its value log is in files
 // of at most 64 MiB, so it maps no more than the cache holds plus 128 MiB. The
@@ -302,7 +303,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	s := &Store{
 		db:        db,
-		vmaps:     mappedIn(dir, opts.InMemory),
+		vmaps:     newValueLogMaps(dir),
 		log:       opts.Logger,
 		opt:       opts,
 		seed:      maphash.MakeSeed(),
@@ -453,14 +454,6 @@ func (s *Store) sync() error {
 // stripe returns the lock that serializes in-process writers of key.
 func (s *Store) stripe(key []byte) *sync.Mutex {
 	return &s.stripes[maphash.Bytes(s.seed, key)%lockStripes]
-}
-
-// mappedIn returns the value log mappings of a store on disk in dir.
-func mappedIn(dir string, inMemory bool) *valueLogMaps {
-	if inMemory {
-		return nil
-	}
-	return newValueLogMaps(dir)
 }
 
 // get copies the value of key, or returns badger.ErrKeyNotFound.
