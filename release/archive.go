@@ -276,10 +276,10 @@ func dropDotElements(name string) string {
 	var b strings.Builder
 	b.Grow(len(name))
 	for i, elem := range strings.Split(name, "/") {
-		if i > 0 && elem == "." {
-			continue
-		}
 		if i > 0 {
+			if elem == "." {
+				continue
+			}
 			b.WriteByte('/')
 		}
 		b.WriteString(elem)
@@ -301,8 +301,8 @@ func formatTree(files []fileSum) string {
 	return "h1:" + base64.StdEncoding.EncodeToString(h.Sum(nil))
 }
 
-// fileSum is one hashed file: its name as in the archive (leading "./"
-// removed) and the SHA-256 of its content.
+// fileSum is one hashed file: its name as in the archive (cleanName's:
+// "." elements removed) and the SHA-256 of its content.
 type fileSum struct {
 	name    string
 	sum     [sha256.Size]byte
