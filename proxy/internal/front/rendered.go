@@ -105,7 +105,8 @@ type rendered struct {
 	etag     string
 	modified time.Time
 	// gz is the body gzipped, made on the first request that accepts it
-	// and shared by the copies of the entry; nil for a body in a file.
+	// and shared by the copies of the entry; used only for a body kept in
+	// memory (gzipFrom to SpillBytes).
 	gz *gzBody
 }
 
@@ -337,8 +338,7 @@ func (c *Core) write(w http.ResponseWriter, r *http.Request, k Kept) {
 	if k.f == nil && e.gz != nil && len(e.r.Body) >= gzipFrom && len(e.r.Body) <= SpillBytes {
 		hdr.Add("Vary", "Accept-Encoding")
 		if plainRequest(r) && acceptsGzip(r) {
-			gz := e.gz.of(e.r.Body)
-			etag := strings.TrimSuffix(e.etag, `"`) + `-gzip"`
+			gz, etag := e.gz.of(e.r.Body, e.etag)
 			hdr.Set("ETag", etag)
 			hdr.Set("Content-Encoding", "gzip")
 			serveBody(w, r, etag, e.modified, bytes.NewReader(gz), int64(len(gz)))
@@ -436,10 +436,13 @@ func acceptsGzip(r *http.Request) bool {
 type gzBody struct {
 	once sync.Once
 	b    []byte
+	etag string // the plain body's ETag, marked as this representation's
 }
 
-func (g *gzBody) of(body []byte) []byte {
+// of returns body gzipped and its ETag, made from etag, the plain one's.
+func (g *gzBody) of(body []byte, etag string) ([]byte, string) {
 	g.once.Do(func() {
+		g.etag = strings.TrimSuffix(etag, `"`) + `-gzip"`
 		var buf bytes.Buffer
 		buf.Grow(len(body) / 8)
 		// A gzip writer holds about a megabyte of compressor state: an
@@ -452,7 +455,7 @@ func (g *gzBody) of(body []byte) []byte {
 		gzipWriters.Put(zw)
 		g.b = bytes.Clone(buf.Bytes())
 	})
-	return g.b
+	return g.b, g.etag
 }
 
 var gzipWriters = sync.Pool{New: func() any { return gzip.NewWriter(nil) }}
