@@ -7,7 +7,9 @@
 #     and warm through sigil and through Verdaccio 6 with its uplink on the
 #     same fixture;
 #   - Composer: a project of 200 packages through sigil and straight from
-#     the static repository.
+#     the static repository, and the latency of one warm document of 500
+#     releases at 8 connections from each, with the load generator on a CPU
+#     of its own where there are two.
 # Every install starts from an empty client cache and no lockfile, so it
 # asks for every document and archive. It prints times, the ratios with
 # their goals, sigil's peak RSS and its cache size across the warm repeats.
@@ -175,6 +177,42 @@ over() { [ "$1" -le "$2" ] || echo "  OVER THE GOAL"; }
 verd_peak=$(( $(rss_kb "$VPID" VmHWM) / 1024 ))
 lines=$(wc -l <"$T/sigil.log")
 
+# The latency of a warm metadata document of 500 releases at 8 connections,
+# through sigil and from the static repository. The servers run on all CPUs
+# but the last and the load generator on the last, so that the measure is
+# of the server, not of its CPU shared with the client; on one CPU they share
+# it. sigil is started again on its cache, pinned from the start so that the
+# Go runtime sizes itself to its CPUs.
+say "composer: p2 latency, 8 connections, 3 rounds each"
+kill "$SPID" && wait "$SPID" 2>/dev/null || true
+SRV=() GEN=() pinned="servers and load generator share the CPUs"
+ncpu=$(nproc)
+if command -v taskset >/dev/null && [ "$ncpu" -ge 2 ]; then
+	SRV=(taskset -c "0-$((ncpu - 2))") GEN=(taskset -c "$((ncpu - 1))")
+	srv_cpus="CPUs 0-$((ncpu - 2))"
+	[ "$ncpu" -gt 2 ] || srv_cpus="CPU 0"
+	pinned="servers on $srv_cpus, load generator on CPU $((ncpu - 1))"
+fi
+LP=$("$T/benchfixture" port)
+"${SRV[@]}" "$T/benchfixture" serve -dir "$T/fx" -listen "127.0.0.1:$LP" &
+PIDS+=($!)
+"${SRV[@]}" "$T/sigil" serve --listen "127.0.0.1:$SP" --cache-dir "$T/sigil-cache" --unsigned allow \
+	--npm-upstream "$FIX/npm/" --composer-upstream "$FIX/composer" >>"$T/sigil.log" 2>&1 &
+PIDS+=($!)
+wait_http "http://127.0.0.1:$SP/-/healthz"
+wait_http "http://127.0.0.1:$LP/composer/packages.json"
+MANY=composer/p2/bench/many.json
+curl -fsS -o /dev/null "http://127.0.0.1:$SP/$MANY"
+lat_sigil="" lat_static=""
+for _ in 1 2 3; do
+	lat_sigil+="$("${GEN[@]}" "$T/benchfixture" load -url "http://127.0.0.1:$SP/$MANY" -c 8 -d 5s)"$'\n'
+	lat_static+="$("${GEN[@]}" "$T/benchfixture" load -url "http://127.0.0.1:$LP/$MANY" -c 8 -d 5s)"$'\n'
+done
+# col N: the median of column N of the rounds.
+col() { awk -v c="$1" '{ print $c }' | median; }
+p99_sigil=$(echo "$lat_sigil" | col 2)
+p99_over=$(awk -v p="$p99_sigil" 'BEGIN { if (p > 2) print "  OVER THE GOAL" }')
+
 cat <<EOF
 
 sigil end-to-end benchmark ($(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg); warm: median of $REPEAT)
@@ -189,6 +227,12 @@ Composer, 200 packages     sigil      static     ratio  goal
   warm update              ${csw} s    ${cst} s    $(ratio "$csw" "$cst")   <= 1.1
 EOC
 else echo "Composer: skipped (composer is not installed)"; fi)
+
+Composer p2, 500 releases, 8 connections (${pinned}; median of 3)
+                           sigil      static            goal
+  p50 latency              $(echo "$lat_sigil" | col 1) ms    $(echo "$lat_static" | col 1) ms
+  p99 latency              ${p99_sigil} ms    $(echo "$lat_static" | col 2) ms    <= 2 ms${p99_over}
+  requests per second      $(echo "$lat_sigil" | col 3)    $(echo "$lat_static" | col 3)
 
 sigil memory and disk                            goal
   peak RSS, npm cold       ${peak_cold} MB   <= 200 MB$(over "$peak_cold" 200)

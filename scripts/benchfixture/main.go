@@ -7,6 +7,7 @@
 //	benchfixture gen -dir DIR -base URL [-npm 300] [-composer 200] [-large 0]
 //	benchfixture serve -dir DIR -listen ADDR
 //	benchfixture port
+//	benchfixture load -url URL [-c 8] [-d 5s]
 //
 // gen writes DIR/npm (packuments and tarballs), DIR/composer (packages.json,
 // p2 documents and zip archives) and the two projects, DIR/npm-project and
@@ -18,7 +19,8 @@
 // them. Only their newest release, the one installed, has a tarball.
 // serve answers npm's protocol (/npm/{name}, /npm/{name}/-/{file}.tgz) and
 // serves DIR/composer as static files under /composer/. port prints a free
-// TCP port on 127.0.0.1.
+// TCP port on 127.0.0.1. load measures the latency of one URL under
+// concurrent requests (load.go).
 package main
 
 import (
@@ -49,7 +51,16 @@ func main() {
 	log.SetFlags(0)
 	log.SetPrefix("benchfixture: ")
 	if len(os.Args) < 2 {
-		log.Fatal("usage: benchfixture gen|serve|port ...")
+		log.Fatal("usage: benchfixture gen|serve|port|load ...")
+	}
+	if os.Args[1] == "load" {
+		fs := flag.NewFlagSet("load", flag.ExitOnError)
+		u := fs.String("url", "", "URL to request")
+		conns := fs.Int("c", 8, "connections, each with one request in flight")
+		d := fs.Duration("d", 5*time.Second, "how long to measure")
+		fs.Parse(os.Args[2:])
+		must(load(*u, *conns, *d))
+		return
 	}
 	if os.Args[1] == "port" {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -325,6 +336,10 @@ func genComposer(dir, base string, n int) error {
 			return err
 		}
 	}
+	if err := genMany(dir, base); err != nil {
+		return err
+	}
+	names = append(names, manyName)
 	root, _ := json.Marshal(map[string]any{"packages": []any{}, "metadata-url": "/composer/p2/%package%.json",
 		"available-packages": names})
 	if err := write(filepath.Join(dir, "composer", "packages.json"), root); err != nil {
@@ -338,6 +353,34 @@ func genComposer(dir, base string, n int) error {
 		"repositories": []any{map[string]any{"type": "composer", "url": "REPOSITORY"}, map[string]any{"packagist": false}},
 		"config":       map[string]any{"secure-http": false}}, "", "    ")
 	return write(filepath.Join(dir, "composer-project", "composer.json"), cj)
+}
+
+// manyName is a Composer package of manyVersions releases that no project
+// requires: the latency measure of bench.sh asks for its metadata, the
+// document of a long-lived library. Its archives are not written.
+const (
+	manyName     = "bench/many"
+	manyVersions = 500
+)
+
+func genMany(dir, base string) error {
+	list := make([]any, 0, manyVersions)
+	for k := range manyVersions {
+		v := fmt.Sprintf("%d.%d.%d", 1+k/100, k/10%10, k%10)
+		ref := fmt.Sprintf("%x", sha1.Sum([]byte(manyName+v)))
+		list = append([]any{map[string]any{"name": manyName, "version": v, "version_normalized": v + ".0",
+			"type": "library", "description": "a benchmark package with many releases", "license": "MIT",
+			"require":  map[string]string{"php": ">=8.1", composerName(0): "^1.0"},
+			"autoload": map[string]any{"psr-4": map[string]string{"Bench\\Many\\": "src/"}},
+			"time":     time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC).AddDate(0, 0, k).Format(time.RFC3339),
+			"dist":     map[string]any{"type": "zip", "url": base + "/dist/" + manyName + "/" + v + ".zip", "reference": ref, "shasum": ""},
+		}}, list...)
+	}
+	body, err := json.Marshal(map[string]any{"packages": map[string]any{manyName: list}})
+	if err != nil {
+		return err
+	}
+	return write(filepath.Join(dir, "composer", "p2", filepath.FromSlash(manyName)+".json"), body)
 }
 
 // zipball is a GitHub-style zipball: one top-level directory.
