@@ -26,6 +26,18 @@ type Log interface {
 	Lookup(ctx context.Context, eco, pkg string) (*tlog.Lookup, error)
 }
 
+// NoLog is the Log of a sigil run without a release log (serve without
+// --log): it proves that nothing is logged, so no namespace has keys and
+// the unsigned policy decides (vendor keys pinned with --vendor-key still
+// require statements, which then cannot be found: those packages are
+// blocked). /-/healthz reports its log check as "none".
+type NoLog struct{}
+
+// Lookup returns an empty lookup of pkg: no statements, no key events.
+func (NoLog) Lookup(_ context.Context, eco, pkg string) (*tlog.Lookup, error) {
+	return &tlog.Lookup{Ecosystem: eco, Package: pkg}, nil
+}
+
 // ObservingLog is a Log that a lookup can ask to observe versions first
 // (see tlog/server's observations); *tlog.Client is one. A Log that is not
 // one is only ever looked up.

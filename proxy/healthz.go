@@ -47,8 +47,9 @@ type usageReporter interface {
 
 // Check is the state of one part.
 type Check struct {
-	// Status is "ok", "degraded" (its last use failed) or "unused" (not
-	// used since sigil started).
+	// Status is "ok", "degraded" (its last use failed), "unused" (not
+	// used since sigil started) or "none" (sigil runs without it: the log
+	// when --log is not set).
 	Status string `json:"status"`
 	// Reason says, for a degraded part, what kind of failure it was.
 	Reason string `json:"reason,omitempty"`
@@ -62,6 +63,7 @@ const (
 	statusOK       = "ok"
 	statusDegraded = "degraded"
 	statusUnused   = "unused"
+	statusNone     = "none"
 )
 
 // HealthSource is a part that reports checks to /-/healthz: the Verifier
@@ -115,7 +117,11 @@ func (v *Verifier) HealthChecks(ctx context.Context) map[string]Check {
 		// The store's own error names no request.
 		c = Check{Status: statusDegraded, Reason: "the cache cannot be read: " + err.Error()}
 	}
-	return map[string]Check{"cache": c, "log": v.evidence.reach.check()}
+	lc := v.evidence.reach.check()
+	if _, ok := v.log.(NoLog); ok {
+		lc = Check{Status: statusNone, Reason: "no release log is configured (--log): every package is unsigned"}
+	}
+	return map[string]Check{"cache": c, "log": lc}
 }
 
 // reach is what a part did last, for the health check: when it last

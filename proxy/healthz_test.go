@@ -57,6 +57,28 @@ func TestHealthz(t *testing.T) {
 	}
 }
 
+// Without a release log the log check says so, and the proxy is not
+// degraded for it: running without a log is a choice, not a failure.
+func TestHealthzNoLog(t *testing.T) {
+	v, err := NewVerifier(VerifierConfig{Log: NoLog{}, Policy: &policy.Config{Mode: policy.ModeEnforce}, Cache: newMemCache(), TempDir: t.TempDir(), Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	for range 2 { // before and after a lookup
+		rec := httptest.NewRecorder()
+		v.Healthz(rec, httptest.NewRequest("GET", "/-/healthz", nil))
+		var h Health
+		if err := json.Unmarshal(rec.Body.Bytes(), &h); err != nil {
+			t.Fatal(err)
+		}
+		if lc := h.Checks["log"]; rec.Code != 200 || h.Status != "ok" || lc.Status != "none" || !strings.Contains(lc.Reason, "no release log is configured") || lc.LastSuccess != nil {
+			t.Errorf("no log: %d %s", rec.Code, rec.Body)
+		}
+		v.Versions(context.Background(), release.Composer, "acme/foo", nil)
+	}
+}
+
 func TestHealthzUpstream(t *testing.T) {
 	status := http.StatusOK
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -439,7 +439,7 @@ func releaseLog(c *cli.Context, store *cache.Store, out *egress.Policy, logger *
 		}
 		logger.Warn("no release log configured: every package is treated as unsigned and signed releases cannot be verified",
 			"hint", "set --log and --log-key")
-		return noLog{}, nil
+		return proxy.NoLog{}, nil
 	}
 	if c.String("log-key") == "" {
 		return nil, usageError("--log needs --log-key", "the log's verifier key is what makes its checkpoints trustworthy")
@@ -469,16 +469,6 @@ func releaseLog(c *cli.Context, store *cache.Store, out *egress.Policy, logger *
 		return nil, usageError(err.Error(), "check --log, --log-key and --witness")
 	}
 	return client, nil
-}
-
-// noLog is the release log of a sigil run without one: it proves that
-// nothing is logged, so no namespace has keys and the unsigned policy
-// decides (vendor keys pinned with --vendor-key still require statements,
-// which then cannot be found: those packages are blocked).
-type noLog struct{}
-
-func (noLog) Lookup(_ context.Context, eco, pkg string) (*tlog.Lookup, error) {
-	return &tlog.Lookup{Ecosystem: eco, Package: pkg}, nil
 }
 
 // upstreamSource says where an ecosystem's upstream comes from: its flag,
