@@ -104,11 +104,46 @@ type rendered struct {
 	fileSize int64
 	etag     string
 	modified time.Time
+	// plain is the body's header values (ServeRendered makes them once
+	// modified is known), shared by the copies of the entry.
+	plain *headerValues
 	// gz is the body gzipped, made on the first request that accepts it
 	// and shared by the copies of the entry; used only for a body kept in
 	// memory (gzipFrom to SpillBytes).
 	gz *gzBody
 }
+
+// headerValues are the header values of one form of a kept document
+// (plain or gzipped), made once: a warm request assigns them, where
+// http.Header.Set would make a slice of each value, every time. Every
+// answer shares them, so they are never changed, and each slice has no
+// spare capacity, so that an Add elsewhere copies it.
+type headerValues struct {
+	etag         string
+	modified     time.Time
+	contentType  []string
+	cacheControl []string
+	etagV        []string
+	lastModified []string // nil for no Last-Modified
+	length       []string
+	size         int64
+}
+
+func newHeaderValues(contentType, cacheControl, etag string, modified time.Time, size int64) *headerValues {
+	h := &headerValues{etag: etag, modified: modified, size: size, contentType: []string{contentType},
+		cacheControl: []string{cacheControl}, etagV: []string{etag}, length: []string{strconv.FormatInt(size, 10)}}
+	if !modified.IsZero() && !modified.Equal(time.Unix(0, 0)) {
+		h.lastModified = []string{modified.UTC().Format(http.TimeFormat)}
+	}
+	return h
+}
+
+// Header values every answer of a kept document shares (see headerValues).
+var (
+	acceptRangesBytes  = []string{"bytes"}
+	varyAcceptEncoding = []string{"Accept-Encoding"}
+	encodingGzip       = []string{"gzip"}
+)
 
 func (e *rendered) size() int64 { return int64(len(e.r.Body) + len(e.verdicts) + 256) }
 
@@ -301,6 +336,7 @@ func (c *Core) ServeRendered(w http.ResponseWriter, r *http.Request, key, varian
 	e := &rendered{doc: doc, verdicts: bytes.Clone(verdicts), stamp: stamp, state: state, made: time.Now(), r: rd, etag: `"` + hex.EncodeToString(sum[:16]) + `"`, gz: &gzBody{}}
 	var err error
 	e.modified, err = c.Served.ServedState(r.Context(), key, sum[:])
+	e.plain = newHeaderValues(rd.ContentType, rd.CacheControl, e.etag, e.modified, int64(len(rd.Body)))
 	if err != nil {
 		// Without a Last-Modified the client cannot revalidate, which
 		// costs a transfer and nothing else; the next request tries
@@ -332,42 +368,50 @@ func (c *Core) write(w http.ResponseWriter, r *http.Request, k Kept) {
 	for k, v := range e.r.Header {
 		hdr[k] = v
 	}
-	hdr.Set("Content-Type", e.r.ContentType)
-	hdr.Set("ETag", e.etag)
-	hdr.Set("Cache-Control", e.r.CacheControl)
+	h := e.plain
+	hdr["Content-Type"] = h.contentType
+	hdr["Cache-Control"] = h.cacheControl
 	if k.f == nil && e.gz != nil && len(e.r.Body) >= gzipFrom && len(e.r.Body) <= SpillBytes {
-		hdr.Add("Vary", "Accept-Encoding")
+		if _, ok := hdr["Vary"]; ok {
+			hdr.Add("Vary", "Accept-Encoding")
+		} else {
+			hdr["Vary"] = varyAcceptEncoding
+		}
 		if plainRequest(r) && acceptsGzip(r) {
-			gz, etag := e.gz.of(e.r.Body, e.etag)
-			hdr.Set("ETag", etag)
-			hdr.Set("Content-Encoding", "gzip")
-			serveBody(w, r, etag, e.modified, bytes.NewReader(gz), int64(len(gz)))
+			gz, gh := e.gz.of(e.r.Body, h)
+			hdr["Content-Encoding"] = encodingGzip
+			serveBody(w, r, gh, gz, nil)
 			return
 		}
 	}
 	if k.f != nil {
 		defer k.f.Close()
-		serveBody(w, r, e.etag, e.modified, k.f, e.fileSize)
+		serveBody(w, r, h, nil, k.f)
 		return
 	}
-	serveBody(w, r, e.etag, e.modified, bytes.NewReader(e.r.Body), int64(len(e.r.Body)))
+	serveBody(w, r, h, e.r.Body, nil)
 }
 
-// serveBody answers r with the size bytes of body, whose ETag header is
-// set to etag, as http.ServeContent does, and writes them in one Write of
-// a buffer, or with sendfile from a file: ServeContent copies through a
-// 32 KB buffer, a system call for every 32 KB, most of the time a warm
-// document costs. The requests it answers itself are the common ones, a
-// GET or HEAD with no more than If-None-Match and If-Modified-Since (npm
-// and Composer revalidate with these); a range or another precondition
-// goes to ServeContent.
-func serveBody(w http.ResponseWriter, r *http.Request, etag string, modified time.Time, body io.ReadSeeker, size int64) {
+// serveBody answers r with a kept document's body, from memory (body) or
+// from a file (f, body nil), with h's ETag, Last-Modified and length, as
+// http.ServeContent does, and writes it in one Write, or with sendfile
+// from the file: ServeContent copies through a 32 KB buffer, a system call
+// for every 32 KB, most of the time a warm document costs. The requests
+// it answers itself are the common ones, a GET or HEAD with no more than
+// If-None-Match and If-Modified-Since (npm and Composer revalidate with
+// these); a range or another precondition goes to ServeContent.
+func serveBody(w http.ResponseWriter, r *http.Request, h *headerValues, body []byte, f *os.File) {
+	hdr := w.Header()
+	hdr["Etag"] = h.etagV
 	if !plainRequest(r) {
-		http.ServeContent(w, r, "", modified, body)
+		var rs io.ReadSeeker = f
+		if f == nil {
+			rs = bytes.NewReader(body)
+		}
+		http.ServeContent(w, r, "", h.modified, rs)
 		return
 	}
-	hdr := w.Header()
-	if notModified(r, etag, modified) {
+	if notModified(r, h.etag, h.modified) {
 		// As ServeContent answers a 304 (RFC 9110, section 15.4.5).
 		delete(hdr, "Content-Type")
 		delete(hdr, "Content-Length")
@@ -376,22 +420,21 @@ func serveBody(w http.ResponseWriter, r *http.Request, etag string, modified tim
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
-	if !modified.IsZero() && !modified.Equal(time.Unix(0, 0)) {
-		hdr.Set("Last-Modified", modified.UTC().Format(http.TimeFormat))
+	if h.lastModified != nil {
+		hdr["Last-Modified"] = h.lastModified
 	}
-	hdr.Set("Accept-Ranges", "bytes")
-	hdr.Set("Content-Length", strconv.FormatInt(size, 10))
+	hdr["Accept-Ranges"] = acceptRangesBytes
+	hdr["Content-Length"] = h.length
 	w.WriteHeader(http.StatusOK)
 	if r.Method == http.MethodHead {
 		return
 	}
-	if b, ok := body.(*bytes.Reader); ok && b.Len() == int(size) {
-		// bytes.Reader's WriteTo is one Write of the whole.
-		_, _ = b.WriteTo(w)
+	if f == nil {
+		_, _ = w.Write(body)
 		return
 	}
 	// A file is copied with ReadFrom: sendfile.
-	_, _ = io.CopyN(w, body, size)
+	_, _ = io.CopyN(w, f, h.size)
 }
 
 // plainRequest reports whether r is a GET or HEAD with no precondition
@@ -436,13 +479,13 @@ func acceptsGzip(r *http.Request) bool {
 type gzBody struct {
 	once sync.Once
 	b    []byte
-	etag string // the plain body's ETag, marked as this representation's
+	h    *headerValues // of b, its ETag the plain one's marked as this representation's
 }
 
-// of returns body gzipped and its ETag, made from etag, the plain one's.
-func (g *gzBody) of(body []byte, etag string) ([]byte, string) {
+// of returns body gzipped and its header values, made from plain, the
+// plain body's.
+func (g *gzBody) of(body []byte, plain *headerValues) ([]byte, *headerValues) {
 	g.once.Do(func() {
-		g.etag = strings.TrimSuffix(etag, `"`) + `-gzip"`
 		var buf bytes.Buffer
 		buf.Grow(len(body) / 8)
 		// A gzip writer holds about a megabyte of compressor state: an
@@ -454,8 +497,10 @@ func (g *gzBody) of(body []byte, etag string) ([]byte, string) {
 		zw.Reset(nil)
 		gzipWriters.Put(zw)
 		g.b = bytes.Clone(buf.Bytes())
+		etag := strings.TrimSuffix(plain.etag, `"`) + `-gzip"`
+		g.h = newHeaderValues(plain.contentType[0], plain.cacheControl[0], etag, plain.modified, int64(len(g.b)))
 	})
-	return g.b, g.etag
+	return g.b, g.h
 }
 
 var gzipWriters = sync.Pool{New: func() any { return gzip.NewWriter(nil) }}

@@ -125,7 +125,7 @@ func TestServeBody(t *testing.T) {
 				return w
 			}
 			got := answer(func(w http.ResponseWriter, r *http.Request) {
-				serveBody(w, r, etag, modified, bytes.NewReader(body), int64(len(body)))
+				serveBody(w, r, newHeaderValues("application/json", "no-cache", etag, modified, int64(len(body))), body, nil)
 			})
 			want := answer(func(w http.ResponseWriter, r *http.Request) {
 				http.ServeContent(w, r, "", modified, bytes.NewReader(body))
