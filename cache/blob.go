@@ -571,7 +571,7 @@ func (b *Blob) readChunk(n uint64, fn func(v []byte) error) error {
 			if want := b.h.chunkLen(n); int64(len(v)) != want {
 				return fmt.Errorf("chunk is %d bytes, want %d: the cache is corrupt", len(v), want)
 			}
-			defer b.s.vmaps.dropMapped(v)
+			defer b.s.vmaps.dropRead(v)
 			return fn(v)
 		})
 	})

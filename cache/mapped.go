@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -21,6 +22,16 @@ import (
 // whole pages it spans are given back with MADV_DONTNEED. On a shared file
 // mapping that drops the process's page table entries only: the data stays
 // in the page cache (and on disk), and the next read maps it again.
+//
+// Mapping the pages again costs a page fault for each few of them, and
+// giving them back a system call: serving a warm archive over loopback,
+// that was half the CPU. So a read gives its pages back only while the
+// process's resident memory is over Options.KeepMappedUnder: under it,
+// the archives served most stay mapped, as a static server's stay in the
+// page cache, and over it (a large install filling the heap, or many
+// archives read once) each read gives back what it mapped. The resident
+// size is read from /proc/self/statm every readCheckBytes of value read,
+// or readCheckEvery, whichever comes first.
 //
 // A page is given back only when it lies in a mapping of a value log file
 // of this store, as /proc/self/maps lists them, in a value at least as
@@ -52,9 +63,24 @@ func (s *Store) dropValues(keys ...[]byte) {
 	})
 }
 
-// valueLogMaps knows the address ranges of the store's value log mappings.
+// dropRead gives back the pages of v, a value just read, when the
+// resident size says so (keepRead). Call it only inside Item.Value, after
+// the last use of v.
+func (m *valueLogMaps) dropRead(v []byte) {
+	if m == nil || len(v) < valueThreshold || m.keepRead(len(v)) {
+		return
+	}
+	m.dropMapped(v)
+}
+
+// valueLogMaps knows the address ranges of the store's value log mappings,
+// and whether a read gives its pages back.
 type valueLogMaps struct {
-	dir string // absolute path of the store's directory
+	dir        string // absolute path of the store's directory
+	keepUnder  int64  // Options.KeepMappedUnder
+	sinceCheck atomic.Int64
+	checked    atomic.Int64 // unix nanoseconds of the last check
+	over       atomic.Bool  // resident memory was over keepUnder at it
 
 	mu     sync.Mutex
 	ranges [][2]uintptr // [start, end) of each value log mapping
@@ -65,9 +91,17 @@ type valueLogMaps struct {
 // value log file is mapped every few dozen megabytes written, not more.
 const rereadEvery = time.Second
 
+// How often a read looks at the resident size (see above): at a gigabyte a
+// second, a few milliseconds of reads.
+const (
+	readCheckBytes = 4 << 20
+	readCheckEvery = 100 * time.Millisecond
+)
+
 // newValueLogMaps returns the value log mappings of a store in dir, or nil
-// for a store in memory (dir "").
-func newValueLogMaps(dir string) *valueLogMaps {
+// for a store in memory (dir ""); reads give their pages back over
+// keepUnder bytes of resident memory (0: always).
+func newValueLogMaps(dir string, keepUnder int64) *valueLogMaps {
 	if dir == "" {
 		return nil
 	}
@@ -75,7 +109,29 @@ func newValueLogMaps(dir string) *valueLogMaps {
 	if err != nil {
 		return nil
 	}
-	return &valueLogMaps{dir: abs}
+	m := &valueLogMaps{dir: abs, keepUnder: keepUnder}
+	m.over.Store(true) // until the first check says otherwise
+	return m
+}
+
+// keepRead reports whether a read of n bytes keeps its pages mapped: the
+// resident size was under keepUnder when last looked at, which it is
+// again when due.
+func (m *valueLogMaps) keepRead(n int) bool {
+	if m.keepUnder <= 0 {
+		return false
+	}
+	now := time.Now().UnixNano()
+	last := m.checked.Load()
+	if m.sinceCheck.Add(int64(n)) >= readCheckBytes || now-last >= int64(readCheckEvery) {
+		// One reader looks; the others go by the last look.
+		if m.checked.CompareAndSwap(last, now) {
+			m.sinceCheck.Store(0)
+			rss, ok := residentBytes()
+			m.over.Store(!ok || rss > m.keepUnder)
+		}
+	}
+	return !m.over.Load()
 }
 
 // covers reports whether [a, b) lies within one value log mapping.

@@ -3,7 +3,9 @@
 package cache
 
 import (
+	"bytes"
 	"os"
+	"strconv"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -29,4 +31,29 @@ func (m *valueLogMaps) dropMapped(v []byte) {
 	}
 	// Advice only: on failure the pages stay resident, as before.
 	_ = unix.Madvise(v[a-start:b-start], unix.MADV_DONTNEED)
+}
+
+// residentBytes is the process's resident memory, from /proc/self/statm
+// (its second field, in pages); false if it cannot be read.
+func residentBytes() (int64, bool) {
+	fd, err := unix.Open("/proc/self/statm", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return 0, false
+	}
+	defer unix.Close(fd)
+	var buf [128]byte
+	n, err := unix.Read(fd, buf[:])
+	if err != nil || n <= 0 {
+		return 0, false
+	}
+	_, rest, ok := bytes.Cut(buf[:n], []byte(" "))
+	if !ok {
+		return 0, false
+	}
+	field, _, _ := bytes.Cut(rest, []byte(" "))
+	pages, err := strconv.ParseInt(string(field), 10, 64)
+	if err != nil {
+		return 0, false
+	}
+	return pages * int64(pageSize), true
 }

@@ -104,3 +104,47 @@ func TestMetaPagesGiveBack(t *testing.T) {
 		t.Errorf("storing 36 MiB of documents left %d MiB of file pages resident", grew>>20)
 	}
 }
+
+// TestBlobPagesKeptUnderLimit: under Options.KeepMappedUnder a blob read
+// keeps its pages mapped, so that serving it again costs no page faults;
+// over it (here a limit any process is over), reads give them back. The
+// value log is reopened before each, so that its pages are not mapped
+// yet.
+func TestBlobPagesKeptUnderLimit(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	const size = 32 << 20
+	data, sum := content(11, size)
+	s := openDisk(t, dir)
+	if err := s.PutBlob(ctx, sum, bytes.NewReader(data)); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	read := func(keepUnder int64) int64 {
+		s, err := Open(dir, Options{Logger: testLogger(t), KeepMappedUnder: keepUnder})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		// Opening replays the value log: count from after it.
+		before := rssFile(t)
+		for range 2 {
+			b, err := s.OpenBlob(ctx, sum)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n, err := b.WriteTo(io.Discard)
+			b.Close()
+			if err != nil || n != size {
+				t.Fatalf("read %d bytes, %v", n, err)
+			}
+		}
+		return rssFile(t) - before
+	}
+	if grew := read(1); grew > 8<<20 {
+		t.Errorf("over the limit, reading a %d MiB blob left %d MiB resident", size>>20, grew>>20)
+	}
+	if grew := read(1 << 40); grew < size/2 {
+		t.Errorf("under the limit, reading a %d MiB blob left only %d MiB resident: its pages were given back", size>>20, grew>>20)
+	}
+}

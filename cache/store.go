@@ -134,6 +134,15 @@ type Options struct {
 	// cap plus two value-log files (valueLogFileSize) and the tree of
 	// small records (reclaim.go).
 	MaxSize int64
+
+	// KeepMappedUnder is a resident memory size (the process's RSS):
+	// while the process is under it, the value log's pages a read maps
+	// stay mapped, so that an archive served again is read from memory
+	// already mapped, as a static server's page cache serves it; over
+	// it, they are given back after each read (mapped.go). Zero gives
+	// them back after every read. Pages a write maps are always given
+	// back.
+	KeepMappedUnder int64
 }
 
 const (
@@ -216,8 +225,9 @@ type Store struct {
 
 	defaultLog *LogState
 
-	// vmaps finds the value log's mappings, whose pages a read or write
-	// gives back (mapped.go); nil in memory mode.
+	// vmaps finds the value log's mappings, whose pages a write, and a
+	// read over Options.KeepMappedUnder, gives back (mapped.go); nil in
+	// memory mode.
 	vmaps *valueLogMaps
 
 	// now is time.Now, replaced in tests.
@@ -303,7 +313,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	s := &Store{
 		db:        db,
-		vmaps:     newValueLogMaps(dir),
+		vmaps:     newValueLogMaps(dir, opts.KeepMappedUnder),
 		log:       opts.Logger,
 		opt:       opts,
 		seed:      maphash.MakeSeed(),
@@ -466,7 +476,7 @@ func (s *Store) get(key []byte) ([]byte, error) {
 		}
 		return item.Value(func(val []byte) error {
 			v = bytes.Clone(val)
-			s.vmaps.dropMapped(val)
+			s.vmaps.dropRead(val)
 			return nil
 		})
 	})

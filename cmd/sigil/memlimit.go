@@ -28,6 +28,9 @@ import (
 // always a budget's worth of room above what the last collection found
 // live. It is soft: sigil never fails for it.
 
+// memLimitRoom is what the base limit adds to the metadata budget.
+const memLimitRoom = 64 << 20
+
 // memLimitStep rounds the limit up, so that a live heap that moves by a
 // few kilobytes does not set a new limit on every check.
 const memLimitStep = 8 << 20
@@ -48,7 +51,7 @@ func setMemoryLimit(budget int64, logger *slog.Logger) *memLimiter {
 	if os.Getenv("GOMEMLIMIT") != "" {
 		return nil
 	}
-	m := &memLimiter{base: budget + 64<<20, room: budget, set: debug.SetMemoryLimit, logger: logger}
+	m := &memLimiter{base: budget + memLimitRoom, room: budget, set: debug.SetMemoryLimit, logger: logger}
 	m.observe(0)
 	return m
 }

@@ -156,7 +156,10 @@ func runServe(c *cli.Context) error {
 		// The upstream keeps the documents it serves in memory in front of
 		// the store (proxy.UpstreamConfig.MemoryBytes): a second copy of each
 		// in the store's own cache would only double their memory.
-		MetaCacheBytes: -1})
+		MetaCacheBytes: -1,
+		// Archives served again stay mapped while sigil is under the Go
+		// memory limit's base: the room a busy heap would use.
+		KeepMappedUnder: budgetSize + memLimitRoom})
 	if err != nil {
 		return checkFailed(fmt.Errorf("opening the cache in %s: %w", cacheDir, err),
 			"another sigil may be using it: stop it or set another --cache-dir")
