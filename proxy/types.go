@@ -115,6 +115,8 @@ func (e *BlockedError) Error() string {
 // Document is an upstream metadata document. Body may be shared by every
 // caller that asked for the same document: nobody changes it.
 type Document struct {
+	// Body is nil in a document answered by DocumentLazy until Load
+	// reads it.
 	Body []byte
 	// Sum is the SHA-256 of Body, computed once by the Upstream; zero
 	// when the Upstream did not (see Digest).
@@ -124,6 +126,46 @@ type Document struct {
 	// Stale is true when the upstream could not be reached and the body is
 	// the last copy sigil fetched.
 	Stale bool
+
+	// load reads Body, for a document answered without it.
+	load func(ctx context.Context) (*Document, error)
+}
+
+// Load reads the Body of a document DocumentLazy answered without it, and
+// does nothing otherwise. When the Upstream no longer has those bytes, it
+// fetches the document again, and d becomes the new one (its Digest
+// too).
+func (d *Document) Load(ctx context.Context) error {
+	if d.load == nil {
+		return nil
+	}
+	got, err := d.load(ctx)
+	if err != nil {
+		return err
+	}
+	if got.Sum != d.Sum {
+		*d = *got
+	}
+	d.Body, d.load = got.Body, nil
+	return nil
+}
+
+// LazyUpstream is an Upstream that can answer without reading the body of
+// a large document it keeps in a file: DocumentLazy is Document, but the
+// Body may be nil until Document.Load. A front that may need only the
+// digest (to serve a kept rendered document) asks this way.
+type LazyUpstream interface {
+	Upstream
+	DocumentLazy(ctx context.Context, url string) (*Document, error)
+}
+
+// DocumentLazy asks up for url lazily when it can (LazyUpstream), and
+// with Document otherwise.
+func DocumentLazy(ctx context.Context, up Upstream, url string) (*Document, error) {
+	if l, ok := up.(LazyUpstream); ok {
+		return l.DocumentLazy(ctx, url)
+	}
+	return up.Document(ctx, url)
 }
 
 // Digest returns the SHA-256 of Body: Sum, or computed when Sum is not

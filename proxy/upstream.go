@@ -63,10 +63,16 @@ type UpstreamConfig struct {
 	Cache MetaStore
 	// MaxSize bounds a document's body. Default: DefaultMaxDocumentSize.
 	MaxSize int64
-	// MaxStored bounds the documents kept in the cache: a larger one is
-	// served, but fetched whole every time, and not served stale when the
-	// upstream fails. Default: DefaultMaxStoredDocument.
+	// MaxStored bounds the documents kept in the cache. A larger one is
+	// kept in a file of FileDir while the process runs (see docFiles);
+	// without FileDir, it is fetched whole every time, and not served
+	// stale when the upstream fails. Default: DefaultMaxStoredDocument.
 	MaxStored int64
+	// FileDir is where the documents over MaxStored are kept, in a
+	// directory "sigil-documents-*" made in it; "" keeps none. FileBytes
+	// bounds them (Default: DefaultDocumentFileBytes).
+	FileDir   string
+	FileBytes int64
 	// Timeout bounds one fetch, from request to the body's last byte.
 	// Default: DefaultDocumentTimeout.
 	Timeout time.Duration
@@ -136,6 +142,7 @@ type HTTPUpstream struct {
 	now     func() time.Time
 	group   singleflight.Group
 	mem     *docMemory
+	files   *docFiles     // nil without UpstreamConfig.FileDir
 	slots   chan struct{} // one per background refresh running
 	bg      sync.WaitGroup
 
@@ -197,6 +204,13 @@ func NewHTTPUpstream(cfg UpstreamConfig) (*HTTPUpstream, error) {
 		mb = DefaultMemoryDocuments
 	}
 	u.mem = newDocMemory(mb)
+	if cfg.FileDir != "" {
+		fb := cfg.FileBytes
+		if fb <= 0 {
+			fb = DefaultDocumentFileBytes
+		}
+		u.files = newDocFiles(cfg.FileDir, fb)
+	}
 	return u, nil
 }
 
@@ -220,6 +234,27 @@ func UpstreamClient(tlsConfig *tls.Config) *http.Client {
 // cache into memory) are charged to its metadata budget; a document kept
 // in memory is shared, not copied, and charged to nobody.
 func (u *HTTPUpstream) Document(ctx context.Context, url string) (*Document, error) {
+	return u.document(ctx, url, false)
+}
+
+// DocumentLazy is Document, but the Body of a document kept in a file
+// (one over MaxStored, see docFiles) is read only by Document.Load.
+func (u *HTTPUpstream) DocumentLazy(ctx context.Context, url string) (*Document, error) {
+	return u.document(ctx, url, true)
+}
+
+func (u *HTTPUpstream) document(ctx context.Context, url string, lazy bool) (*Document, error) {
+	d, err := u.answer(ctx, url)
+	if err != nil || lazy {
+		return d, err
+	}
+	if err := d.Load(ctx); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+func (u *HTTPUpstream) answer(ctx context.Context, url string) (*Document, error) {
 	e, have, err := u.stored(ctx, url)
 	if err != nil {
 		return nil, err
@@ -364,8 +399,10 @@ func (u *HTTPUpstream) fetch(ctx context.Context, url string) (*memDoc, error) {
 		u.metrics.metadataResult("fetched")
 		m := cache.Meta{Body: body, ETag: e.ETag, LastModified: e.LastModified, FetchedAt: e.confirmed}
 		if int64(len(body)) > u.maxKept {
-			u.log.Debug("proxy: document too large to keep in the cache", "url", RedactURL(url), "bytes", len(body), "max", u.maxKept)
-		} else if err := u.cache.PutMeta(ctx, url, m); err != nil {
+			u.keepFile(url, e)
+			return e, nil
+		}
+		if err := u.cache.PutMeta(ctx, url, m); err != nil {
 			// The document is good; only the next outage will miss it.
 			u.log.Warn("proxy: storing metadata failed", "url", RedactURL(url), "err", err)
 		}
@@ -381,6 +418,29 @@ func (u *HTTPUpstream) fetch(ctx context.Context, url string) (*memDoc, error) {
 	default:
 		return nil, &UpstreamError{URL: url, Status: st, Err: errors.New("unexpected answer")}
 	}
+}
+
+// keepFile keeps e, a document too large for the cache, in a file
+// (docFiles), and in memory without its body; without files, it is
+// fetched again on the next request.
+func (u *HTTPUpstream) keepFile(url string, e *memDoc) {
+	if u.files == nil {
+		u.log.Debug("proxy: document too large to keep in the cache", "url", RedactURL(url), "bytes", len(e.Body), "max", u.maxKept)
+		return
+	}
+	path, err := u.files.put(url, e.Body)
+	if err != nil {
+		// The document is good; it is fetched again next time.
+		u.log.Warn("proxy: keeping a large document in a file failed", "url", RedactURL(url), "err", err)
+	}
+	if path == "" {
+		u.mem.remove(url)
+		return
+	}
+	kept := &memDoc{Document: e.Document, confirmed: e.confirmed}
+	kept.Body = nil
+	kept.load = u.fileLoader(url, path, e.Sum, int64(len(e.Body)))
+	u.mem.put(url, kept)
 }
 
 // confirm records that the upstream still has the stored copy e of url.

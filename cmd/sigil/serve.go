@@ -204,6 +204,7 @@ func runServe(c *cli.Context) error {
 		Cache:   proxy.StoreCache(store),
 		Budget:  budget,
 		MaxAge:  maxAge,
+		FileDir: cacheDir,
 		Logger:  logger.With("part", "upstream"),
 		Metrics: metrics,
 	})
@@ -297,12 +298,14 @@ func runServe(c *cli.Context) error {
 
 // sweepStaging removes download staging directories a previous run left
 // behind when it did not shut down cleanly, which hold unverified bytes
-// only, and the fronts' files of large rendered documents (RenderedDir),
-// which are not used after the process that rendered them.
+// only, and the files of large rendered documents (the fronts'
+// RenderedDir) and of large upstream documents (UpstreamConfig.FileDir),
+// which are not used after the process that wrote them.
 func sweepStaging(dir string, logger *slog.Logger) {
 	stale, _ := filepath.Glob(filepath.Join(dir, "sigil-downloads-*"))
 	rendered, _ := filepath.Glob(filepath.Join(dir, "sigil-rendered-*"))
-	stale = append(stale, rendered...)
+	documents, _ := filepath.Glob(filepath.Join(dir, "sigil-documents-*"))
+	stale = append(append(stale, rendered...), documents...)
 	for _, d := range stale {
 		if err := os.RemoveAll(d); err != nil {
 			logger.Warn("could not remove a stale staging directory", "dir", d, "err", err)

@@ -15,14 +15,17 @@ func TestSweepStagingRemovesOnlyStagingDirs(t *testing.T) {
 	dir := t.TempDir()
 	stale := filepath.Join(dir, "sigil-downloads-123")
 	rendered := filepath.Join(dir, "sigil-rendered-456")
+	documents := filepath.Join(dir, "sigil-documents-789")
 	keep := filepath.Join(dir, "000001.vlog")
 	os.MkdirAll(stale, 0o700)
 	os.WriteFile(filepath.Join(stale, "part"), []byte("unverified"), 0o600)
-	os.MkdirAll(rendered, 0o700)
-	os.WriteFile(filepath.Join(rendered, "1"), []byte("{}"), 0o600)
+	for _, d := range []string{rendered, documents} {
+		os.MkdirAll(d, 0o700)
+		os.WriteFile(filepath.Join(d, "1"), []byte("{}"), 0o600)
+	}
 	os.WriteFile(keep, []byte("badger"), 0o600)
 	sweepStaging(dir, slog.New(slog.DiscardHandler))
-	for _, d := range []string{stale, rendered} {
+	for _, d := range []string{stale, rendered, documents} {
 		if _, err := os.Stat(d); !os.IsNotExist(err) {
 			t.Errorf("stale directory %s still there: %v", d, err)
 		}

@@ -38,7 +38,8 @@ func (h *Handler) serveP2(w http.ResponseWriter, r *http.Request, file string) {
 		return
 	}
 	u := strings.ReplaceAll(root.metadataURL, "%package%", file)
-	doc, err := h.upstream.Document(ctx, u)
+	// Its body is read below, unless a kept document answers.
+	doc, err := proxy.DocumentLazy(ctx, h.upstream, u)
 	if err != nil {
 		h.core.Fail(w, r, "metadata of "+pkg, err)
 		return
@@ -54,6 +55,10 @@ func (h *Handler) serveP2(w http.ResponseWriter, r *http.Request, file string) {
 			h.index.Put(u, x) // the archive requests follow
 		}
 		h.core.ServeKept(w, r, k)
+		return
+	}
+	if err := doc.Load(ctx); err != nil {
+		h.core.Fail(w, r, "metadata of "+pkg, err)
 		return
 	}
 	d, x, err := h.parse(doc, pkg)

@@ -44,7 +44,8 @@ func (h *Handler) servePackument(w http.ResponseWriter, r *http.Request, name st
 	}
 	ctx := r.Context()
 	u := h.upstreamBase + "/" + escapedName(name)
-	doc, err := h.upstream.Document(ctx, u)
+	// Its body is read below, unless a kept packument answers.
+	doc, err := proxy.DocumentLazy(ctx, h.upstream, u)
 	if err != nil {
 		h.core.Fail(w, r, "the metadata of "+name, err)
 		return
@@ -77,6 +78,10 @@ func (h *Handler) servePackument(w http.ResponseWriter, r *http.Request, name st
 			hdr.Set("npm-notice", sum.notice(name))
 		}
 		h.core.ServeKept(w, r, k)
+		return
+	}
+	if err := doc.Load(ctx); err != nil {
+		h.core.Fail(w, r, "the metadata of "+name, err)
 		return
 	}
 	p, x, err := h.parse(doc, name)

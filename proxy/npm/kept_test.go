@@ -3,8 +3,10 @@ package npm
 import (
 	"context"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -90,5 +92,52 @@ func TestKeptPackumentRegistryKeys(t *testing.T) {
 	changed, _ := r.Get("/npm/foo")
 	if cv.decided != 2 || !strings.Contains(changed.Header.Get("X-Sigil-Verdict"), "signing keys differ") {
 		t.Errorf("after the keys changed: %d decisions, X-Sigil-Verdict %q", cv.decided, changed.Header.Get("X-Sigil-Verdict"))
+	}
+}
+
+// recorderTransport answers every request with h, counting them.
+type recorderTransport struct {
+	h    http.Handler
+	hits atomic.Int64
+}
+
+func (t *recorderTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	t.hits.Add(1)
+	rec := httptest.NewRecorder()
+	t.h.ServeHTTP(rec, r)
+	return rec.Result(), nil
+}
+
+// TestLargePackumentFromFile: a packument too large for the cache is kept
+// in a file by the real Upstream; served again, it is neither fetched nor
+// read, and a form not rendered yet (the abbreviated one) is rendered
+// from the file's bytes, not fetched either.
+func TestLargePackumentFromFile(t *testing.T) {
+	_, v, _ := fronttest.Served(t, nil)
+	doc := fooDoc()
+	tr := &recorderTransport{h: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(doc) })}
+	up, err := proxy.NewHTTPUpstream(proxy.UpstreamConfig{Client: &http.Client{Transport: tr}, Cache: proxy.StoreCache(fronttest.Store(t)),
+		MaxStored: int64(len(doc)) / 2, FileDir: t.TempDir(), MaxAge: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := newRig(t, func(c *Config) { c.Checker = noArchives{v}; c.Upstream = up })
+	get := func(headers ...string) (int, string) {
+		resp, body := r.Get("/npm/foo", headers...)
+		return resp.StatusCode, string(body)
+	}
+	code, first := get()
+	if code != http.StatusOK || !strings.Contains(first, `"2.0.0"`) {
+		t.Fatalf("packument: %d %s", code, first)
+	}
+	if code, again := get(); code != http.StatusOK || again != first {
+		t.Errorf("served again: %d, same body %v", code, again == first)
+	}
+	code, abbreviated := get(corgiAccept)
+	if code != http.StatusOK || !strings.Contains(abbreviated, `"2.0.0"`) || abbreviated == first {
+		t.Errorf("abbreviated: %d %s", code, abbreviated)
+	}
+	if n := tr.hits.Load(); n != 1 {
+		t.Errorf("the upstream was asked %d times, want once", n)
 	}
 }

@@ -378,13 +378,14 @@ func (emptyLog) Lookup(_ context.Context, eco, pkg string) (*tlog.Lookup, error)
 
 // Served is what sigil serve puts behind a front, for the benchmarks of a
 // warm request as clients see it: the real Upstream through client (its
-// documents fresh within the default --metadata-max-age), the real
+// documents fresh within the default --metadata-max-age, those over
+// 16 MiB kept in files of a temporary directory), the real
 // Verifier with an empty release log (every package unsigned, allowed),
 // and the in-memory Store they share.
 func Served(t testing.TB, client *http.Client) (*proxy.HTTPUpstream, *proxy.Verifier, *cache.Store) {
 	t.Helper()
 	store := Store(t)
-	upstream, err := proxy.NewHTTPUpstream(proxy.UpstreamConfig{Client: client, Cache: proxy.StoreCache(store)})
+	upstream, err := proxy.NewHTTPUpstream(proxy.UpstreamConfig{Client: client, Cache: proxy.StoreCache(store), FileDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,108 @@
+package proxy
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"os"
+	"sync"
+
+	"github.com/hashicorp/golang-lru/v2/simplelru"
+)
+
+// docFiles keeps the upstream documents too large for the cache (over
+// UpstreamConfig.MaxStored) in files of a private directory, made in dir
+// when first needed, so that such a document is not fetched again while
+// it is fresh, a kept rendered document made from it is served without
+// reading it (HTTPUpstream.DocumentLazy), and an upstream outage is
+// bridged for it as for the others. Files last as long as the process:
+// sigil serve removes the directories ("sigil-documents-*") of earlier
+// runs when it starts. At most max bytes of files are kept, one per URL,
+// the least recently written removed first.
+type docFiles struct {
+	dir string
+	max int64
+
+	mu      sync.Mutex
+	private string // the directory made in dir, "" until the first file
+	lru     *simplelru.LRU[string, docFile]
+	bytes   int64
+}
+
+type docFile struct {
+	path string
+	size int64
+}
+
+// docFileEntries bounds the files kept, whatever their size: documents
+// this large are few.
+const docFileEntries = 256
+
+// DefaultDocumentFileBytes is UpstreamConfig.FileBytes when zero.
+const DefaultDocumentFileBytes = 1 << 30
+
+func newDocFiles(dir string, max int64) *docFiles {
+	f := &docFiles{dir: dir, max: max}
+	f.lru, _ = simplelru.NewLRU(docFileEntries, func(_ string, d docFile) {
+		f.bytes -= d.size
+		// A request that is reading it reads on; one about to open it
+		// finds it gone and fetches the document again (fileLoader).
+		os.Remove(d.path)
+	})
+	return f
+}
+
+// put writes body, the document at url, to a file and returns its path,
+// in place of url's previous file; "" when it is not kept (larger than
+// half the bound, or the file could not be written: the error says why).
+func (f *docFiles) put(url string, body []byte) (string, error) {
+	if int64(len(body)) > f.max/2 {
+		return "", nil
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.private == "" {
+		d, err := os.MkdirTemp(f.dir, "sigil-documents-*")
+		if err != nil {
+			return "", err
+		}
+		f.private = d
+	}
+	tmp, err := os.CreateTemp(f.private, "doc-*")
+	if err != nil {
+		return "", err
+	}
+	_, err = tmp.Write(body)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return "", err
+	}
+	f.lru.Remove(url)
+	f.lru.Add(url, docFile{tmp.Name(), int64(len(body))})
+	f.bytes += int64(len(body))
+	for f.bytes > f.max {
+		f.lru.RemoveOldest()
+	}
+	return tmp.Name(), nil
+}
+
+// fileLoader returns the Document.load of the document at url kept in
+// the file path: it reads the file, charged to the request's budget, and
+// checks it against sum. A file that is gone (its place was needed) or
+// that changed is forgotten, and the document is fetched again.
+func (u *HTTPUpstream) fileLoader(url, path string, sum [32]byte, size int64) func(ctx context.Context) (*Document, error) {
+	return func(ctx context.Context) (*Document, error) {
+		if err := chargeRequest(ctx, size); err != nil {
+			return nil, fmt.Errorf("upstream document %s: %w", RedactURL(url), err)
+		}
+		if b, err := os.ReadFile(path); err == nil && int64(len(b)) == size && sha256.Sum256(b) == sum {
+			return &Document{Body: b, Sum: sum}, nil
+		}
+		u.log.Debug("proxy: the file of a large document is gone or changed; fetching it again", "url", RedactURL(url))
+		u.mem.remove(url)
+		return u.document(ctx, url, false)
+	}
+}
