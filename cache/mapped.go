@@ -26,12 +26,15 @@ import (
 // Mapping the pages again costs a page fault for each few of them, and
 // giving them back a system call: serving a warm archive over loopback,
 // that was half the CPU. So a read gives its pages back only while the
-// process's resident memory is over Options.KeepMappedUnder: under it,
-// the archives served most stay mapped, as a static server's stay in the
-// page cache, and over it (a large install filling the heap, or many
-// archives read once) each read gives back what it mapped. The resident
-// size is read from /proc/self/statm every readCheckBytes of value read,
-// or readCheckEvery, whichever comes first.
+// process's resident memory is over Options.KeepMappedUnder, or its
+// resident file pages (the binary's and Badger's tables' included) over
+// maxKeptFilePages: under both, the archives served most stay mapped, as
+// a static server's stay in the page cache; over either (a large install
+// filling the heap, or many archives read), each read gives back what it
+// mapped. Pages kept while under stay kept when the heap grows later, but
+// maxKeptFilePages bounds them. The sizes are read from /proc/self/statm
+// every readCheckBytes of value read, or readCheckEvery, whichever comes
+// first.
 //
 // A page is given back only when it lies in a mapping of a value log file
 // of this store, as /proc/self/maps lists them, in a value at least as
@@ -98,6 +101,10 @@ const (
 	readCheckEvery = 100 * time.Millisecond
 )
 
+// maxKeptFilePages bounds the resident file pages under which a read keeps
+// its value log pages: sigil's binary takes about a third of it.
+const maxKeptFilePages = 64 << 20
+
 // newValueLogMaps returns the value log mappings of a store in dir, or nil
 // for a store in memory (dir ""); reads give their pages back over
 // keepUnder bytes of resident memory (0: always).
@@ -127,8 +134,8 @@ func (m *valueLogMaps) keepRead(n int) bool {
 		// One reader looks; the others go by the last look.
 		if m.checked.CompareAndSwap(last, now) {
 			m.sinceCheck.Store(0)
-			rss, ok := residentBytes()
-			m.over.Store(!ok || rss > m.keepUnder)
+			rss, file, ok := residentBytes()
+			m.over.Store(!ok || rss > m.keepUnder || file > maxKeptFilePages)
 		}
 	}
 	return !m.over.Load()

@@ -33,27 +33,29 @@ func (m *valueLogMaps) dropMapped(v []byte) {
 	_ = unix.Madvise(v[a-start:b-start], unix.MADV_DONTNEED)
 }
 
-// residentBytes is the process's resident memory, from /proc/self/statm
-// (its second field, in pages); false if it cannot be read.
-func residentBytes() (int64, bool) {
+// residentBytes is the process's resident memory and the part of it that
+// is file pages (the binary's, Badger's tables' and value log's), from
+// /proc/self/statm (its second and third fields, in pages); false if it
+// cannot be read.
+func residentBytes() (rss, file int64, ok bool) {
 	fd, err := unix.Open("/proc/self/statm", unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return 0, false
+		return 0, 0, false
 	}
 	defer unix.Close(fd)
 	var buf [128]byte
 	n, err := unix.Read(fd, buf[:])
 	if err != nil || n <= 0 {
-		return 0, false
+		return 0, 0, false
 	}
-	_, rest, ok := bytes.Cut(buf[:n], []byte(" "))
-	if !ok {
-		return 0, false
+	f := bytes.Fields(buf[:n])
+	if len(f) < 3 {
+		return 0, 0, false
 	}
-	field, _, _ := bytes.Cut(rest, []byte(" "))
-	pages, err := strconv.ParseInt(string(field), 10, 64)
-	if err != nil {
-		return 0, false
+	r, err1 := strconv.ParseInt(string(f[1]), 10, 64)
+	s, err2 := strconv.ParseInt(string(f[2]), 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, 0, false
 	}
-	return pages * int64(pageSize), true
+	return r * int64(pageSize), s * int64(pageSize), true
 }

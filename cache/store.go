@@ -136,12 +136,12 @@ type Options struct {
 	MaxSize int64
 
 	// KeepMappedUnder is a resident memory size (the process's RSS):
-	// while the process is under it, the value log's pages a read maps
-	// stay mapped, so that an archive served again is read from memory
-	// already mapped, as a static server's page cache serves it; over
-	// it, they are given back after each read (mapped.go). Zero gives
-	// them back after every read. Pages a write maps are always given
-	// back.
+	// while the process is under it, and its resident file pages under
+	// 64 MiB, the value log's pages a read maps stay mapped, so that an
+	// archive served again is read from memory already mapped, as a
+	// static server's page cache serves it; over either, they are given
+	// back after each read (mapped.go). Zero gives them back after every
+	// read. Pages a write maps are always given back.
 	KeepMappedUnder int64
 }
 

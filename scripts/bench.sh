@@ -182,7 +182,9 @@ lines=$(wc -l <"$T/sigil.log")
 # but the last and the load generator on the last, so that the measure is
 # of the server, not of its CPU shared with the client; on one CPU they share
 # it. sigil is started again on its cache, pinned from the start so that the
-# Go runtime sizes itself to its CPUs.
+# Go runtime sizes itself to its CPUs. The load generator asks for gzip, as
+# Composer does: sigil answers gzipped, the static server (Go's file server)
+# as the file is.
 say "composer: p2 latency, 8 connections, 3 rounds each"
 kill "$SPID" && wait "$SPID" 2>/dev/null || true
 SRV=() GEN=() pinned="servers and load generator share the CPUs"
@@ -194,9 +196,9 @@ if command -v taskset >/dev/null && [ "$ncpu" -ge 2 ]; then
 	pinned="servers on $srv_cpus, load generator on CPU $((ncpu - 1))"
 fi
 LP=$("$T/benchfixture" port)
-"${SRV[@]}" "$T/benchfixture" serve -dir "$T/fx" -listen "127.0.0.1:$LP" &
+${SRV[@]+"${SRV[@]}"} "$T/benchfixture" serve -dir "$T/fx" -listen "127.0.0.1:$LP" &
 PIDS+=($!)
-"${SRV[@]}" "$T/sigil" serve --listen "127.0.0.1:$SP" --cache-dir "$T/sigil-cache" --unsigned allow \
+${SRV[@]+"${SRV[@]}"} "$T/sigil" serve --listen "127.0.0.1:$SP" --cache-dir "$T/sigil-cache" --unsigned allow \
 	--npm-upstream "$FIX/npm/" --composer-upstream "$FIX/composer" >>"$T/sigil.log" 2>&1 &
 PIDS+=($!)
 wait_http "http://127.0.0.1:$SP/-/healthz"
@@ -205,8 +207,8 @@ MANY=composer/p2/bench/many.json
 curl -fsS -o /dev/null "http://127.0.0.1:$SP/$MANY"
 lat_sigil="" lat_static=""
 for _ in 1 2 3; do
-	lat_sigil+="$("${GEN[@]}" "$T/benchfixture" load -url "http://127.0.0.1:$SP/$MANY" -c 8 -d 5s)"$'\n'
-	lat_static+="$("${GEN[@]}" "$T/benchfixture" load -url "http://127.0.0.1:$LP/$MANY" -c 8 -d 5s)"$'\n'
+	lat_sigil+="$(${GEN[@]+"${GEN[@]}"} "$T/benchfixture" load -url "http://127.0.0.1:$SP/$MANY" -c 8 -d 5s)"$'\n'
+	lat_static+="$(${GEN[@]+"${GEN[@]}"} "$T/benchfixture" load -url "http://127.0.0.1:$LP/$MANY" -c 8 -d 5s)"$'\n'
 done
 # col N: the median of column N of the rounds.
 col() { awk -v c="$1" '{ print $c }' | median; }

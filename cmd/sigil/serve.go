@@ -157,8 +157,9 @@ func runServe(c *cli.Context) error {
 		// the store (proxy.UpstreamConfig.MemoryBytes): a second copy of each
 		// in the store's own cache would only double their memory.
 		MetaCacheBytes: -1,
-		// Archives served again stay mapped while sigil is under the Go
-		// memory limit's base: the room a busy heap would use.
+		// Archives served again stay mapped while sigil is under the
+		// metadata budget + 64 MiB (the Go memory limit's base): the room
+		// a busy heap would use.
 		KeepMappedUnder: budgetSize + memLimitRoom})
 	if err != nil {
 		return checkFailed(fmt.Errorf("opening the cache in %s: %w", cacheDir, err),
