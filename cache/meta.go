@@ -91,6 +91,19 @@ func (s *Store) GetMeta(ctx context.Context, key string) (Meta, error) {
 	return m.clone(), nil
 }
 
+// DeleteMeta removes what is stored under key, if anything.
+func (s *Store) DeleteMeta(ctx context.Context, key string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	k, err := metaKey(key)
+	if err != nil {
+		return err
+	}
+	_, err = s.evictMeta(ctx, candidate{kind: usedMeta, key: k})
+	return err
+}
+
 // PutMeta stores m under key, replacing what was there. m.Body may be at
 // most Options.MaxMetaSize bytes; the validators at most 4 KiB each.
 // PutMeta keeps no reference to m.Body.

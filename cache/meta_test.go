@@ -21,3 +21,31 @@ func TestMetaErrorsHideQueries(t *testing.T) {
 		t.Errorf("PutMeta: %v", err)
 	}
 }
+
+// TestDeleteMeta: a deleted document is gone, from memory too, and no
+// longer counted against the cap; deleting what is not there is no error.
+func TestDeleteMeta(t *testing.T) {
+	ctx := context.Background()
+	s := openDisk(t, t.TempDir())
+	defer s.Close()
+	const key = "https://registry.test/p2/acme/foo.json"
+	before, _ := s.Usage()
+	if err := s.PutMeta(ctx, key, Meta{Body: []byte(`{"packages":{}}`), ETag: `"v1"`}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetMeta(ctx, key); err != nil { // now in memory too
+		t.Fatal(err)
+	}
+	if err := s.DeleteMeta(ctx, key); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetMeta(ctx, key); !errors.Is(err, ErrNotFound) {
+		t.Errorf("after DeleteMeta: %v, want ErrNotFound", err)
+	}
+	if used, _ := s.Usage(); used != before {
+		t.Errorf("usage %d after deleting, %d before storing", used, before)
+	}
+	if err := s.DeleteMeta(ctx, key); err != nil {
+		t.Errorf("deleting again: %v", err)
+	}
+}

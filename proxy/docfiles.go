@@ -3,7 +3,9 @@ package proxy
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"sync"
 
@@ -56,17 +58,22 @@ func newDocFiles(dir string, max int64) *docFiles {
 // in place of url's previous file; "" when it is not kept (larger than
 // half the bound, or the file could not be written: the error says why).
 func (f *docFiles) put(url string, body []byte) (string, error) {
-	if int64(len(body)) > f.max/2 {
-		return "", nil
-	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.lru.Remove(url) // the old version's file, even when the new one is not kept
+	size := int64(len(body))
+	if size > f.max/2 {
+		return "", nil
+	}
 	if f.private == "" {
 		d, err := os.MkdirTemp(f.dir, "sigil-documents-*")
 		if err != nil {
 			return "", err
 		}
 		f.private = d
+	}
+	for f.bytes+size > f.max && f.lru.Len() > 0 {
+		f.lru.RemoveOldest()
 	}
 	tmp, err := os.CreateTemp(f.private, "doc-*")
 	if err != nil {
@@ -80,12 +87,8 @@ func (f *docFiles) put(url string, body []byte) (string, error) {
 		os.Remove(tmp.Name())
 		return "", err
 	}
-	f.lru.Remove(url)
-	f.lru.Add(url, docFile{tmp.Name(), int64(len(body))})
-	f.bytes += int64(len(body))
-	for f.bytes > f.max {
-		f.lru.RemoveOldest()
-	}
+	f.lru.Add(url, docFile{tmp.Name(), size})
+	f.bytes += size
 	return tmp.Name(), nil
 }
 
@@ -95,14 +98,33 @@ func (f *docFiles) put(url string, body []byte) (string, error) {
 // that changed is forgotten, and the document is fetched again.
 func (u *HTTPUpstream) fileLoader(url, path string, sum [32]byte, size int64) func(ctx context.Context) (*Document, error) {
 	return func(ctx context.Context) (*Document, error) {
-		if err := chargeRequest(ctx, size); err != nil {
-			return nil, fmt.Errorf("upstream document %s: %w", RedactURL(url), err)
+		f, err := os.Open(path)
+		if err == nil {
+			defer f.Close()
+			var fi os.FileInfo
+			if fi, err = f.Stat(); err == nil && fi.Size() != size {
+				err = errors.New("its size changed")
+			}
 		}
-		if b, err := os.ReadFile(path); err == nil && int64(len(b)) == size && sha256.Sum256(b) == sum {
-			return &Document{Body: b, Sum: sum}, nil
+		if err == nil {
+			if err := chargeRequest(ctx, size); err != nil {
+				return nil, fmt.Errorf("upstream document %s: %w", RedactURL(url), err)
+			}
+			b := make([]byte, size)
+			if _, err = io.ReadFull(f, b); err == nil && sha256.Sum256(b) != sum {
+				err = errors.New("its bytes changed")
+			}
+			if err == nil {
+				return &Document{Body: b, Sum: sum}, nil
+			}
+			// The fetch below holds the request's charge for these bytes.
+			ctx = context.WithValue(ctx, leaseKey{}, (*lease)(nil))
 		}
-		u.log.Debug("proxy: the file of a large document is gone or changed; fetching it again", "url", RedactURL(url))
-		u.mem.remove(url)
+		u.log.Debug("proxy: the file of a large document cannot be used; fetching it again", "url", RedactURL(url), "err", err)
+		// Forgotten, unless a newer version took its place meanwhile.
+		if e, ok := u.mem.get(url); ok && e.file == path {
+			u.mem.remove(url)
+		}
 		return u.document(ctx, url, false)
 	}
 }

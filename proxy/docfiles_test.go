@@ -3,12 +3,15 @@ package proxy
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sigilproxy/sigil/cache"
 )
 
 // largeUpstream returns an upstream that keeps documents over 64 bytes in
@@ -90,9 +93,16 @@ func TestUpstreamLargeDocumentFileGone(t *testing.T) {
 			if err := tt.spoil(docFilePaths(t, dir)[0]); err != nil {
 				t.Fatal(err)
 			}
-			d, err := u.Document(context.Background(), url)
+			// In a budget that holds the document once but not twice:
+			// the bytes of the file it could not use are not charged
+			// again.
+			var d *Document
+			var err error
+			withLease(NewMetadataBudget(int64(len(first))*3/2, 50*time.Millisecond), func(ctx context.Context) {
+				d, err = u.Document(ctx, url)
+			})
 			if err != nil || string(d.Body) != string(first) || strings.Contains(string(d.Body), "6.6.6") {
-				t.Fatalf("after the file was %s: %q, %v", tt.name, d.Body, err)
+				t.Fatalf("after the file was %s: %+v, %v", tt.name, d, err)
 			}
 			if n := s.hits.Load(); n != 2 {
 				t.Errorf("the upstream was asked %d times, want twice", n)
@@ -121,5 +131,36 @@ func TestUpstreamLargeDocumentStale(t *testing.T) {
 	}
 	if files := docFilePaths(t, dir); len(files) != 1 {
 		t.Errorf("files %v: the new version's should replace the old one's", files)
+	}
+}
+
+// TestUpstreamLargeDocumentOldCopy: a document that grew past the cache's
+// bound leaves no copy of its smaller past in the cache, to come back
+// when its file goes.
+func TestUpstreamLargeDocumentOldCopy(t *testing.T) {
+	s := newDocServer(t) // its first document is small
+	c := newMemCache()
+	dir := t.TempDir()
+	u, err := NewHTTPUpstream(UpstreamConfig{Client: s.Client(), Cache: c, Logger: testLogger(t), MaxStored: 64, FileDir: dir, MaxAge: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	url := s.URL + "/p2/acme/big.json"
+	old, err := u.Document(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.set(`{"packages":{"acme/big":[`+strings.Repeat(`{"version":"2.0.0"},`, 20)+`{}]}}`, `"v2"`, 0)
+	if d, err := u.Document(ctx, url); err != nil || !strings.Contains(string(d.Body), "2.0.0") {
+		t.Fatalf("grown: %+v, %v", d, err)
+	}
+	if _, err := c.GetMeta(ctx, url); !errors.Is(err, cache.ErrNotFound) {
+		t.Errorf("the small copy is still stored: %v", err)
+	}
+	os.Remove(docFilePaths(t, dir)[0])
+	s.set("", "", http.StatusServiceUnavailable)
+	if d, err := u.Document(ctx, url); err == nil && string(d.Body) == string(old.Body) {
+		t.Errorf("the file gone and the upstream down, the old small copy came back: %+v", d)
 	}
 }

@@ -15,6 +15,7 @@ type memDoc struct {
 	Document
 	confirmed time.Time
 	retryAt   time.Time
+	file      string // where Body is, when it is not (docFiles)
 }
 
 func (e *memDoc) document() *Document {

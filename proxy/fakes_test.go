@@ -278,6 +278,16 @@ func (c *memCache) PutMeta(ctx context.Context, key string, m cache.Meta) error 
 	return nil
 }
 
+func (c *memCache) DeleteMeta(ctx context.Context, key string) error {
+	if err := c.fail(); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.metas, key)
+	return nil
+}
+
 func (c *memCache) refCount() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -73,6 +73,8 @@ type MetaStore interface {
 	// PutMeta replaces the copy stored under key. It keeps no reference to
 	// m.Body.
 	PutMeta(ctx context.Context, key string, m cache.Meta) error
+	// DeleteMeta removes the copy stored under key, if any.
+	DeleteMeta(ctx context.Context, key string) error
 }
 
 // Cache is everything the proxy keeps.

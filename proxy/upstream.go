@@ -428,6 +428,11 @@ func (u *HTTPUpstream) keepFile(url string, e *memDoc) {
 		u.log.Debug("proxy: document too large to keep in the cache", "url", RedactURL(url), "bytes", len(e.Body), "max", u.maxKept)
 		return
 	}
+	// A copy stored while the document was smaller must not come back
+	// when the file goes.
+	if err := u.cache.DeleteMeta(context.Background(), url); err != nil {
+		u.log.Warn("proxy: removing the stored copy of a document now too large for the cache failed", "url", RedactURL(url), "err", err)
+	}
 	path, err := u.files.put(url, e.Body)
 	if err != nil {
 		// The document is good; it is fetched again next time.
@@ -437,7 +442,7 @@ func (u *HTTPUpstream) keepFile(url string, e *memDoc) {
 		u.mem.remove(url)
 		return
 	}
-	kept := &memDoc{Document: e.Document, confirmed: e.confirmed}
+	kept := &memDoc{Document: e.Document, confirmed: e.confirmed, file: path}
 	kept.Body = nil
 	kept.load = u.fileLoader(url, path, e.Sum, int64(len(e.Body)))
 	u.mem.put(url, kept)
@@ -448,7 +453,7 @@ func (u *HTTPUpstream) confirm(url string, e *memDoc) *memDoc {
 	if e.Stale {
 		u.log.Info("proxy: upstream answers again", "url", RedactURL(url))
 	}
-	n := &memDoc{Document: e.Document, confirmed: u.now()}
+	n := &memDoc{Document: e.Document, confirmed: u.now(), file: e.file}
 	n.Stale = false
 	u.mem.put(url, n)
 	return n
@@ -464,7 +469,7 @@ func (u *HTTPUpstream) stale(e *memDoc, err *UpstreamError) (*memDoc, error) {
 	if !e.Stale {
 		u.log.Warn("proxy: upstream unavailable; serving the stored copy", "url", RedactURL(err.URL), "confirmed_at", e.confirmed, "err", err)
 	}
-	n := &memDoc{Document: e.Document, confirmed: e.confirmed, retryAt: u.now().Add(retryAfterFailure)}
+	n := &memDoc{Document: e.Document, confirmed: e.confirmed, retryAt: u.now().Add(retryAfterFailure), file: e.file}
 	n.Stale = true
 	u.mem.put(err.URL, n)
 	return n, nil

@@ -45,7 +45,7 @@ func (h *Handler) serveP2(w http.ResponseWriter, r *http.Request, file string) {
 		return
 	}
 	if doc.Stale {
-		w.Header().Set("X-Sigil-Stale", "upstream unreachable; serving its last metadata")
+		w.Header().Set("X-Sigil-Stale", front.StaleMetadata)
 	}
 	key := stateKey(h.prefix, "/p2/"+file+".json")
 	// The document rendered from these bytes under verdicts that are
@@ -60,6 +60,11 @@ func (h *Handler) serveP2(w http.ResponseWriter, r *http.Request, file string) {
 	if err := doc.Load(ctx); err != nil {
 		h.core.Fail(w, r, "metadata of "+pkg, err)
 		return
+	}
+	if doc.Stale { // Load may have fetched it again
+		w.Header().Set("X-Sigil-Stale", front.StaleMetadata)
+	} else {
+		w.Header().Del("X-Sigil-Stale")
 	}
 	d, x, err := h.parse(doc, pkg)
 	if err != nil {

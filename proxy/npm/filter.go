@@ -66,7 +66,7 @@ func (h *Handler) servePackument(w http.ResponseWriter, r *http.Request, name st
 	// apart, as npm's own cache does (make-fetch-happen honours Vary).
 	hdr.Set("Vary", "Accept")
 	if doc.Stale {
-		hdr.Set("X-Sigil-Stale", "upstream unreachable; serving its last metadata")
+		hdr.Set("X-Sigil-Stale", front.StaleMetadata)
 	}
 	// The packument rendered from these bytes, with these registry keys,
 	// under verdicts that are still current: no parse, no verdicts.
@@ -83,6 +83,11 @@ func (h *Handler) servePackument(w http.ResponseWriter, r *http.Request, name st
 	if err := doc.Load(ctx); err != nil {
 		h.core.Fail(w, r, "the metadata of "+name, err)
 		return
+	}
+	if doc.Stale { // Load may have fetched it again
+		hdr.Set("X-Sigil-Stale", front.StaleMetadata)
+	} else {
+		hdr.Del("X-Sigil-Stale")
 	}
 	p, x, err := h.parse(doc, name)
 	if err != nil {

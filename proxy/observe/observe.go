@@ -165,3 +165,4 @@ func (noCopies) GetMeta(context.Context, string) (cache.Meta, error) {
 	return cache.Meta{}, cache.ErrNotFound
 }
 func (noCopies) PutMeta(context.Context, string, cache.Meta) error { return nil }
+func (noCopies) DeleteMeta(context.Context, string) error          { return nil }

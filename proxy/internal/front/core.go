@@ -179,3 +179,7 @@ func QuoteForLog(s string) string {
 	}
 	return strconv.Quote(s)
 }
+
+// StaleMetadata is the X-Sigil-Stale header of a document answered from
+// the upstream's last copy while the upstream cannot be reached.
+const StaleMetadata = "upstream unreachable; serving its last metadata"
