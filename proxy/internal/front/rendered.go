@@ -145,7 +145,16 @@ var (
 	encodingGzip       = []string{"gzip"}
 )
 
-func (e *rendered) size() int64 { return int64(len(e.r.Body) + len(e.verdicts) + 256) }
+// size is what e takes in memory, counting the gzip copy of its body,
+// made on first use (write), at an eighth of the body: JSON compresses
+// about tenfold. It must not change once e is kept.
+func (e *rendered) size() int64 {
+	n := int64(len(e.r.Body) + len(e.verdicts) + 256)
+	if e.gz != nil && len(e.r.Body) >= gzipFrom && len(e.r.Body) <= SpillBytes {
+		n += int64(len(e.r.Body)) / 8
+	}
+	return n
+}
 
 // NewRendered returns an empty Rendered that keeps up to maxEntries
 // documents and about maxBytes, all in memory.

@@ -400,3 +400,18 @@ func TestRenderedGzip(t *testing.T) {
 		t.Errorf("a range was answered with encoding %q: %q", w.Header().Get("Content-Encoding"), w.Body.String())
 	}
 }
+
+// TestRenderedCountsGzipCopy: a body served gzipped counts with its gzip
+// copy (an eighth of it), made on first use, so that what is kept stays
+// within the bound once every copy is made.
+func TestRenderedCountsGzipCopy(t *testing.T) {
+	c := NewRendered(100, 1<<20)
+	body := bytes.Repeat([]byte("x"), 100<<10)
+	for i := range 10 {
+		c.put(strconv.Itoa(i), &rendered{r: Rendition{Body: body}, gz: &gzBody{}})
+	}
+	// 10 bodies and their headers fit in 1 MiB; with their copies, 9.
+	if n := c.Len(); n != 9 {
+		t.Errorf("%d documents of 100 KiB kept in 1 MiB, want 9 with their gzip copies", n)
+	}
+}
