@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/sigilproxy/sigil/internal/witnesstest"
 )
 
 // gitRepo makes a git repository in dir holding files, committed, with
@@ -224,5 +226,41 @@ func TestComposerVendorRevokeAfterCoreRevoke(t *testing.T) {
 	strict = w.serve(reg.url(), "--break-glass=false")
 	if _, out, ok := composerRun(t, strict.url(), map[string]string{"acme/foo": "^1.0"}); ok {
 		t.Fatalf("a proxy refusing break-glass installed what the vendor's revoked key signed:\n%s", out)
+	}
+}
+
+// TestReleaseChecksWitnesses: with --witness, sigil release reports a
+// release once a checkpoint cosigned by those witnesses proves it; with a
+// witness the log does not use, the release is logged but not reported
+// done, and the message says why.
+func TestReleaseChecksWitnesses(t *testing.T) {
+	var wit *witnesstest.Witness
+	w := newWorldHook(t, func(w *world) {
+		wit = witnesstest.Start(t, "witness.sigil.test", w.logKey)
+		w.logFlags = []string{"--witness", wit.VerifierKey() + "=" + wit.URL}
+	})
+	acme := w.key("acme-release")
+	w.event("add", w.coreKey(), "acme", acme)
+	repo := filepath.Join(w.dir, "foo")
+	gitRepo(t, repo, map[string]string{"composer.json": `{"name": "acme/foo"}`, "src/Foo.php": "<?php // Foo\n"})
+	git(t, repo, "tag", "v1.0.0")
+	release := []string{"release", "--log", w.log.url(), "--log-key", w.logKey, "--key", acme + ".key"}
+	if out := sigil(t, repo, append(release, "--witness", wit.VerifierKey())...); !regexp.MustCompile(`^acme/foo v1\.0\.0: index \d+\n$`).MatchString(out) {
+		t.Fatalf("sigil release with the log's witness printed %q", out)
+	}
+
+	other, err := witnesstest.New("other-witness.sigil.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	git(t, repo, "tag", "v1.0.1")
+	out, errOut, err := sigilResult(t, repo, nil, append(release, "--witness", other.VerifierKey(), "v1.0.1")...)
+	if err == nil || strings.Contains(out, "v1.0.1: index") {
+		t.Fatalf("sigil release reported a release no checkpoint cosigned by its witness proves: %v\n%s%s", err, out, errOut)
+	}
+	for _, want := range []string{"acme/foo v1.0.1: logged, but not proven", "other-witness.sigil.test", "--witness"} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("the error lacks %q:\n%s", want, errOut)
+		}
 	}
 }

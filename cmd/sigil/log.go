@@ -313,6 +313,11 @@ func submitError(name string, u *url.URL, err error) error {
 	if errors.As(err, &rej) {
 		return checkFailed(fmt.Errorf("%s: refused by the log (%d): %s", name, rej.status, rej.reason), refusalHint(rej.status))
 	}
+	var cpErr *tlog.CheckpointError
+	if errors.As(err, &cpErr) {
+		return checkFailed(fmt.Errorf("%s: logged, but not proven: %w", name, err),
+			"the log's checkpoint does not verify against --log-key and --witness: check that the log is cosigned by these witnesses, then run the same command again")
+	}
 	return checkFailed(fmt.Errorf("%s: %w", name, err), fmt.Sprintf("is the release log running at %s?", u))
 }
 

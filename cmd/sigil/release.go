@@ -23,7 +23,7 @@ func releaseCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "release",
 		Usage:     "sign the release at a git tag and put it in the release log, in one step",
-		UsageText: "sigil release [--key FILE] [--log URL --log-key VKEY] [--dir DIR ...] [--pack] [--resign] [--dry-run] [TAG ...]",
+		UsageText: "sigil release [--key FILE] [--log URL --log-key VKEY] [--witness VKEY ...] [--dir DIR ...] [--pack] [--resign] [--dry-run] [TAG ...]",
 		Description: "Run in a package's git checkout (or name checkouts with --dir, repeatable: a\n" +
 			"monorepo split). For each TAG (default: the tag at HEAD) it reads the package name\n" +
 			"from composer.json or package.json at that tag, derives the version the registry\n" +
@@ -31,7 +31,9 @@ func releaseCommand() *cli.Command {
 			"which must match the tag; npm: package.json's \"version\", which must equal the tag\n" +
 			"without its \"v\"), hashes the release, signs it with --key, submits every statement\n" +
 			"to the log at once, waits until a published checkpoint covers each, verifies its\n" +
-			"inclusion proof against --log-key and prints \"PACKAGE VERSION: index N\".\n\n" +
+			"inclusion proof against --log-key and prints \"PACKAGE VERSION: index N\". With\n" +
+			"--witness (the witnesses your users' sigil lists), that checkpoint must carry their\n" +
+			"cosignatures too, so a release is reported only once those users' sigil accepts it.\n\n" +
 			"Composer releases are hashed from 'git archive TAG'. npm releases need --pack: the\n" +
 			"tarball 'npm pack' makes from the checkout (which must be at TAG) is signed and left\n" +
 			"in the checkout, for 'npm publish FILE.tgz'. A checkout with uncommitted changes is\n" +
@@ -39,11 +41,13 @@ func releaseCommand() *cli.Command {
 			"was revoked, signs releases that are already logged again with the new key (without\n" +
 			"TAG: every version tag of the checkout), which makes them valid again.\n\n" +
 			"Environment: SIGIL_SIGNING_KEY (the key FILE; SIGIL_KEY, its older name, too), SIGIL_LOG,\n" +
-			"SIGIL_LOG_KEY.",
+			"SIGIL_LOG_KEY, SIGIL_WITNESS, SIGIL_WITNESS_THRESHOLD.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "key", Usage: "signer key FILE (from sigil keygen)", EnvVars: signingKeyEnv},
 			&cli.StringFlag{Name: "log", Usage: "URL of the release log", EnvVars: envVar("log")},
 			&cli.StringFlag{Name: "log-key", Usage: "the log's verifier key VKEY (or a file holding it), to verify inclusion", EnvVars: envVar("log-key")},
+			&cli.StringSliceFlag{Name: "witness", Usage: "VKEY of a witness whose cosignature the proving checkpoint must carry (repeatable)", EnvVars: envVars("witness", "witnesses")},
+			&cli.IntFlag{Name: "witness-threshold", Usage: "how many of the witnesses must have cosigned (default: all listed)", EnvVars: envVar("witness-threshold")},
 			&cli.StringSliceFlag{Name: "dir", Usage: "checkout DIR (repeatable; default: the current directory)"},
 			&cli.StringFlag{Name: "ecosystem", Usage: "composer or npm, when a checkout has both manifests"},
 			&cli.BoolFlag{Name: "pack", Usage: "npm: sign the tarball 'npm pack' makes, and leave it for 'npm publish'"},
@@ -351,9 +355,10 @@ func submitReleases(c *cli.Context, items []*releaseItem) error {
 	}
 	client := &http.Client{Timeout: logAddTimeout}
 	results := submitNotes(c.Context, client, u.JoinPath(tlog.AddPath).String(), msgs)
-	cl, err := tlog.NewClient(tlog.Config{URL: u.String(), LogKey: logKey, HTTPClient: client, Store: &memCheckpoint{}})
+	cl, err := tlog.NewClient(tlog.Config{URL: u.String(), LogKey: logKey, HTTPClient: client, Store: &memCheckpoint{},
+		Witnesses: nonEmpty(c.StringSlice("witness")), WitnessThreshold: c.Int("witness-threshold")})
 	if err != nil {
-		return usageError(fmt.Sprintf("--log-key: %v", err), "")
+		return usageError(err.Error(), "check --log-key and --witness")
 	}
 	lookups := map[string]*tlog.Lookup{}
 	for i, r := range results {
