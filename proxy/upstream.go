@@ -125,6 +125,10 @@ const DefaultMemoryDocuments = 16 << 20
 // is served, marked Stale, until a refresh succeeds. Concurrent fetches of
 // one URL share one request.
 //
+// A document over MaxStored is kept in a file of FileDir instead of the
+// cache (docFiles), while the process runs; DocumentLazy answers it
+// without reading it, for a front that may need only its digest.
+//
 // It stores what the upstream sent, not what was served: a stored document
 // never carries a verdict, and its age never delays a verdict (the fronts
 // check every use against the log's current evidence, and a revocation
