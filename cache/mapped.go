@@ -25,16 +25,17 @@ import (
 //
 // Mapping the pages again costs a page fault for each few of them, and
 // giving them back a system call: serving a warm archive over loopback,
-// that was half the CPU. So a read gives its pages back only while the
-// process's resident memory is over Options.KeepMappedUnder, or its
-// resident file pages (the binary's and Badger's tables' included) over
-// maxKeptFilePages: under both, the archives served most stay mapped, as
-// a static server's stay in the page cache; over either (a large install
-// filling the heap, or many archives read), each read gives back what it
-// mapped. Pages kept while under stay kept when the heap grows later, but
-// maxKeptFilePages bounds them. The sizes are read from /proc/self/statm
-// every readCheckBytes of value read, or readCheckEvery, whichever comes
-// first.
+// that was half the CPU. So a blob read (which writes from the mapping;
+// a document read copies out, and always gives back) gives its pages back
+// only while the process's resident memory is over
+// Options.KeepMappedUnder, or its resident file pages (the binary's and
+// Badger's tables' included) over maxKeptFilePages: under both, the
+// archives served most stay mapped, as a static server's stay in the page
+// cache; over either (a large install filling the heap, or many archives
+// read), each read gives back what it mapped. Pages kept while under stay
+// kept when the heap grows later, but maxKeptFilePages bounds them. The
+// sizes are read from /proc/self/statm every readCheckBytes of value
+// read, or readCheckEvery, whichever comes first.
 //
 // A page is given back only when it lies in a mapping of a value log file
 // of this store, as /proc/self/maps lists them, in a value at least as

@@ -137,11 +137,11 @@ type Options struct {
 
 	// KeepMappedUnder is a resident memory size (the process's RSS):
 	// while the process is under it, and its resident file pages under
-	// 64 MiB, the value log's pages a read maps stay mapped, so that an
-	// archive served again is read from memory already mapped, as a
+	// 64 MiB, the value log's pages a blob read maps stay mapped, so that
+	// an archive served again is read from memory already mapped, as a
 	// static server's page cache serves it; over either, they are given
 	// back after each read (mapped.go). Zero gives them back after every
-	// read. Pages a write maps are always given back.
+	// read. Pages a write or a document read maps are always given back.
 	KeepMappedUnder int64
 }
 
@@ -476,7 +476,9 @@ func (s *Store) get(key []byte) ([]byte, error) {
 		}
 		return item.Value(func(val []byte) error {
 			v = bytes.Clone(val)
-			s.vmaps.dropRead(val)
+			// Copied out, the pages serve no later read: unlike a blob's
+			// (Blob.WriteTo writes from them), they are always given back.
+			s.vmaps.dropMapped(val)
 			return nil
 		})
 	})
