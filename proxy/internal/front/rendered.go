@@ -102,10 +102,8 @@ type rendered struct {
 	r        Rendition // Body nil when it is in file
 	file     string
 	fileSize int64
-	etag     string
-	modified time.Time
-	// plain is the body's header values (ServeRendered makes them once
-	// modified is known), shared by the copies of the entry.
+	// plain is the body's header values, its ETag and Last-Modified
+	// among them, shared by the copies of the entry.
 	plain *headerValues
 	// gz is the body gzipped, made on the first request that accepts it
 	// and shared by the copies of the entry; used only for a body kept in
@@ -138,6 +136,15 @@ func newHeaderValues(contentType, cacheControl, etag string, modified time.Time,
 	return h
 }
 
+// withBody returns h for another form of the same document (its gzip
+// copy): the same type, caching and Last-Modified; its own ETag and
+// length.
+func (h *headerValues) withBody(etag string, size int64) *headerValues {
+	n := *h
+	n.etag, n.etagV, n.size, n.length = etag, []string{etag}, size, []string{strconv.FormatInt(size, 10)}
+	return &n
+}
+
 // Header values every answer of a kept document shares (see headerValues).
 var (
 	acceptRangesBytes  = []string{"bytes"}
@@ -150,10 +157,16 @@ var (
 // about tenfold. It must not change once e is kept.
 func (e *rendered) size() int64 {
 	n := int64(len(e.r.Body) + len(e.verdicts) + 256)
-	if e.gz != nil && len(e.r.Body) >= gzipFrom && len(e.r.Body) <= SpillBytes {
+	if e.gzips() {
 		n += int64(len(e.r.Body)) / 8
 	}
 	return n
+}
+
+// gzips reports whether e's body is served gzipped to a client that
+// accepts it: one kept in memory, from gzipFrom to SpillBytes.
+func (e *rendered) gzips() bool {
+	return e.gz != nil && len(e.r.Body) >= gzipFrom && len(e.r.Body) <= SpillBytes
 }
 
 // NewRendered returns an empty Rendered that keeps up to maxEntries
@@ -189,7 +202,7 @@ func (c *Rendered) get(key string) *rendered {
 func (c *Rendered) put(key string, e *rendered) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if old, ok := c.lru.Peek(key); ok && old.modified.After(e.modified) {
+	if old, ok := c.lru.Peek(key); ok && old.plain.modified.After(e.plain.modified) {
 		// The kept Last-Modified never moves back. The kept body was
 		// recorded in the ServedStore after e's (two renders raced,
 		// one of them from evidence that had changed) and may already
@@ -342,10 +355,9 @@ func (c *Core) ServeRendered(w http.ResponseWriter, r *http.Request, key, varian
 	c.Metrics.Rendered(c.Name, false)
 	rd := render()
 	sum := sha256.Sum256(rd.Body)
-	e := &rendered{doc: doc, verdicts: bytes.Clone(verdicts), stamp: stamp, state: state, made: time.Now(), r: rd, etag: `"` + hex.EncodeToString(sum[:16]) + `"`, gz: &gzBody{}}
-	var err error
-	e.modified, err = c.Served.ServedState(r.Context(), key, sum[:])
-	e.plain = newHeaderValues(rd.ContentType, rd.CacheControl, e.etag, e.modified, int64(len(rd.Body)))
+	modified, err := c.Served.ServedState(r.Context(), key, sum[:])
+	e := &rendered{doc: doc, verdicts: bytes.Clone(verdicts), stamp: stamp, state: state, made: time.Now(), r: rd, gz: &gzBody{},
+		plain: newHeaderValues(rd.ContentType, rd.CacheControl, `"`+hex.EncodeToString(sum[:16])+`"`, modified, int64(len(rd.Body)))}
 	if err != nil {
 		// Without a Last-Modified the client cannot revalidate, which
 		// costs a transfer and nothing else; the next request tries
@@ -380,7 +392,7 @@ func (c *Core) write(w http.ResponseWriter, r *http.Request, k Kept) {
 	h := e.plain
 	hdr["Content-Type"] = h.contentType
 	hdr["Cache-Control"] = h.cacheControl
-	if k.f == nil && e.gz != nil && len(e.r.Body) >= gzipFrom && len(e.r.Body) <= SpillBytes {
+	if k.f == nil && e.gzips() {
 		if _, ok := hdr["Vary"]; ok {
 			hdr.Add("Vary", "Accept-Encoding")
 		} else {
@@ -506,8 +518,7 @@ func (g *gzBody) of(body []byte, plain *headerValues) ([]byte, *headerValues) {
 		zw.Reset(nil)
 		gzipWriters.Put(zw)
 		g.b = bytes.Clone(buf.Bytes())
-		etag := strings.TrimSuffix(plain.etag, `"`) + `-gzip"`
-		g.h = newHeaderValues(plain.contentType[0], plain.cacheControl[0], etag, plain.modified, int64(len(g.b)))
+		g.h = plain.withBody(strings.TrimSuffix(plain.etag, `"`)+`-gzip"`, int64(len(g.b)))
 	})
 	return g.b, g.h
 }
