@@ -199,36 +199,30 @@ func genNPM(dir, base string, n, large int) error {
 				manifest["dependencies"] = deps
 			}
 			tgzName := path.Base(name) + "-" + v + ".tgz"
+			// What dist describes: the tarball, or, for an old release
+			// of a large package, which has none (nothing installs it),
+			// its name; old releases came out hourly, the others daily.
+			hashed, step := []byte(name+v), time.Hour
 			if big[i] && k < g.versions[i]-1 {
-				// An old release of a large package: what its packument
-				// says of it, and no tarball (nothing installs it).
+				// What its packument says of it.
 				manifest["description"] = strings.Repeat("benchmark package "+name+" ", largeDescription/(19+len(name)))
-				s512 := sha512.Sum512([]byte(name + v))
-				s1 := sha1.Sum([]byte(name + v))
-				manifest["dist"] = map[string]any{
-					"tarball":   base + "/" + name + "/-/" + tgzName,
-					"integrity": "sha512-" + base64.StdEncoding.EncodeToString(s512[:]),
-					"shasum":    hex.EncodeToString(s1[:]),
+			} else {
+				pj, err := json.MarshalIndent(manifest, "", "  ")
+				if err != nil {
+					return err
 				}
-				manifest["_id"] = name + "@" + v
-				versions[v] = manifest
-				times[v] = published.Add(time.Duration(k) * time.Hour).Format(time.RFC3339)
-				continue
+				tgz, err := tarball(pj, source(name+v, g.sizes[i]))
+				if err != nil {
+					return err
+				}
+				file := filepath.Join(dir, "npm", filepath.FromSlash(name), "-", tgzName)
+				if err := write(file, tgz); err != nil {
+					return err
+				}
+				hashed, step, latest = tgz, 24*time.Hour, v
 			}
-			pj, err := json.MarshalIndent(manifest, "", "  ")
-			if err != nil {
-				return err
-			}
-			tgz, err := tarball(pj, source(name+v, g.sizes[i]))
-			if err != nil {
-				return err
-			}
-			file := filepath.Join(dir, "npm", filepath.FromSlash(name), "-", tgzName)
-			if err := write(file, tgz); err != nil {
-				return err
-			}
-			s512 := sha512.Sum512(tgz)
-			s1 := sha1.Sum(tgz)
+			s512 := sha512.Sum512(hashed)
+			s1 := sha1.Sum(hashed)
 			manifest["dist"] = map[string]any{
 				"tarball":   base + "/" + name + "/-/" + tgzName,
 				"integrity": "sha512-" + base64.StdEncoding.EncodeToString(s512[:]),
@@ -236,8 +230,7 @@ func genNPM(dir, base string, n, large int) error {
 			}
 			manifest["_id"] = name + "@" + v
 			versions[v] = manifest
-			times[v] = published.Add(time.Duration(k) * 24 * time.Hour).Format(time.RFC3339)
-			latest = v
+			times[v] = published.Add(time.Duration(k) * step).Format(time.RFC3339)
 		}
 		doc := map[string]any{"_id": name, "name": name, "dist-tags": map[string]string{"latest": latest},
 			"versions": versions, "time": times, "license": "MIT"}
