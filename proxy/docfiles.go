@@ -10,6 +10,8 @@ import (
 	"sync"
 
 	"github.com/hashicorp/golang-lru/v2/simplelru"
+
+	"github.com/sigilproxy/sigil/internal/scratch"
 )
 
 // docFiles keeps the upstream documents too large for the cache (over
@@ -22,13 +24,12 @@ import (
 // runs when it starts. At most max bytes of files are kept, one per URL,
 // the least recently written removed first.
 type docFiles struct {
-	dir string
-	max int64
+	files scratch.Dir
+	max   int64
 
-	mu      sync.Mutex
-	private string // the directory made in dir, "" until the first file
-	lru     *simplelru.LRU[string, docFile]
-	bytes   int64
+	mu    sync.Mutex
+	lru   *simplelru.LRU[string, docFile]
+	bytes int64
 }
 
 type docFile struct {
@@ -44,7 +45,7 @@ const docFileEntries = 256
 const DefaultDocumentFileBytes = 1 << 30
 
 func newDocFiles(dir string, max int64) *docFiles {
-	f := &docFiles{dir: dir, max: max}
+	f := &docFiles{files: scratch.Dir{Parent: dir, Pattern: "sigil-documents-*"}, max: max}
 	f.lru, _ = simplelru.NewLRU(docFileEntries, func(_ string, d docFile) {
 		f.bytes -= d.size
 		// A request that is reading it reads on; one about to open it
@@ -65,31 +66,16 @@ func (f *docFiles) put(url string, body []byte) (string, error) {
 	if size > f.max/2 {
 		return "", nil
 	}
-	if f.private == "" {
-		d, err := os.MkdirTemp(f.dir, "sigil-documents-*")
-		if err != nil {
-			return "", err
-		}
-		f.private = d
-	}
 	for f.bytes+size > f.max && f.lru.Len() > 0 {
 		f.lru.RemoveOldest()
 	}
-	tmp, err := os.CreateTemp(f.private, "doc-*")
+	name, err := f.files.Write(body)
 	if err != nil {
 		return "", err
 	}
-	_, err = tmp.Write(body)
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-		return "", err
-	}
-	f.lru.Add(url, docFile{tmp.Name(), size})
+	f.lru.Add(url, docFile{name, size})
 	f.bytes += size
-	return tmp.Name(), nil
+	return name, nil
 }
 
 // fileLoader returns the Document.load of the document at url kept in

@@ -9,7 +9,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/hashicorp/golang-lru/v2/simplelru"
 
+	"github.com/sigilproxy/sigil/internal/scratch"
 	"github.com/sigilproxy/sigil/proxy"
 )
 
@@ -80,15 +80,13 @@ type Rendition struct {
 // use.
 type Rendered struct {
 	max, maxDisk int64
-	dir          string // "": every body in memory
+	files        *scratch.Dir // nil: every body in memory
 
 	mu        sync.Mutex
 	lru       *simplelru.LRU[string, *rendered]
 	bytes     int64  // of memory
 	diskBytes int64  // of files
 	keepFile  string // not removed by the eviction under way (put)
-	private   string // the private directory, once made
-	seq       uint64 // names the next file
 }
 
 // rendered is one kept Rendition; never changed once kept (a new stamp is
@@ -180,7 +178,10 @@ func NewRendered(maxEntries int, maxBytes int64) *Rendered {
 // first needs one, in about maxDisk bytes. It does no I/O. dir "" keeps
 // every body in memory.
 func NewSpillingRendered(maxEntries int, maxBytes int64, dir string, maxDisk int64) *Rendered {
-	c := &Rendered{max: maxBytes, maxDisk: maxDisk, dir: dir}
+	c := &Rendered{max: maxBytes, maxDisk: maxDisk}
+	if dir != "" {
+		c.files = &scratch.Dir{Parent: dir, Pattern: "sigil-rendered-*"}
+	}
 	c.lru, _ = simplelru.NewLRU(maxEntries, func(_ string, e *rendered) {
 		c.bytes -= e.size()
 		c.diskBytes -= e.fileSize
@@ -236,23 +237,11 @@ func (c *Rendered) put(key string, e *rendered) {
 // spill moves e's body into a file, when it is large and c has a
 // directory. A body that cannot be written stays in memory.
 func (c *Rendered) spill(e *rendered) error {
-	if c.dir == "" || len(e.r.Body) <= SpillBytes {
+	if c.files == nil || len(e.r.Body) <= SpillBytes {
 		return nil
 	}
-	c.mu.Lock()
-	if c.private == "" {
-		d, err := os.MkdirTemp(c.dir, "sigil-rendered-")
-		if err != nil {
-			c.mu.Unlock()
-			return err
-		}
-		c.private = d
-	}
-	c.seq++
-	name := filepath.Join(c.private, strconv.FormatUint(c.seq, 10))
-	c.mu.Unlock()
-	if err := os.WriteFile(name, e.r.Body, 0o600); err != nil {
-		os.Remove(name)
+	name, err := c.files.Write(e.r.Body)
+	if err != nil {
 		return err
 	}
 	e.file, e.fileSize, e.r.Body = name, int64(len(e.r.Body)), nil
