@@ -401,11 +401,11 @@ func (u *HTTPUpstream) fetch(ctx context.Context, url string) (*memDoc, error) {
 			return u.confirm(url, cached), nil
 		}
 		u.metrics.metadataResult("fetched")
-		m := cache.Meta{Body: body, ETag: e.ETag, LastModified: e.LastModified, FetchedAt: e.confirmed}
 		if int64(len(body)) > u.maxKept {
 			u.keepFile(url, e)
 			return e, nil
 		}
+		m := cache.Meta{Body: body, ETag: e.ETag, LastModified: e.LastModified, FetchedAt: e.confirmed}
 		if err := u.cache.PutMeta(ctx, url, m); err != nil {
 			// The document is good; only the next outage will miss it.
 			u.log.Warn("proxy: storing metadata failed", "url", RedactURL(url), "err", err)
