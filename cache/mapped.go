@@ -84,7 +84,7 @@ type valueLogMaps struct {
 	keepUnder  int64  // Options.KeepMappedUnder
 	sinceCheck atomic.Int64
 	checked    atomic.Int64 // unix nanoseconds of the last check
-	over       atomic.Bool  // resident memory was over keepUnder at it
+	over       atomic.Bool  // at it, over keepUnder or maxKeptFilePages
 
 	mu     sync.Mutex
 	ranges [][2]uintptr // [start, end) of each value log mapping
@@ -123,8 +123,8 @@ func newValueLogMaps(dir string, keepUnder int64) *valueLogMaps {
 }
 
 // keepRead reports whether a read of n bytes keeps its pages mapped: the
-// resident size was under keepUnder when last looked at, which it is
-// again when due.
+// resident memory was under keepUnder, and its file pages under
+// maxKeptFilePages, when last looked at, which it is again when due.
 func (m *valueLogMaps) keepRead(n int) bool {
 	if m.keepUnder <= 0 {
 		return false
